@@ -1,0 +1,133 @@
+package endpoint
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/perfleet/perfleet/coordinator/state"
+	"github.com/perfleet/perfleet/pkg/names"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+	"github.com/perfleet/perfleet/pkg/validate"
+)
+
+// CreateAIBenchmarkJob validates and records a new InProgress job.
+func (e *Endpoint) CreateAIBenchmarkJob(ctx context.Context, req *pb.CreateAIBenchmarkJobRequest) (*pb.CreateAIBenchmarkJobResponse, error) {
+	account := e.b.Account(ctx)
+	wl, err := validateCreateBenchmarkJob(req, account)
+	if err != nil {
+		return nil, err
+	}
+	now := e.now()
+	name := req.GetAiBenchmarkJobName()
+	rec := &pb.BenchmarkJobRecord{AccountId: account, WorkloadConfigName: wl, Job: &pb.DescribeAIBenchmarkJobResponse{
+		AiBenchmarkJobArn:          e.b.Scope().Build(account, state.KindBenchmark, name),
+		AiBenchmarkJobName:         name,
+		AiBenchmarkJobStatus:       state.StatusInProgress,
+		AiWorkloadConfigIdentifier: req.GetAiWorkloadConfigIdentifier(),
+		BenchmarkTarget:            req.GetBenchmarkTarget(),
+		OutputConfig:               req.GetOutputConfig(),
+		RoleArn:                    req.GetRoleArn(),
+		NetworkConfig:              req.GetNetworkConfig(),
+		Tags:                       req.GetTags(),
+		CreationTime:               now,
+		StartTime:                  now,
+		LastModifiedTime:           now,
+	}}
+	arn, err := e.create(ctx, &pb.CreateResourceCommand{BenchmarkJob: rec,
+		ClientToken: e.clientToken(account, "CreateAIBenchmarkJob", req.GetClientToken(), req)})
+	if err != nil {
+		return nil, err
+	}
+	return &pb.CreateAIBenchmarkJobResponse{AiBenchmarkJobArn: arn}, nil
+}
+
+func validateCreateBenchmarkJob(req *pb.CreateAIBenchmarkJobRequest, account string) (string, error) {
+	var c validate.Checker
+	wl := checkJobCommon(&c, "ai_benchmark_job_name", req.GetAiBenchmarkJobName(), req.GetAiWorkloadConfigIdentifier(),
+		req.GetRoleArn(), account, req.GetTags(), req.GetClientToken())
+	ep := req.GetBenchmarkTarget().GetEndpoint()
+	if ep == nil {
+		c.Add("benchmark_target.endpoint", "is required")
+	} else {
+		checkTarget(&c, "benchmark_target.endpoint.identifier", ep.GetIdentifier())
+		if len(ep.GetTargetContainerHostname()) > 63 {
+			c.Add("benchmark_target.endpoint.target_container_hostname", "must be at most 63 characters")
+		}
+		if n := len(ep.GetInferenceComponents()); n > 10 {
+			c.Addf("benchmark_target.endpoint.inference_components", "must have at most 10 components, got %d", n)
+		}
+		for i, ic := range ep.GetInferenceComponents() {
+			if ic.GetIdentifier() == "" || len(ic.GetIdentifier()) > 256 {
+				c.Add(fmt.Sprintf("benchmark_target.endpoint.inference_components[%d].identifier", i), "is required, at most 256 characters")
+			}
+		}
+	}
+	c.Check("output_config.s3_output_location", names.Location(req.GetOutputConfig().GetS3OutputLocation()))
+	if len(req.GetOutputConfig().GetCloudWatchLogs()) > 0 {
+		c.Add("output_config.cloud_watch_logs", "is output only; leave it empty")
+	}
+	if vpc := req.GetNetworkConfig().GetVpcConfig(); vpc != nil {
+		checkVPC(&c, vpc)
+	}
+	return wl, c.Err()
+}
+
+func checkVPC(c *validate.Checker, vpc *pb.VpcConfig) {
+	if n := len(vpc.GetSecurityGroupIds()); n < 1 || n > 5 {
+		c.Addf("network_config.vpc_config.security_group_ids", "must have 1-5 IDs, got %d", n)
+	}
+	if n := len(vpc.GetSubnets()); n < 1 || n > 16 {
+		c.Addf("network_config.vpc_config.subnets", "must have 1-16 subnets, got %d", n)
+	}
+	for i, id := range vpc.GetSecurityGroupIds() {
+		c.Check(fmt.Sprintf("network_config.vpc_config.security_group_ids[%d]", i), names.VPCID(id))
+	}
+	for i, id := range vpc.GetSubnets() {
+		c.Check(fmt.Sprintf("network_config.vpc_config.subnets[%d]", i), names.VPCID(id))
+	}
+}
+
+// DescribeAIBenchmarkJob returns one job.
+func (e *Endpoint) DescribeAIBenchmarkJob(ctx context.Context, req *pb.DescribeAIBenchmarkJobRequest) (*pb.DescribeAIBenchmarkJobResponse, error) {
+	j, err := e.getJob(ctx, "ai_benchmark_job_name", req.GetAiBenchmarkJobName(), state.KindBenchmark)
+	if err != nil {
+		return nil, err
+	}
+	return j.Benchmark.GetJob(), nil
+}
+
+// ListAIBenchmarkJobs filters, sorts and pages the account's jobs.
+func (e *Endpoint) ListAIBenchmarkJobs(ctx context.Context, req *pb.ListAIBenchmarkJobsRequest) (*pb.ListAIBenchmarkJobsResponse, error) {
+	jobs, next, err := e.listJobs(ctx, state.KindBenchmark, &listQuery{nameContains: req.GetNameContains(), statusEquals: req.GetStatusEquals(),
+		after: req.GetCreationTimeAfter(), before: req.GetCreationTimeBefore(), sortBy: req.GetSortBy(), sortOrder: req.GetSortOrder(),
+		maxResults: req.GetMaxResults(), nextToken: req.GetNextToken()})
+	if err != nil {
+		return nil, err
+	}
+	resp := &pb.ListAIBenchmarkJobsResponse{NextToken: next}
+	for _, j := range jobs {
+		d := j.Benchmark.GetJob()
+		resp.AiBenchmarkJobs = append(resp.AiBenchmarkJobs, &pb.AIBenchmarkJobSummary{AiBenchmarkJobName: d.GetAiBenchmarkJobName(),
+			AiBenchmarkJobArn: d.GetAiBenchmarkJobArn(), AiBenchmarkJobStatus: d.GetAiBenchmarkJobStatus(), CreationTime: d.GetCreationTime(),
+			EndTime: d.GetEndTime(), AiWorkloadConfigName: j.Benchmark.GetWorkloadConfigName()})
+	}
+	return resp, nil
+}
+
+// StopAIBenchmarkJob stops a job; idempotent.
+func (e *Endpoint) StopAIBenchmarkJob(ctx context.Context, req *pb.StopAIBenchmarkJobRequest) (*pb.StopAIBenchmarkJobResponse, error) {
+	arn, err := e.stopJob(ctx, "ai_benchmark_job_name", req.GetAiBenchmarkJobName(), state.KindBenchmark)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.StopAIBenchmarkJobResponse{AiBenchmarkJobArn: arn}, nil
+}
+
+// DeleteAIBenchmarkJob deletes a terminal job.
+func (e *Endpoint) DeleteAIBenchmarkJob(ctx context.Context, req *pb.DeleteAIBenchmarkJobRequest) (*pb.DeleteAIBenchmarkJobResponse, error) {
+	arn, err := e.deleteJob(ctx, "ai_benchmark_job_name", req.GetAiBenchmarkJobName(), state.KindBenchmark)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.DeleteAIBenchmarkJobResponse{AiBenchmarkJobArn: arn}, nil
+}

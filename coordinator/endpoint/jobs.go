@@ -1,0 +1,91 @@
+package endpoint
+
+import (
+	"context"
+
+	"github.com/perfleet/perfleet/coordinator/state"
+	"github.com/perfleet/perfleet/pkg/names"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+	"github.com/perfleet/perfleet/pkg/validate"
+)
+
+// The job operations below are shared by benchmark and recommendation jobs;
+// kind is the ARN resource type.
+
+// jobName resolves a job identifier of the caller's account.
+func (e *Endpoint) jobName(ctx context.Context, field, ident, kind string) (account, name string, err error) {
+	account = e.b.Account(ctx)
+	var c validate.Checker
+	name = identifierName(&c, field, ident, kind, account)
+	return account, name, c.Err()
+}
+
+// getJob returns one job of the caller's account.
+func (e *Endpoint) getJob(ctx context.Context, field, ident, kind string) (*state.Job, error) {
+	account, name, err := e.jobName(ctx, field, ident, kind)
+	if err != nil {
+		return nil, err
+	}
+	return e.b.State().Job(kind, account, name)
+}
+
+// stopJob moves an InProgress job to Stopping; a job already Stopping or
+// terminal is left as it is (Stop is idempotent).
+func (e *Endpoint) stopJob(ctx context.Context, field, ident, kind string) (string, error) {
+	account, name, err := e.jobName(ctx, field, ident, kind)
+	if err != nil {
+		return "", err
+	}
+	res, err := e.setStatus(ctx, &pb.SetJobStatusCommand{Kind: kind, AccountId: account, Name: name,
+		Status: state.StatusStopping, FromStatuses: []string{state.StatusInProgress}})
+	if err != nil {
+		return "", err
+	}
+	return res.ARN, nil
+}
+
+// deleteJob deletes a terminal job.
+func (e *Endpoint) deleteJob(ctx context.Context, field, ident, kind string) (string, error) {
+	account, name, err := e.jobName(ctx, field, ident, kind)
+	if err != nil {
+		return "", err
+	}
+	return e.remove(ctx, kind, account, name)
+}
+
+// listJobs returns one page of an account's jobs of a kind.
+func (e *Endpoint) listJobs(ctx context.Context, kind string, q *listQuery) ([]*state.Job, string, error) {
+	q.allowStatus = true
+	if err := q.validate(); err != nil {
+		return nil, "", err
+	}
+	account := e.b.Account(ctx)
+	jobs, err := e.b.State().Jobs(kind, account)
+	if err != nil {
+		return nil, "", err
+	}
+	rows := make([]listRow, len(jobs))
+	for i, j := range jobs {
+		rows[i] = listRow{name: j.Name, created: j.CreationNanos(), status: j.Status, item: j}
+	}
+	page, next, err := q.page(account, rows, e.b.PageKey())
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*state.Job, len(page))
+	for i, r := range page {
+		out[i] = r.item.(*state.Job)
+	}
+	return out, next, nil
+}
+
+// checkJobCommon checks the fields benchmark and recommendation jobs share
+// and resolves the workload config identifier to a bare name.
+func checkJobCommon(c *validate.Checker, nameField, name, wlIdent, roleARN, account string, tags []*pb.Tag, token string) string {
+	c.Check(nameField, names.Name(name))
+	wl := identifierName(c, "ai_workload_config_identifier", wlIdent, state.KindWorkloadConfig, account)
+	c.Check("role_arn", names.RoleARN(roleARN))
+	checkTags(c, tags)
+	checkClientToken(c, token)
+	return wl
+}

@@ -1,0 +1,141 @@
+package fsm
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/perfleet/perfleet/coordinator/state"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+)
+
+// FSM applies committed Raft log entries to the state store.
+type FSM struct {
+	store   atomic.Pointer[state.Store]
+	applied atomic.Uint64
+	log     *slog.Logger
+	apply   map[MessageType]func(*state.Store, proto.Message) any
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// New returns an FSM over an empty store.
+func New(log *slog.Logger) *FSM {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &FSM{log: log}
+	f.store.Store(state.New())
+	f.apply = map[MessageType]func(*state.Store, proto.Message) any{
+		CreateResourceType: func(s *state.Store, m proto.Message) any {
+			return result(s.Create(m.(*pb.CreateResourceCommand)))
+		},
+		DeleteResourceType: func(s *state.Store, m proto.Message) any {
+			return result(s.Delete(m.(*pb.DeleteResourceCommand)))
+		},
+		SetJobStatusType: func(s *state.Store, m proto.Message) any {
+			return result(s.SetJobStatus(m.(*pb.SetJobStatusCommand)))
+		},
+		RegisterServerType: func(s *state.Store, m proto.Message) any {
+			return errOrNil(s.RegisterServer(m.(*pb.RegisterServerCommand).GetServer()))
+		},
+		DeregisterServerType: func(s *state.Store, m proto.Message) any {
+			return errOrNil(s.DeregisterServer(m.(*pb.DeregisterServerCommand).GetNodeId()))
+		},
+		SetClusterMetaType: func(s *state.Store, m proto.Message) any {
+			return errOrNil(s.SetMeta(m.(*pb.SetClusterMetaCommand).GetMeta()))
+		},
+		PruneClientTokensType: func(s *state.Store, m proto.Message) any {
+			return result(s.PruneClientTokens(m.(*pb.PruneClientTokensCommand).GetBefore()))
+		},
+	}
+	return f
+}
+
+// State returns the current store. A restore swaps in a new one; hold the
+// returned pointer only for one read.
+func (f *FSM) State() *state.Store { return f.store.Load() }
+
+// AppliedIndex is the index of the last applied log entry.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// Apply applies one log entry. It returns the command's result value, or an
+// error value for a command the store refused; Raft hands it to the leader's
+// ApplyFuture.Response.
+func (f *FSM) Apply(l *raft.Log) any {
+	defer f.applied.Store(l.Index)
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	return f.ApplyBytes(l.Data)
+}
+
+// ApplyBytes decodes and applies one command; exported for tests and fuzzing.
+func (f *FSM) ApplyBytes(data []byte) any {
+	if len(data) == 0 {
+		return fmt.Errorf("%w: empty entry", ErrBadCommand)
+	}
+	t := MessageType(data[0])
+	mk, ok := commandTypes[t&^IgnoreUnknownTypeFlag]
+	if !ok {
+		if t&IgnoreUnknownTypeFlag != 0 {
+			f.log.Warn("skipping unknown raft command with the ignore flag", "type", uint8(t))
+			return nil
+		}
+		f.log.Error("unknown raft command type; is this server older than the leader?", "type", uint8(t))
+		return fmt.Errorf("%w %d", ErrUnknownCommand, uint8(t))
+	}
+	msg := mk()
+	if err := proto.Unmarshal(data[1:], msg); err != nil {
+		return fmt.Errorf("%w: type %d: %v", ErrBadCommand, uint8(t), err)
+	}
+	return f.apply[t&^IgnoreUnknownTypeFlag](f.store.Load(), msg)
+}
+
+// Snapshot takes a point-in-time view; Persist does the I/O.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &snapshot{snap: f.store.Load().Snapshot()}, nil
+}
+
+// Restore replaces the state with a snapshot's: it builds a fresh store and
+// swaps it in, so readers never see a half-restored state.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	fresh, err := state.Restore(rc)
+	if err != nil {
+		return err
+	}
+	old := f.store.Swap(fresh)
+	old.Abandon()
+	return nil
+}
+
+type snapshot struct{ snap *state.Snapshot }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.snap.Persist(sink); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() {}
+
+func result[T any](v T, err error) any {
+	if err != nil {
+		return err
+	}
+	return v
+}
+
+func errOrNil(err error) any {
+	if err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,232 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/perfleet/perfleet/coordinator/endpoint"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+)
+
+// Metadata headers.
+const (
+	// ConsistencyHeader set to "stale" lets any node answer a read from its
+	// local state.
+	ConsistencyHeader = "x-perfleet-consistency"
+	// forwardedHeader marks a request a follower forwarded, so that it is
+	// never forwarded twice.
+	forwardedHeader = "x-perfleet-forwarded"
+)
+
+type route int
+
+const (
+	routeLocal route = iota // answered by the receiving node
+	routeWrite              // must run on the leader
+	routeRead               // linearizable on the leader unless stale is asked
+)
+
+// routes classifies every unary method. InferenceOptimization's Create,
+// Delete and Stop are writes, Describe and List reads.
+var routes = func() map[string]route {
+	m := map[string]route{
+		pb.OperatorService_Join_FullMethodName:               routeWrite,
+		pb.OperatorService_RaftRemovePeer_FullMethodName:     routeWrite,
+		pb.OperatorService_RaftTransferLeader_FullMethodName: routeWrite,
+		pb.OperatorService_RaftListPeers_FullMethodName:      routeRead,
+	}
+	svc := pb.File_perfleet_v1_inference_optimization_proto.Services().ByName("InferenceOptimization")
+	for i := 0; i < svc.Methods().Len(); i++ {
+		name := string(svc.Methods().Get(i).Name())
+		full := "/" + string(svc.FullName()) + "/" + name
+		switch {
+		case strings.HasPrefix(name, "Describe"), strings.HasPrefix(name, "List"):
+			m[full] = routeRead
+		default:
+			m[full] = routeWrite
+		}
+	}
+	return m
+}()
+
+// replyTypes maps a method to its response message type, for forwarding.
+var replyTypes = func() map[string]protoreflect.MessageType {
+	m := map[string]protoreflect.MessageType{}
+	for _, fd := range []protoreflect.FileDescriptor{pb.File_perfleet_v1_inference_optimization_proto, pb.File_perfleet_v1_cluster_proto} {
+		for i := 0; i < fd.Services().Len(); i++ {
+			svc := fd.Services().Get(i)
+			for j := 0; j < svc.Methods().Len(); j++ {
+				md := svc.Methods().Get(j)
+				mt, err := protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName())
+				if err != nil {
+					panic(err)
+				}
+				m["/"+string(svc.FullName())+"/"+string(md.Name())] = mt
+			}
+		}
+	}
+	return m
+}()
+
+// routeUnary sends writes and linearizable reads to the leader, checks
+// leadership for reads answered here, and maps errors to gRPC statuses once.
+func (s *Server) routeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	switch routes[info.FullMethod] {
+	case routeWrite:
+		if !s.IsLeader() {
+			return s.forward(ctx, info.FullMethod, req)
+		}
+	case routeRead:
+		if staleOK(ctx) {
+			break
+		}
+		if !s.IsLeader() {
+			return s.forward(ctx, info.FullMethod, req)
+		}
+		if err := s.verifyLeader(ctx); err != nil {
+			return nil, endpoint.ToStatus(err)
+		}
+	}
+	resp, err := handler(ctx, req)
+	return resp, endpoint.ToStatus(err)
+}
+
+func staleOK(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, v := range md.Get(ConsistencyHeader) {
+		if strings.EqualFold(v, "stale") {
+			return true
+		}
+	}
+	return false
+}
+
+// verifyLeader makes a read linearizable: the leader has applied everything
+// committed before its term (a barrier, once per term, in the leader loop) and
+// still holds leadership (VerifyLeader, per read).
+func (s *Server) verifyLeader(ctx context.Context) error {
+	for !s.leaderReady.Load() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+		if !s.IsLeader() {
+			return fmt.Errorf("%w: leadership changed", endpoint.ErrNotLeader)
+		}
+	}
+	if err := s.raft.VerifyLeader().Error(); err != nil {
+		return fmt.Errorf("%w: %v", endpoint.ErrNotLeader, err)
+	}
+	return nil
+}
+
+// forward sends the call to the leader and returns its answer unchanged. It
+// waits for an election to finish, and retries while the node it reached
+// answers NotLeader (nothing was applied there), for up to 5 s or the call's
+// deadline.
+func (s *Server) forward(ctx context.Context, method string, req any) (any, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if len(md.Get(forwardedHeader)) > 0 {
+		return nil, endpoint.ToStatus(fmt.Errorf("%w: this node no longer leads", endpoint.ErrNotLeader))
+	}
+	out := md.Copy()
+	out.Set(forwardedHeader, s.cfg.NodeID)
+	octx := metadata.NewOutgoingContext(ctx, out)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		addr, err := s.leaderGRPCAddr(ctx)
+		if err != nil {
+			return nil, endpoint.ToStatus(err)
+		}
+		if addr == s.cfg.GRPCAdvertise {
+			// Leadership came here meanwhile; the caller's retry will run locally.
+			return nil, endpoint.ToStatus(fmt.Errorf("%w: leadership moved to this node", endpoint.ErrNotLeader))
+		}
+		conn, err := s.conns.get(addr)
+		if err != nil {
+			return nil, endpoint.ToStatus(fmt.Errorf("%w: dial leader %s: %v", endpoint.ErrUnavailable, addr, err))
+		}
+		reply := replyTypes[method].New().Interface()
+		err = conn.Invoke(octx, method, req, reply)
+		if err == nil {
+			return reply, nil
+		}
+		if endpoint.Reason(err) != "NotLeader" || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// leaderGRPCAddr finds the leader's API address, waiting up to 5 s (or the
+// call's deadline) for an election to finish.
+func (s *Server) leaderGRPCAddr(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, id := s.raft.LeaderWithID()
+		if id != "" {
+			if id == raft.ServerID(s.cfg.NodeID) {
+				return s.cfg.GRPCAdvertise, nil
+			}
+			if srv := s.State().Server(string(id)); srv != nil {
+				return srv.GetGrpcAddr(), nil
+			}
+			if addr := s.disc.grpcAddrOf(string(id)); addr != "" {
+				return addr, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			if id != "" {
+				return "", fmt.Errorf("%w: leader %s has not registered its API address yet; retry", endpoint.ErrUnavailable, id)
+			}
+			return "", fmt.Errorf("%w: no cluster leader (is a quorum of servers up?)", endpoint.ErrUnavailable)
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%w: no cluster leader before the deadline", endpoint.ErrUnavailable)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// connPool keeps one client connection per peer address.
+type connPool struct {
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func newConnPool() *connPool { return &connPool{conns: map[string]*grpc.ClientConn{}} }
+
+func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	p.conns[addr] = c
+	return c, nil
+}
+
+func (p *connPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[string]*grpc.ClientConn{}
+}

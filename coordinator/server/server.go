@@ -1,0 +1,236 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/perfleet/perfleet/coordinator/endpoint"
+	"github.com/perfleet/perfleet/coordinator/fsm"
+	"github.com/perfleet/perfleet/coordinator/state"
+	"github.com/perfleet/perfleet/pkg/arn"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+)
+
+// Server is one coordinator node.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	fsm    *fsm.FSM
+	raft   *raft.Raft
+	rparts *raftParts
+
+	lis    net.Listener
+	grpc   *grpc.Server
+	health *health.Server
+	conns  *connPool
+
+	leaderNotify chan bool
+	leaderReady  atomic.Bool
+	disc         *discovery
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+var _ endpoint.Backend = (*Server)(nil)
+
+// New starts a coordinator node: it opens the data dir, starts Raft and the
+// gRPC API, and begins forming or joining the cluster in the background.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = newLogger(cfg.LogLevel)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	id, err := nodeID(cfg.DataDir, cfg.NodeID)
+	if err != nil {
+		return nil, err
+	}
+	cfg.NodeID = id
+	s := &Server{cfg: cfg, log: cfg.Logger.With("node", id), leaderNotify: make(chan bool, 8)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.fsm = fsm.New(s.log)
+
+	s.lis, err = net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen grpc_addr %q: %w", cfg.GRPCAddr, err)
+	}
+	if s.cfg.GRPCAdvertise == "" {
+		s.cfg.GRPCAdvertise = s.lis.Addr().String()
+	}
+	s.rparts, err = s.setupRaft()
+	if err != nil {
+		s.lis.Close()
+		return nil, err
+	}
+	s.raft = s.rparts.raft
+	s.cfg.RaftAddr = string(s.rparts.transport.LocalAddr())
+	s.conns = newConnPool()
+	s.disc = newDiscovery(s.identity())
+
+	s.grpc = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(s.routeUnary),
+		grpc.MaxRecvMsgSize(4<<20),
+	)
+	pb.RegisterInferenceOptimizationServer(s.grpc, endpoint.New(s))
+	pb.RegisterOperatorServiceServer(s.grpc, &operator{s: s})
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+
+	s.goRun(func() {
+		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.log.Error("grpc server stopped", "err", err)
+		}
+	})
+	s.goRun(s.monitorLeadership)
+	s.goRun(s.formCluster)
+	s.log.Info("coordinator started", "grpc", s.cfg.GRPCAdvertise, "raft", s.cfg.RaftAddr, "existing_state", s.rparts.hasState)
+	return s, nil
+}
+
+func (s *Server) goRun(f func()) {
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); f() }()
+}
+
+// nodeID returns the configured ID, or the one kept in the data dir, or a new
+// random one that is then kept.
+func nodeID(dir, configured string) (string, error) {
+	path := filepath.Join(dir, "node-id")
+	if b, err := os.ReadFile(path); err == nil {
+		kept := strings.TrimSpace(string(b))
+		if configured != "" && configured != kept {
+			return "", fmt.Errorf("node_id %q differs from %q kept in %s; use a fresh data dir to change it", configured, kept, path)
+		}
+		return kept, nil
+	}
+	id := configured
+	if id == "" {
+		var b [6]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		id = "node-" + hex.EncodeToString(b[:])
+	}
+	return id, os.WriteFile(path, []byte(id+"\n"), 0o600)
+}
+
+func (s *Server) identity() *pb.ServerIdentity {
+	return &pb.ServerIdentity{NodeId: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, GrpcAddr: s.cfg.GRPCAdvertise}
+}
+
+// Addr is the gRPC API address.
+func (s *Server) Addr() string { return s.cfg.GRPCAdvertise }
+
+// NodeID is the node's Raft server ID.
+func (s *Server) NodeID() string { return s.cfg.NodeID }
+
+// Raft exposes the Raft node to tests and operator commands.
+func (s *Server) Raft() *raft.Raft { return s.raft }
+
+// IsLeader reports whether this node leads.
+func (s *Server) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// Shutdown stops the node: the API first, then Raft. It is safe to call more
+// than once.
+func (s *Server) Shutdown() error {
+	var err error
+	s.once.Do(func() {
+		s.cancel()
+		s.health.Shutdown()
+		stopped := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(2 * time.Second):
+			s.grpc.Stop()
+		}
+		s.conns.close()
+		err = s.raft.Shutdown().Error()
+		s.rparts.transport.Close()
+		s.wg.Wait()
+		if cerr := s.rparts.store.Close(); err == nil {
+			err = cerr
+		}
+	})
+	return err
+}
+
+// State returns the node's replicated state store.
+func (s *Server) State() *state.Store { return s.fsm.State() }
+
+// Scope is the partition and region of ARNs.
+func (s *Server) Scope() arn.Scope {
+	return arn.Scope{Partition: s.cfg.Partition, Region: s.cfg.Region}
+}
+
+// Account returns the caller's account. Until ACLs exist every caller acts
+// as the configured default account.
+func (s *Server) Account(context.Context) string { return s.cfg.DefaultAccount }
+
+// Now is the leader's clock, put into commands.
+func (s *Server) Now() time.Time { return time.Now().UTC() }
+
+// MaxActiveJobs is the per-account limit of active jobs of one kind.
+func (s *Server) MaxActiveJobs() uint32 { return uint32(s.cfg.MaxActiveJobs) }
+
+// PageKey is the cluster's HMAC key for list tokens.
+func (s *Server) PageKey() []byte { return s.State().Meta().GetPageTokenKey() }
+
+// ErrUnknownOutcome wraps errors after which a write may or may not have been
+// committed (leadership lost mid-apply).
+var ErrUnknownOutcome = errors.New("outcome unknown: leadership was lost while the write was in flight; retry with the same client_token")
+
+// Apply commits a command through Raft and returns the FSM's result. Errors
+// the store returned come back as errors; Raft errors mean no leader here.
+func (s *Server) Apply(ctx context.Context, t fsm.MessageType, msg proto.Message) (any, error) {
+	b, err := fsm.Encode(t, msg)
+	if err != nil {
+		return nil, err
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := s.raft.Apply(b, timeout)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrLeadershipLost):
+			return nil, fmt.Errorf("%w: %w", endpoint.ErrUnavailable, ErrUnknownOutcome)
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			return nil, fmt.Errorf("%w: %v", endpoint.ErrNotLeader, err)
+		}
+		return nil, fmt.Errorf("%w: %v", endpoint.ErrUnavailable, err)
+	}
+	if err, ok := f.Response().(error); ok {
+		return nil, err
+	}
+	return f.Response(), nil
+}
