@@ -48,7 +48,11 @@ func checkWorkloadSpec(c *validate.Checker, field, inline string) {
 	case err == nil:
 	case errors.As(err, &errs):
 		for _, fe := range errs {
-			c.Add(field+"["+fe.Path+"]", fe.Rule)
+			if fe.Path == "" { // the document as a whole
+				c.Add(field, fe.Rule)
+			} else {
+				c.Add(field+"["+fe.Path+"]", fe.Rule)
+			}
 		}
 	default:
 		c.Add(field, err.Error())

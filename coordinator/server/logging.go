@@ -21,12 +21,14 @@ func newLogger(level string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
-// raftLogger adapts Raft's hclog output to the node's level: Raft is chatty,
-// so it logs one level above the node.
+// raftLogger adapts Raft's hclog output to the node's level: Raft is chatty
+// (every election is a warning), so it logs one level above the node, and at
+// least at warn.
 func raftLogger(level string) hclog.Logger {
 	lvl := hclog.LevelFromString(strings.ToUpper(level))
-	if lvl == hclog.NoLevel || lvl < hclog.Warn {
-		lvl = hclog.Warn
+	if lvl == hclog.NoLevel {
+		lvl = hclog.Info
 	}
+	lvl = min(max(lvl+1, hclog.Warn), hclog.Error)
 	return hclog.New(&hclog.LoggerOptions{Name: "raft", Level: lvl, Output: os.Stderr})
 }

@@ -149,6 +149,9 @@ func (s *Server) identity() *pb.ServerIdentity {
 // Addr is the gRPC API address.
 func (s *Server) Addr() string { return s.cfg.GRPCAdvertise }
 
+// RaftAddr is the Raft transport address.
+func (s *Server) RaftAddr() string { return s.cfg.RaftAddr }
+
 // NodeID is the node's Raft server ID.
 func (s *Server) NodeID() string { return s.cfg.NodeID }
 
@@ -157,6 +160,24 @@ func (s *Server) Raft() *raft.Raft { return s.raft }
 
 // IsLeader reports whether this node leads.
 func (s *Server) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// Ready reports whether this node leads and has finished establishing its
+// leadership (barrier applied, own address and cluster meta recorded).
+func (s *Server) Ready() bool {
+	return s.IsLeader() && s.leaderReady.Load() && s.State().Meta() != nil && s.State().Server(s.NodeID()) != nil
+}
+
+// WaitReady waits until a single-node cluster is Ready, up to timeout.
+func (s *Server) WaitReady(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if s.Ready() {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
 
 // Shutdown stops the node: the API first, then Raft. It is safe to call more
 // than once.

@@ -18,7 +18,7 @@ var (
 	ErrAlreadyExists = errors.New("ResourceInUse")
 	// ErrConflict: the resource's state forbids the operation (ResourceInUse,
 	// FAILED_PRECONDITION).
-	ErrConflict = errors.New("ResourceInUse: state conflict")
+	ErrConflict = errors.New("ResourceInUse")
 	// ErrLimitExceeded: an account quota is reached (ResourceLimitExceeded).
 	ErrLimitExceeded = errors.New("ResourceLimitExceeded")
 	// ErrTokenReused: a client token was reused with a different request

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+)
+
+func newBenchmarkJobCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "benchmark-job", Aliases: []string{"bj"}, Short: "Create, describe, list, stop and delete AI benchmark jobs"}
+	ops := jobOps{
+		noun: "benchmark job",
+		describe: func(ctx context.Context, c pb.InferenceOptimizationClient, name string) (proto.Message, error) {
+			return c.DescribeAIBenchmarkJob(ctx, &pb.DescribeAIBenchmarkJobRequest{AiBenchmarkJobName: name})
+		},
+		show: func(g *globals, m proto.Message) {
+			j := m.(*pb.DescribeAIBenchmarkJobResponse)
+			ep := j.GetBenchmarkTarget().GetEndpoint()
+			var comps []string
+			for _, ic := range ep.GetInferenceComponents() {
+				comps = append(comps, ic.GetIdentifier())
+			}
+			vpc := j.GetNetworkConfig().GetVpcConfig()
+			network := ""
+			if vpc != nil {
+				network = fmt.Sprintf("subnets %s; security groups %s", strings.Join(vpc.GetSubnets(), ","), strings.Join(vpc.GetSecurityGroupIds(), ","))
+			}
+			kv(g.out, "Name", j.GetAiBenchmarkJobName(), "ARN", j.GetAiBenchmarkJobArn(), "Status", j.GetAiBenchmarkJobStatus(),
+				"Failure reason", j.GetFailureReason(), "Workload config", j.GetAiWorkloadConfigIdentifier(),
+				"Endpoint", ep.GetIdentifier(), "Container", ep.GetTargetContainerHostname(), "Inference components", strings.Join(comps, ", "),
+				"Output location", j.GetOutputConfig().GetS3OutputLocation(), "Role", j.GetRoleArn(), "Network", network,
+				"Created", ts(j.GetCreationTime()), "Started", ts(j.GetStartTime()), "Ended", ts(j.GetEndTime()),
+				"Last modified", ts(j.GetLastModifiedTime()), "Tags", tagString(j.GetTags()))
+		},
+		list: func(ctx context.Context, c pb.InferenceOptimizationClient, lf *listFlags, size int32, token string) (proto.Message, []jobRow, string, error) {
+			req := &pb.ListAIBenchmarkJobsRequest{NameContains: lf.nameContains, StatusEquals: lf.status, SortBy: lf.sortBy,
+				SortOrder: lf.sortOrder, MaxResults: size, NextToken: token}
+			if err := lf.times(&req.CreationTimeAfter, &req.CreationTimeBefore); err != nil {
+				return nil, nil, "", err
+			}
+			resp, err := c.ListAIBenchmarkJobs(ctx, req)
+			if err != nil {
+				return nil, nil, "", err
+			}
+			var rows []jobRow
+			for _, j := range resp.GetAiBenchmarkJobs() {
+				rows = append(rows, jobRow{j.GetAiBenchmarkJobName(), j.GetAiBenchmarkJobStatus(), ts(j.GetCreationTime()), ts(j.GetEndTime()), j.GetAiWorkloadConfigName()})
+			}
+			return resp, rows, resp.GetNextToken(), nil
+		},
+		stop: func(ctx context.Context, c pb.InferenceOptimizationClient, name string) (string, error) {
+			r, err := c.StopAIBenchmarkJob(ctx, &pb.StopAIBenchmarkJobRequest{AiBenchmarkJobName: name})
+			return r.GetAiBenchmarkJobArn(), err
+		},
+		remove: func(ctx context.Context, c pb.InferenceOptimizationClient, name string) (string, error) {
+			r, err := c.DeleteAIBenchmarkJob(ctx, &pb.DeleteAIBenchmarkJobRequest{AiBenchmarkJobName: name})
+			return r.GetAiBenchmarkJobArn(), err
+		},
+	}
+	cmd.AddCommand(benchmarkCreate(g))
+	cmd.AddCommand(ops.commands(g, "WORKLOAD")...)
+	return cmd
+}
+
+func benchmarkCreate(g *globals) *cobra.Command {
+	var jc jobCommon
+	var endpoint, container string
+	var components, subnets, groups []string
+	cmd := &cobra.Command{
+		Use:   "create NAME --workload-config WL --endpoint URL",
+		Short: "Create and start a benchmark job",
+		Long: `Create a benchmark job that runs a workload config's load plan against an
+endpoint: an http(s)://host:port URL of an OpenAI-compatible server, or the
+name of an endpoint registered with perfleet.
+
+Example:
+  perfleet benchmark-job create chat-sweep --workload-config chat \
+    --endpoint http://10.0.0.5:8000 --inference-component llama-3-8b`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := requireFlag("workload-config", jc.workload); err != nil {
+				return err
+			}
+			if err := requireFlag("endpoint", endpoint); err != nil {
+				return err
+			}
+			tags, err := parseTags(jc.tags)
+			if err != nil {
+				return err
+			}
+			req := &pb.CreateAIBenchmarkJobRequest{AiBenchmarkJobName: a[0], AiWorkloadConfigIdentifier: jc.workload,
+				BenchmarkTarget: &pb.BenchmarkTarget{Endpoint: &pb.BenchmarkEndpoint{Identifier: endpoint, TargetContainerHostname: container}},
+				OutputConfig:    &pb.AIBenchmarkOutputConfig{S3OutputLocation: jc.output}, RoleArn: jc.role, Tags: tags,
+				ClientToken: tokenOrNew(jc.token)}
+			for _, ic := range components {
+				req.BenchmarkTarget.Endpoint.InferenceComponents = append(req.BenchmarkTarget.Endpoint.InferenceComponents, &pb.InferenceComponentRef{Identifier: ic})
+			}
+			if len(subnets)+len(groups) > 0 {
+				req.NetworkConfig = &pb.NetworkConfig{VpcConfig: &pb.VpcConfig{Subnets: subnets, SecurityGroupIds: groups}}
+			}
+			return createJob(g, cmd, func(ctx context.Context, c pb.InferenceOptimizationClient) (*pb.CreateAIBenchmarkJobResponse, error) {
+				return c.CreateAIBenchmarkJob(ctx, req)
+			}, (*pb.CreateAIBenchmarkJobResponse).GetAiBenchmarkJobArn)
+		},
+	}
+	jc.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&endpoint, "endpoint", "", "target: http(s)://host:port or a registered endpoint name (required)")
+	f.StringVar(&container, "target-container-hostname", "", "container of a multi-container endpoint")
+	f.StringArrayVar(&components, "inference-component", nil, "model or adapter name to send requests to (repeatable)")
+	f.StringArrayVar(&subnets, "subnet", nil, "only use agents in this subnet (repeatable)")
+	f.StringArrayVar(&groups, "security-group", nil, "only use agents in this security group (repeatable)")
+	return cmd
+}

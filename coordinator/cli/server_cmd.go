@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfleet/perfleet/coordinator/server"
+)
+
+func newServerCmd(g *globals) *cobra.Command {
+	cfg := server.DefaultConfig()
+	var configFile, join string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a coordinator node of a perfleet cluster",
+		Long: `Run one node of the Raft-replicated coordinator cluster.
+
+Start three nodes with the same --bootstrap-expect 3 and a --join list that
+names at least one other node; they find each other and form one cluster.
+A node restarted with its --data-dir rejoins with its state. To add a node to
+a running cluster, give --join and no --bootstrap-expect.
+
+Settings may also come from --config FILE (YAML or JSON, snake_case keys such
+as node_id, data_dir, grpc_addr, raft_addr, bootstrap_expect, join); flags
+given on the command line win over the file.
+
+Example:
+  perfleet server --node-id n1 --data-dir /var/lib/perfleet \
+    --grpc-addr 10.0.0.1:7233 --raft-addr 10.0.0.1:7234 \
+    --bootstrap-expect 3 --join 10.0.0.2:7233,10.0.0.3:7233`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile != "" {
+				fileCfg := server.DefaultConfig()
+				if err := fileCfg.LoadFile(configFile); err != nil {
+					return usageError{err}
+				}
+				overlayFlags(cmd, &fileCfg, &cfg)
+				cfg = fileCfg
+			}
+			if join != "" {
+				cfg.Join = splitList(join)
+			}
+			if cfg.BootstrapExpect == 0 && len(cfg.Join) == 0 {
+				return usageError{fmt.Errorf("give --bootstrap-expect N to form a new cluster (1 for a single node), or --join to join one")}
+			}
+			return runServer(g, cfg, "")
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "YAML or JSON config file")
+	f.StringVar(&cfg.NodeID, "node-id", "", "Raft server ID (default: generated once and kept in the data dir)")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log and snapshots (required)")
+	f.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "gRPC API listen address")
+	f.StringVar(&cfg.GRPCAdvertise, "grpc-advertise", "", "gRPC address other nodes dial (default: --grpc-addr)")
+	f.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "Raft transport address, listened on and advertised")
+	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many servers know each other")
+	f.StringVar(&join, "join", "", "gRPC addresses of other servers, comma-separated")
+	f.StringVar(&cfg.Region, "region", cfg.Region, "region used in ARNs")
+	f.StringVar(&cfg.Partition, "partition", cfg.Partition, "partition used in ARNs")
+	f.StringVar(&cfg.DefaultAccount, "default-account", cfg.DefaultAccount, "12-digit account requests run as until ACLs are enabled")
+	f.IntVar(&cfg.MaxActiveJobs, "max-active-jobs", cfg.MaxActiveJobs, "active jobs of each kind an account may have (0: no limit)")
+	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	return cmd
+}
+
+// overlayFlags copies the flags set on the command line over the file's
+// values.
+func overlayFlags(cmd *cobra.Command, dst, flags *server.Config) {
+	set := func(name string, apply func()) {
+		if cmd.Flags().Changed(name) {
+			apply()
+		}
+	}
+	set("node-id", func() { dst.NodeID = flags.NodeID })
+	set("data-dir", func() { dst.DataDir = flags.DataDir })
+	set("grpc-addr", func() { dst.GRPCAddr = flags.GRPCAddr })
+	set("grpc-advertise", func() { dst.GRPCAdvertise = flags.GRPCAdvertise })
+	set("raft-addr", func() { dst.RaftAddr = flags.RaftAddr })
+	set("bootstrap-expect", func() { dst.BootstrapExpect = flags.BootstrapExpect })
+	set("region", func() { dst.Region = flags.Region })
+	set("partition", func() { dst.Partition = flags.Partition })
+	set("default-account", func() { dst.DefaultAccount = flags.DefaultAccount })
+	set("max-active-jobs", func() { dst.MaxActiveJobs = flags.MaxActiveJobs })
+	set("log-level", func() { dst.LogLevel = flags.LogLevel })
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func newDevCmd(g *globals) *cobra.Command {
+	cfg := server.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a single-process development cluster",
+		Long: `Run a one-node coordinator in this process, with its data in a temporary
+directory (unless --data-dir is given) that is removed on exit. It prints the
+API address and one line saying it is ready. Stop it with Ctrl-C.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cleanup := ""
+			if cfg.DataDir == "" {
+				dir, err := os.MkdirTemp("", "perfleet-dev-")
+				if err != nil {
+					return err
+				}
+				cfg.DataDir, cleanup = dir, dir
+			}
+			cfg.NodeID = "dev"
+			cfg.BootstrapExpect = 1
+			cfg.RaftAddr = "127.0.0.1:0"
+			return runServer(g, cfg, cleanup)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "gRPC API listen address")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "keep data here instead of a temporary directory")
+	f.StringVar(&cfg.LogLevel, "log-level", "warn", "debug, info, warn or error")
+	return cmd
+}
+
+// runServer runs a node until SIGINT or SIGTERM.
+func runServer(g *globals, cfg server.Config, cleanup string) error {
+	if cleanup != "" {
+		defer os.RemoveAll(cleanup)
+	}
+	s, err := server.New(cfg)
+	if err != nil {
+		return usageError{err}
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	if cleanup != "" || cfg.BootstrapExpect == 1 {
+		s.WaitReady(10 * time.Second)
+	}
+	fmt.Fprintf(g.out, "perfleet coordinator %s: API on %s, raft on %s, data in %s\n", s.NodeID(), s.Addr(), s.RaftAddr(), cfg.DataDir)
+	fmt.Fprintf(g.out, "ready: export PERFLEET_ADDR=%s\n", s.Addr())
+	<-sig
+	fmt.Fprintln(g.out, "shutting down")
+	return s.Shutdown()
+}
