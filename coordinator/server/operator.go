@@ -30,6 +30,9 @@ func (o *operator) RaftListPeers(ctx context.Context, _ *pb.RaftListPeersRequest
 	for _, srv := range f.Configuration().Servers {
 		id := s.State().Server(string(srv.ID))
 		if id == nil {
+			id = s.disc.lookup(string(srv.ID))
+		}
+		if id == nil {
 			id = &pb.ServerIdentity{NodeId: string(srv.ID), RaftAddr: string(srv.Address)}
 		}
 		resp.Peers = append(resp.Peers, &pb.RaftPeer{Server: id, Suffrage: srv.Suffrage.String(), Leader: srv.ID == leader})
