@@ -18,14 +18,18 @@ import (
 
 const testSpec = "benchmark:\n  type: aiperf\nparameters:\n  concurrency: [1, 4]\n  request_count: 20\n"
 
-func client(t *testing.T, addr string) pb.InferenceOptimizationClient {
+func testConn(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return pb.NewInferenceOptimizationClient(conn)
+	return conn
+}
+
+func client(t *testing.T, addr string) pb.InferenceOptimizationClient {
+	return pb.NewInferenceOptimizationClient(testConn(t, addr))
 }
 
 func ctxT(t *testing.T) context.Context {

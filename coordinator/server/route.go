@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -80,25 +81,43 @@ var replyTypes = func() map[string]protoreflect.MessageType {
 
 // routeUnary sends writes and linearizable reads to the leader, checks
 // leadership for reads answered here, and maps errors to gRPC statuses once.
+// A call that fails with NotLeader before anything was applied (leadership
+// moved while it waited) is routed again, a few times at most; a call that
+// was itself forwarded is not, so only the first node retries.
 func (s *Server) routeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	switch routes[info.FullMethod] {
-	case routeWrite:
-		if !s.IsLeader() {
-			return s.forward(ctx, info.FullMethod, req)
-		}
-	case routeRead:
-		if staleOK(ctx) {
-			break
-		}
-		if !s.IsLeader() {
-			return s.forward(ctx, info.FullMethod, req)
-		}
-		if err := s.verifyLeader(ctx); err != nil {
-			return nil, endpoint.ToStatus(err)
-		}
+	r := routes[info.FullMethod]
+	if r == routeRead && staleOK(ctx) {
+		r = routeLocal
 	}
-	resp, err := handler(ctx, req)
-	return resp, endpoint.ToStatus(err)
+	for attempt := 0; ; attempt++ {
+		if r != routeLocal && !s.IsLeader() {
+			resp, err := s.forward(ctx, info.FullMethod, req)
+			if !errors.Is(err, errMovedHere) {
+				return resp, err
+			}
+		}
+		var err error
+		if r == routeRead {
+			err = s.verifyLeader(ctx)
+		}
+		var resp any
+		if err == nil {
+			resp, err = handler(ctx, req)
+		}
+		if errors.Is(err, endpoint.ErrNotLeader) && attempt < 3 && !wasForwarded(ctx) && ctx.Err() == nil {
+			continue
+		}
+		return resp, endpoint.ToStatus(err)
+	}
+}
+
+// errMovedHere tells routeUnary that the leader it was about to forward to is
+// this node: the call runs locally.
+var errMovedHere = errors.New("leadership moved to this node")
+
+func wasForwarded(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return len(md.Get(forwardedHeader)) > 0
 }
 
 func staleOK(ctx context.Context) bool {
@@ -136,10 +155,10 @@ func (s *Server) verifyLeader(ctx context.Context) error {
 // answers NotLeader (nothing was applied there), for up to 5 s or the call's
 // deadline.
 func (s *Server) forward(ctx context.Context, method string, req any) (any, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if len(md.Get(forwardedHeader)) > 0 {
+	if wasForwarded(ctx) {
 		return nil, endpoint.ToStatus(fmt.Errorf("%w: this node no longer leads", endpoint.ErrNotLeader))
 	}
+	md, _ := metadata.FromIncomingContext(ctx)
 	out := md.Copy()
 	out.Set(forwardedHeader, s.cfg.NodeID)
 	octx := metadata.NewOutgoingContext(ctx, out)
@@ -150,8 +169,7 @@ func (s *Server) forward(ctx context.Context, method string, req any) (any, erro
 			return nil, endpoint.ToStatus(err)
 		}
 		if addr == s.cfg.GRPCAdvertise {
-			// Leadership came here meanwhile; the caller's retry will run locally.
-			return nil, endpoint.ToStatus(fmt.Errorf("%w: leadership moved to this node", endpoint.ErrNotLeader))
+			return nil, errMovedHere
 		}
 		conn, err := s.conns.get(addr)
 		if err != nil {

@@ -17,9 +17,9 @@ func TestConfig(t testing.TB, name string) Config {
 	cfg.DataDir = t.TempDir()
 	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.RaftAddr = "127.0.0.1:0"
-	cfg.HeartbeatTimeout = 200 * time.Millisecond
-	cfg.ElectionTimeout = 200 * time.Millisecond
-	cfg.LeaderLeaseTimeout = 100 * time.Millisecond
+	cfg.HeartbeatTimeout = 400 * time.Millisecond
+	cfg.ElectionTimeout = 400 * time.Millisecond
+	cfg.LeaderLeaseTimeout = 200 * time.Millisecond
 	cfg.LogLevel = "error"
 	cfg.BootstrapExpect = 1
 	var out io.Writer = io.Discard
