@@ -78,6 +78,9 @@ func benchmarkCreate(g *globals) *cobra.Command {
 endpoint: an http(s)://host:port URL of an OpenAI-compatible server, or the
 name of an endpoint registered with perfleet.
 
+The job is recorded InProgress. The runner that executes jobs on agents is
+not built yet: until it is, a job stays InProgress until it is stopped.
+
 Example:
   perfleet benchmark-job create chat-sweep --workload-config chat \
     --endpoint http://10.0.0.5:8000 --inference-component llama-3-8b`,

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadFileYAMLAndJSON(t *testing.T) {
+	dir := t.TempDir()
+	yml := filepath.Join(dir, "c.yaml")
+	os.WriteFile(yml, []byte("node_id: n1\ndata_dir: /var/lib/perfleet\nbootstrap_expect: 3\njoin: [a:7233, b:7233]\nraft_heartbeat_timeout: 1s\n"), 0o600)
+	c := DefaultConfig()
+	if err := c.LoadFile(yml); err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeID != "n1" || c.BootstrapExpect != 3 || len(c.Join) != 2 || c.HeartbeatTimeout != time.Second || c.Region != "us-east-1" {
+		t.Fatalf("unexpected config %+v", c)
+	}
+	js := filepath.Join(dir, "c.json")
+	os.WriteFile(js, []byte(`{"node_id":"n2","data_dir":"/d","join":["x:1"]}`), 0o600)
+	c = DefaultConfig()
+	if err := c.LoadFile(js); err != nil || c.NodeID != "n2" || c.Join[0] != "x:1" {
+		t.Fatalf("json: %v %+v", err, c)
+	}
+}
+
+func TestLoadFileRejectsUnknownKey(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(p, []byte("node_id: n1\nbootstrap_expct: 3\n"), 0o600)
+	c := DefaultConfig()
+	err := c.LoadFile(p)
+	if err == nil || !strings.Contains(err.Error(), "bootstrap_expct") {
+		t.Fatalf("want an error naming bootstrap_expct, got %v", err)
+	}
+}
+
+func TestValidateNamesTheSetting(t *testing.T) {
+	cases := map[string]func(*Config){
+		"data_dir":         func(c *Config) { c.DataDir = "" },
+		"bootstrap_expect": func(c *Config) { c.BootstrapExpect = -1 },
+		"join":             func(c *Config) { c.BootstrapExpect, c.Join = 0, nil },
+		"default_account":  func(c *Config) { c.DefaultAccount = "123" },
+		"region":           func(c *Config) { c.Region = "US East" },
+		"partition":        func(c *Config) { c.Partition = "azure" },
+		"node_id":          func(c *Config) { c.NodeID = "bad id" },
+		"max_active_jobs":  func(c *Config) { c.MaxActiveJobs = -1 },
+	}
+	for want, mutate := range cases {
+		c := DefaultConfig()
+		c.DataDir, c.BootstrapExpect = "/d", 1
+		mutate(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v", want, err)
+		}
+	}
+}
