@@ -13,7 +13,7 @@ import (
 // CreateAIBenchmarkJob validates and records a new InProgress job.
 func (e *Endpoint) CreateAIBenchmarkJob(ctx context.Context, req *pb.CreateAIBenchmarkJobRequest) (*pb.CreateAIBenchmarkJobResponse, error) {
 	account := e.b.Account(ctx)
-	wl, err := validateCreateBenchmarkJob(req, account)
+	wl, err := e.validateCreateBenchmarkJob(req, account)
 	if err != nil {
 		return nil, err
 	}
@@ -41,9 +41,9 @@ func (e *Endpoint) CreateAIBenchmarkJob(ctx context.Context, req *pb.CreateAIBen
 	return &pb.CreateAIBenchmarkJobResponse{AiBenchmarkJobArn: arn}, nil
 }
 
-func validateCreateBenchmarkJob(req *pb.CreateAIBenchmarkJobRequest, account string) (string, error) {
+func (e *Endpoint) validateCreateBenchmarkJob(req *pb.CreateAIBenchmarkJobRequest, account string) (string, error) {
 	var c validate.Checker
-	wl := checkJobCommon(&c, "ai_benchmark_job_name", req.GetAiBenchmarkJobName(), req.GetAiWorkloadConfigIdentifier(),
+	wl := e.checkJobCommon(&c, "ai_benchmark_job_name", req.GetAiBenchmarkJobName(), req.GetAiWorkloadConfigIdentifier(),
 		req.GetRoleArn(), account, req.GetTags(), req.GetClientToken())
 	ep := req.GetBenchmarkTarget().GetEndpoint()
 	if ep == nil {

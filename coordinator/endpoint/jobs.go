@@ -16,7 +16,7 @@ import (
 func (e *Endpoint) jobName(ctx context.Context, field, ident, kind string) (account, name string, err error) {
 	account = e.b.Account(ctx)
 	var c validate.Checker
-	name = identifierName(&c, field, ident, kind, account)
+	name = e.identifierName(&c, field, ident, kind, account)
 	return account, name, c.Err()
 }
 
@@ -55,7 +55,7 @@ func (e *Endpoint) deleteJob(ctx context.Context, field, ident, kind string) (st
 
 // listJobs returns one page of an account's jobs of a kind.
 func (e *Endpoint) listJobs(ctx context.Context, kind string, q *listQuery) ([]*state.Job, string, error) {
-	q.allowStatus = true
+	q.allowStatus, q.kind = true, kind
 	if err := q.validate(); err != nil {
 		return nil, "", err
 	}
@@ -81,9 +81,9 @@ func (e *Endpoint) listJobs(ctx context.Context, kind string, q *listQuery) ([]*
 
 // checkJobCommon checks the fields benchmark and recommendation jobs share
 // and resolves the workload config identifier to a bare name.
-func checkJobCommon(c *validate.Checker, nameField, name, wlIdent, roleARN, account string, tags []*pb.Tag, token string) string {
+func (e *Endpoint) checkJobCommon(c *validate.Checker, nameField, name, wlIdent, roleARN, account string, tags []*pb.Tag, token string) string {
 	c.Check(nameField, names.Name(name))
-	wl := identifierName(c, "ai_workload_config_identifier", wlIdent, state.KindWorkloadConfig, account)
+	wl := e.identifierName(c, "ai_workload_config_identifier", wlIdent, state.KindWorkloadConfig, account)
 	c.Check("role_arn", names.RoleARN(roleARN))
 	checkTags(c, tags)
 	checkClientToken(c, token)

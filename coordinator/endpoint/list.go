@@ -31,7 +31,8 @@ type listQuery struct {
 	sortOrder     string
 	maxResults    int32
 	nextToken     string
-	allowStatus   bool // jobs can be filtered and sorted by status
+	allowStatus   bool   // jobs can be filtered and sorted by status
+	kind          string // the resource type listed; tokens are bound to it
 }
 
 // listRow is one resource as a List sees it.
@@ -96,7 +97,7 @@ func (q *listQuery) fingerprint(account string) string {
 	if q.before != nil {
 		b = q.before.AsTime().UnixNano()
 	}
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%s|%s|%d|%d|%s|%s", account, q.nameContains, q.statusEquals, a, b, q.sortBy, q.sortOrder)))
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%s|%s|%s|%d|%d|%s|%s", q.kind, account, q.nameContains, q.statusEquals, a, b, q.sortBy, q.sortOrder)))
 	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
@@ -155,15 +156,18 @@ func (q *listQuery) page(account string, rows []listRow, key []byte) ([]listRow,
 			return nil, "", err
 		}
 		if c.Query != fp {
-			return nil, "", validate.Field("next_token", "was issued for different filters or sort order; repeat the original request's filters")
+			return nil, "", validate.Field("next_token", "was issued for another List operation or different filters or sort order; repeat the original request's filters")
 		}
-		mark := listRow{name: c.Name}
+		// start is the first row strictly after the cursor in page order.
 		start = sort.Search(len(kept), func(i int) bool {
 			k := q.sortKey(kept[i])
 			if k != c.Key {
 				return (k > c.Key) != desc
 			}
-			return (kept[i].name > mark.name) != desc
+			if desc {
+				return kept[i].name < c.Name
+			}
+			return kept[i].name > c.Name
 		})
 	}
 	end := start + int(q.maxResults)

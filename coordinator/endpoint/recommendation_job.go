@@ -60,7 +60,7 @@ func (e *Endpoint) CreateAIRecommendationJob(ctx context.Context, req *pb.Create
 
 func (e *Endpoint) validateCreateRecommendationJob(req *pb.CreateAIRecommendationJobRequest, account string) (string, error) {
 	var c validate.Checker
-	wl := checkJobCommon(&c, "ai_recommendation_job_name", req.GetAiRecommendationJobName(), req.GetAiWorkloadConfigIdentifier(),
+	wl := e.checkJobCommon(&c, "ai_recommendation_job_name", req.GetAiRecommendationJobName(), req.GetAiWorkloadConfigIdentifier(),
 		req.GetRoleArn(), account, req.GetTags(), req.GetClientToken())
 	checkModelURI(&c, "model_source.s3.s3_uri", req.GetModelSource().GetS3().GetS3Uri())
 	c.Check("output_config.s3_output_location", names.Location(req.GetOutputConfig().GetS3OutputLocation()))

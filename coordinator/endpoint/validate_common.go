@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/perfleet/perfleet/pkg/arn"
 	"github.com/perfleet/perfleet/pkg/names"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/validate"
@@ -60,15 +61,25 @@ func checkWorkloadSpec(c *validate.Checker, field, inline string) {
 }
 
 // identifierName resolves a name-or-ARN identifier to a bare name in the
-// caller's account. An ARN of another account is reported as not found, as
-// cross-account access needs a policy.
-func identifierName(c *validate.Checker, field, ident, kind, account string) string {
+// caller's account. An ARN must name this cluster's partition and region and
+// the caller's account (a ValidationException otherwise: cross-account access
+// needs a policy).
+func (e *Endpoint) identifierName(c *validate.Checker, field, ident, kind, account string) string {
 	name, acct, err := names.Identifier(ident, kind)
 	if err != nil {
 		c.Check(field, err)
 		return ""
 	}
-	if acct != "" && acct != account {
+	if acct == "" {
+		return name
+	}
+	a, _ := arn.Parse(ident)
+	scope := e.b.Scope()
+	switch {
+	case a.Partition != scope.Partition || a.Region != scope.Region:
+		c.Addf(field, "ARN names %s/%s; this cluster serves partition %s, region %s", a.Partition, a.Region, scope.Partition, scope.Region)
+		return ""
+	case acct != account:
 		c.Addf(field, "ARN names account %s; this caller can reach only account %s", acct, account)
 		return ""
 	}

@@ -62,7 +62,7 @@ func validateCreateWorkloadConfig(req *pb.CreateAIWorkloadConfigRequest) error {
 func (e *Endpoint) DescribeAIWorkloadConfig(ctx context.Context, req *pb.DescribeAIWorkloadConfigRequest) (*pb.DescribeAIWorkloadConfigResponse, error) {
 	account := e.b.Account(ctx)
 	var c validate.Checker
-	name := identifierName(&c, "ai_workload_config_name", req.GetAiWorkloadConfigName(), state.KindWorkloadConfig, account)
+	name := e.identifierName(&c, "ai_workload_config_name", req.GetAiWorkloadConfigName(), state.KindWorkloadConfig, account)
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
@@ -76,7 +76,8 @@ func (e *Endpoint) DescribeAIWorkloadConfig(ctx context.Context, req *pb.Describ
 // ListAIWorkloadConfigs filters, sorts and pages the account's configs.
 func (e *Endpoint) ListAIWorkloadConfigs(ctx context.Context, req *pb.ListAIWorkloadConfigsRequest) (*pb.ListAIWorkloadConfigsResponse, error) {
 	q := &listQuery{nameContains: req.GetNameContains(), after: req.GetCreationTimeAfter(), before: req.GetCreationTimeBefore(),
-		sortBy: req.GetSortBy(), sortOrder: req.GetSortOrder(), maxResults: req.GetMaxResults(), nextToken: req.GetNextToken()}
+		sortBy: req.GetSortBy(), sortOrder: req.GetSortOrder(), maxResults: req.GetMaxResults(), nextToken: req.GetNextToken(),
+		kind: state.KindWorkloadConfig}
 	if err := q.validate(); err != nil {
 		return nil, err
 	}
@@ -107,7 +108,7 @@ func (e *Endpoint) ListAIWorkloadConfigs(ctx context.Context, req *pb.ListAIWork
 func (e *Endpoint) DeleteAIWorkloadConfig(ctx context.Context, req *pb.DeleteAIWorkloadConfigRequest) (*pb.DeleteAIWorkloadConfigResponse, error) {
 	account := e.b.Account(ctx)
 	var c validate.Checker
-	name := identifierName(&c, "ai_workload_config_name", req.GetAiWorkloadConfigName(), state.KindWorkloadConfig, account)
+	name := e.identifierName(&c, "ai_workload_config_name", req.GetAiWorkloadConfigName(), state.KindWorkloadConfig, account)
 	if err := c.Err(); err != nil {
 		return nil, err
 	}

@@ -25,6 +25,7 @@ const (
 	DeregisterServerType  MessageType = 5
 	SetClusterMetaType    MessageType = 6
 	PruneClientTokensType MessageType = 7
+	UpsertAgentType       MessageType = 8
 )
 
 // IgnoreUnknownTypeFlag marks a command that older servers may skip when they
@@ -59,6 +60,7 @@ var commandTypes = map[MessageType]func() proto.Message{
 	DeregisterServerType:  func() proto.Message { return &pb.DeregisterServerCommand{} },
 	SetClusterMetaType:    func() proto.Message { return &pb.SetClusterMetaCommand{} },
 	PruneClientTokensType: func() proto.Message { return &pb.PruneClientTokensCommand{} },
+	UpsertAgentType:       func() proto.Message { return &pb.UpsertAgentCommand{} },
 }
 
 // TypeOf returns the command type of a payload message.

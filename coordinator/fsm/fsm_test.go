@@ -100,6 +100,11 @@ func TestApplyEachCommandType(t *testing.T) {
 	if f.State().Meta().GetClusterId() != "c1" {
 		t.Fatal("meta not set")
 	}
+	apply(t, f, &pb.UpsertAgentCommand{Agent: &pb.Agent{AgentId: "gpu-1", Status: "alive", FirstSeen: ts(1)}})
+	apply(t, f, &pb.UpsertAgentCommand{Agent: &pb.Agent{AgentId: "gpu-1", Status: "failed", FirstSeen: ts(2)}})
+	if a, err := f.State().Agent("gpu-1"); err != nil || a.GetStatus() != "failed" || !a.GetFirstSeen().AsTime().Equal(ts(1).AsTime()) {
+		t.Fatalf("agent after two upserts = %v, %v", a, err)
+	}
 	tok := createConfig("wl2", 4)
 	tok.ClientToken = &pb.ClientTokenRecord{AccountId: acct, Operation: "CreateAIWorkloadConfig", Token: "t", RequestHash: []byte("h"), Created: ts(4)}
 	apply(t, f, tok)
@@ -184,6 +189,7 @@ func TestTypeOfAndEncode(t *testing.T) {
 		fsm.DeregisterServerType:  &pb.DeregisterServerCommand{},
 		fsm.SetClusterMetaType:    &pb.SetClusterMetaCommand{},
 		fsm.PruneClientTokensType: &pb.PruneClientTokensCommand{},
+		fsm.UpsertAgentType:       &pb.UpsertAgentCommand{},
 	} {
 		got, err := fsm.TypeOf(msg)
 		if err != nil || got != want {

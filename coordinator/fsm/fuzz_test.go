@@ -41,6 +41,8 @@ func script() []proto.Message {
 		&pb.DeleteResourceCommand{Kind: state.KindBenchmark, AccountId: acct, Name: "b1"},
 		&pb.RegisterServerCommand{Server: &pb.ServerIdentity{NodeId: "n2", GrpcAddr: "b:1"}},
 		&pb.DeregisterServerCommand{NodeId: "n1"},
+		&pb.UpsertAgentCommand{Agent: &pb.Agent{AgentId: "a1", Status: "alive", Labels: map[string]string{"k": "v", "a": "b"}, FirstSeen: ts(1)}},
+		&pb.UpsertAgentCommand{Agent: &pb.Agent{AgentId: "a1", Status: "suspect", FirstSeen: ts(9)}}, // keeps first_seen
 		&pb.PruneClientTokensCommand{Before: ts(2)},
 	}
 }

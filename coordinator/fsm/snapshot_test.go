@@ -24,13 +24,16 @@ func (s *sink) data() []byte        { return s.Bytes() }
 func reader(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
 
 // fullFSM returns an FSM holding every kind of record: configs, both job
-// kinds in several statuses, client tokens, servers and the cluster meta.
+// kinds in several statuses, client tokens, servers, agents and the cluster
+// meta.
 func fullFSM(t *testing.T) *fsm.FSM {
 	t.Helper()
 	f := fsm.New(nil)
 	apply(t, f, &pb.SetClusterMetaCommand{Meta: &pb.ClusterMeta{ClusterId: "c1", PageTokenKey: []byte("page-key")}})
 	apply(t, f, &pb.RegisterServerCommand{Server: &pb.ServerIdentity{NodeId: "n1", RaftAddr: "10.0.0.1:7000", GrpcAddr: "10.0.0.1:7001"}})
 	apply(t, f, &pb.RegisterServerCommand{Server: &pb.ServerIdentity{NodeId: "n2", RaftAddr: "10.0.0.2:7000", GrpcAddr: "10.0.0.2:7001"}})
+	apply(t, f, &pb.UpsertAgentCommand{Agent: &pb.Agent{AgentId: "gpu-1", InstanceType: "lab-8xH100", Status: "alive",
+		Labels: map[string]string{"rack": "a", "zone": "1"}, FirstSeen: ts(0)}})
 	withTok := createConfig("wl", 0)
 	withTok.ClientToken = &pb.ClientTokenRecord{AccountId: acct, Operation: "CreateAIWorkloadConfig", Token: "tok-1", RequestHash: []byte{1, 2, 3}, Created: ts(0)}
 	apply(t, f, withTok)
@@ -74,7 +77,7 @@ func persist(t *testing.T, f *fsm.FSM) []byte {
 func TestSnapshotRestoreKeepsEveryRecord(t *testing.T) {
 	orig := fullFSM(t)
 	counts := orig.State().Counts()
-	for _, table := range []string{"workload_configs", "jobs", "client_tokens", "servers", "meta"} {
+	for _, table := range []string{"workload_configs", "jobs", "client_tokens", "servers", "meta", "agents"} {
 		if counts[table] == 0 {
 			t.Fatalf("the fixture has no %s: %v", table, counts)
 		}

@@ -17,6 +17,7 @@ const (
 	tableClientTokens    = "client_tokens"
 	tableServers         = "servers"
 	tableMeta            = "meta"
+	tableAgents          = "agents"
 )
 
 // Job kinds, the ARN resource types of jobs.
@@ -75,6 +76,13 @@ type Server struct {
 	Record *pb.ServerIdentity
 }
 
+// Agent is a row of the agent registry.
+type Agent struct {
+	ID     string
+	Status string
+	Record *pb.Agent
+}
+
 // Meta is the single row of cluster settings.
 type Meta struct {
 	ID     string
@@ -107,6 +115,10 @@ func schema() *memdb.DBSchema {
 		}},
 		tableMeta: {Name: tableMeta, Indexes: map[string]*memdb.IndexSchema{
 			"id": stringIndex("id", "ID"),
+		}},
+		tableAgents: {Name: tableAgents, Indexes: map[string]*memdb.IndexSchema{
+			"id":     stringIndex("id", "ID"),
+			"status": {Name: "status", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Status"}},
 		}},
 	}}
 }

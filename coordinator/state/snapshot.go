@@ -29,6 +29,7 @@ const (
 	recordClientToken    byte = 4
 	recordServer         byte = 5
 	recordMeta           byte = 6
+	recordAgent          byte = 7
 )
 
 // ErrBadSnapshot is returned when a snapshot stream cannot be decoded.
@@ -83,6 +84,7 @@ func (sn *Snapshot) Persist(w io.Writer) error {
 			}
 		}},
 		{tableClientTokens, func(r any) (byte, proto.Message) { return recordClientToken, r.(*ClientToken).Record }},
+		{tableAgents, func(r any) (byte, proto.Message) { return recordAgent, r.(*Agent).Record }},
 	}
 	for _, t := range tables {
 		it, err := sn.txn.Get(t.name, "id")
@@ -169,6 +171,12 @@ func insertRecord(txn *memdb.Txn, kind byte, b []byte) error {
 			return err
 		}
 		return txn.Insert(tableServers, &Server{ID: m.GetNodeId(), Record: m})
+	case recordAgent:
+		m := &pb.Agent{}
+		if err := proto.Unmarshal(b, m); err != nil {
+			return err
+		}
+		return txn.Insert(tableAgents, &Agent{ID: m.GetAgentId(), Status: m.GetStatus(), Record: m})
 	case recordMeta:
 		m := &pb.ClusterMeta{}
 		if err := proto.Unmarshal(b, m); err != nil {

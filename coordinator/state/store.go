@@ -157,7 +157,7 @@ func (s *Store) ClientToken(account, operation, token string) *pb.ClientTokenRec
 func (s *Store) Counts() map[string]uint64 {
 	txn := s.db.Txn(false)
 	out := map[string]uint64{}
-	for _, t := range []string{tableWorkloadConfigs, tableJobs, tableClientTokens, tableServers, tableMeta} {
+	for _, t := range []string{tableWorkloadConfigs, tableJobs, tableClientTokens, tableServers, tableMeta, tableAgents} {
 		it, err := txn.Get(t, "id")
 		if err != nil {
 			continue
@@ -171,3 +171,32 @@ func (s *Store) Counts() map[string]uint64 {
 
 // clone deep-copies a record before a change.
 func clone[T proto.Message](m T) T { return proto.Clone(m).(T) }
+
+// Agents returns every agent, sorted by ID, and adds a channel to ws (when
+// given) that fires when the registry changes.
+func (s *Store) Agents(ws memdb.WatchSet) ([]*pb.Agent, error) {
+	it, err := s.db.Txn(false).Get(tableAgents, "id")
+	if err != nil {
+		return nil, err
+	}
+	if ws != nil {
+		ws.Add(it.WatchCh())
+	}
+	var out []*pb.Agent
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*Agent).Record)
+	}
+	return out, nil
+}
+
+// Agent returns one agent.
+func (s *Store) Agent(id string) (*pb.Agent, error) {
+	raw, err := s.db.Txn(false).First(tableAgents, "id", id)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("%w: agent %q is not known to the fleet", ErrNotFound, id)
+	}
+	return raw.(*Agent).Record, nil
+}

@@ -298,3 +298,21 @@ func (s *Store) PruneClientTokens(before *timestamppb.Timestamp) (int, error) {
 	txn.Commit()
 	return len(old), nil
 }
+
+// UpsertAgent records an agent, keeping the first_seen time of the stored
+// record.
+func (s *Store) UpsertAgent(a *pb.Agent) error {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	if raw, err := txn.First(tableAgents, "id", a.GetAgentId()); err != nil {
+		return err
+	} else if raw != nil && raw.(*Agent).Record.GetFirstSeen() != nil {
+		a = clone(a)
+		a.FirstSeen = raw.(*Agent).Record.GetFirstSeen()
+	}
+	if err := txn.Insert(tableAgents, &Agent{ID: a.GetAgentId(), Status: a.GetStatus(), Record: a}); err != nil {
+		return err
+	}
+	txn.Commit()
+	return nil
+}
