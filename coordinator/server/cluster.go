@@ -90,6 +90,7 @@ func (s *Server) formCluster() {
 			formed = s.tryForm()
 		} else {
 			s.ensureRegistered()
+			s.joinServerGossip()
 		}
 		select {
 		case <-s.ctx.Done():

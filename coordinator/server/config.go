@@ -4,6 +4,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,6 +28,11 @@ type Config struct {
 	GRPCAdvertise string `yaml:"grpc_advertise"`
 	// RaftAddr is the Raft transport listen address, also advertised.
 	RaftAddr string `yaml:"raft_addr"`
+	// GossipAddr is the gossip (memberlist) listen address, TCP and UDP.
+	GossipAddr string `yaml:"gossip_addr"`
+	// GossipKey is the base64 gossip encryption key (16, 24 or 32 bytes);
+	// agents need the same key to join.
+	GossipKey string `yaml:"gossip_key"`
 	// BootstrapExpect is the number of servers to wait for before forming a
 	// new cluster; 0 means join an existing one.
 	BootstrapExpect int `yaml:"bootstrap_expect"`
@@ -51,6 +57,9 @@ type Config struct {
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 
+	// FastGossip shortens gossip probe intervals (tests).
+	FastGossip bool `yaml:"-"`
+
 	// Logger receives the node's logs; built from LogLevel when nil.
 	Logger *slog.Logger `yaml:"-"`
 }
@@ -60,6 +69,7 @@ func DefaultConfig() Config {
 	return Config{
 		GRPCAddr:           "127.0.0.1:7233",
 		RaftAddr:           "127.0.0.1:7234",
+		GossipAddr:         "127.0.0.1:7235",
 		Partition:          "aws",
 		Region:             "us-east-1",
 		DefaultAccount:     "000000000000",
@@ -105,6 +115,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("raft_addr (--raft-addr) is required")
 	case c.NodeID != "" && !nodeIDRE.MatchString(c.NodeID):
 		return fmt.Errorf("node_id (--node-id) %q must be 1-64 characters of letters, digits, '_', '.' and '-'", c.NodeID)
+	case c.GossipAddr == "":
+		return fmt.Errorf("gossip_addr (--gossip-addr) is required")
 	case c.BootstrapExpect < 0:
 		return fmt.Errorf("bootstrap_expect (--bootstrap-expect) must be >= 0")
 	case c.BootstrapExpect == 0 && len(c.Join) == 0:
@@ -118,5 +130,23 @@ func (c *Config) Validate() error {
 	case c.MaxActiveJobs < 0:
 		return fmt.Errorf("max_active_jobs must be >= 0")
 	}
+	if _, err := DecodeGossipKey(c.GossipKey); err != nil {
+		return fmt.Errorf("gossip_key (--gossip-key): %v", err)
+	}
 	return nil
+}
+
+// DecodeGossipKey decodes a base64 gossip key; "" means no encryption.
+func DecodeGossipKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	k, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("must be base64: %v", err)
+	}
+	if n := len(k); n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("must decode to 16, 24 or 32 bytes, got %d", n)
+	}
+	return k, nil
 }

@@ -40,6 +40,7 @@ func (s *Server) monitorLeadership() {
 				go func() { defer close(done); s.leaderLoop(ctx) }()
 			} else if !isLeader && stop != nil {
 				s.leaderReady.Store(false)
+				s.sessions.closeAll()
 				stop()
 				<-done
 				stop = nil
@@ -67,6 +68,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	s.leaderReady.Store(true)
 	s.log.Info("acquired leadership", "term_ready", true)
 	s.establishLeadership(ctx)
+	go s.reconcileAgents(ctx)
 
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()

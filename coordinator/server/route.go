@@ -45,6 +45,8 @@ var routes = func() map[string]route {
 		pb.OperatorService_RaftRemovePeer_FullMethodName:     routeWrite,
 		pb.OperatorService_RaftTransferLeader_FullMethodName: routeWrite,
 		pb.OperatorService_RaftListPeers_FullMethodName:      routeRead,
+		pb.FleetService_ListAgents_FullMethodName:            routeRead,
+		pb.FleetService_DescribeAgent_FullMethodName:         routeRead,
 	}
 	svc := pb.File_perfleet_v1_inference_optimization_proto.Services().ByName("InferenceOptimization")
 	for i := 0; i < svc.Methods().Len(); i++ {
@@ -63,11 +65,14 @@ var routes = func() map[string]route {
 // replyTypes maps a method to its response message type, for forwarding.
 var replyTypes = func() map[string]protoreflect.MessageType {
 	m := map[string]protoreflect.MessageType{}
-	for _, fd := range []protoreflect.FileDescriptor{pb.File_perfleet_v1_inference_optimization_proto, pb.File_perfleet_v1_cluster_proto} {
+	for _, fd := range []protoreflect.FileDescriptor{pb.File_perfleet_v1_inference_optimization_proto, pb.File_perfleet_v1_cluster_proto, pb.File_perfleet_v1_agent_proto} {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
 				md := svc.Methods().Get(j)
+				if md.IsStreamingClient() || md.IsStreamingServer() {
+					continue
+				}
 				mt, err := protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName())
 				if err != nil {
 					panic(err)

@@ -26,6 +26,7 @@ import (
 	"github.com/perfleet/perfleet/coordinator/fsm"
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/arn"
+	"github.com/perfleet/perfleet/pkg/gossip"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 )
 
@@ -46,6 +47,10 @@ type Server struct {
 	leaderNotify chan bool
 	leaderReady  atomic.Bool
 	disc         *discovery
+
+	gossip   *gossip.Pool
+	fleetCh  chan struct{}
+	sessions *sessions
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -72,7 +77,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg.NodeID = id
-	s := &Server{cfg: cfg, log: cfg.Logger.With("node", id), leaderNotify: make(chan bool, 8)}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("node", id), leaderNotify: make(chan bool, 8),
+		fleetCh: make(chan struct{}, 1), sessions: newSessions()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.fsm = fsm.New(s.log)
 
@@ -90,6 +96,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.raft = s.rparts.raft
 	s.cfg.RaftAddr = string(s.rparts.transport.LocalAddr())
+	if err := s.startGossip(); err != nil {
+		s.lis.Close()
+		s.raft.Shutdown()
+		s.rparts.transport.Close()
+		s.rparts.store.Close()
+		return nil, err
+	}
 	s.conns = newConnPool()
 	s.disc = newDiscovery(s.identity())
 
@@ -99,6 +112,8 @@ func New(cfg Config) (*Server, error) {
 	)
 	pb.RegisterInferenceOptimizationServer(s.grpc, endpoint.New(s))
 	pb.RegisterOperatorServiceServer(s.grpc, &operator{s: s})
+	pb.RegisterFleetServiceServer(s.grpc, endpoint.NewFleet(s))
+	pb.RegisterAgentServiceServer(s.grpc, &agentService{s: s})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -143,7 +158,7 @@ func nodeID(dir, configured string) (string, error) {
 }
 
 func (s *Server) identity() *pb.ServerIdentity {
-	return &pb.ServerIdentity{NodeId: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, GrpcAddr: s.cfg.GRPCAdvertise}
+	return &pb.ServerIdentity{NodeId: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, GrpcAddr: s.cfg.GRPCAdvertise, GossipAddr: s.cfg.GossipAddr}
 }
 
 // Addr is the gRPC API address.
@@ -154,6 +169,13 @@ func (s *Server) RaftAddr() string { return s.cfg.RaftAddr }
 
 // NodeID is the node's Raft server ID.
 func (s *Server) NodeID() string { return s.cfg.NodeID }
+
+// GossipAddr is the address agents join.
+func (s *Server) GossipAddr() string { return s.cfg.GossipAddr }
+
+// Kill stops the node abruptly, as a crash would: no graceful gossip leave,
+// no graceful gRPC drain. Tests use it.
+func (s *Server) Kill() error { return s.shutdown(false) }
 
 // Raft exposes the Raft node to tests and operator commands.
 func (s *Server) Raft() *raft.Raft { return s.raft }
@@ -181,11 +203,14 @@ func (s *Server) WaitReady(timeout time.Duration) bool {
 
 // Shutdown stops the node: the API first, then Raft. It is safe to call more
 // than once.
-func (s *Server) Shutdown() error {
+func (s *Server) Shutdown() error { return s.shutdown(true) }
+
+func (s *Server) shutdown(graceful bool) error {
 	var err error
 	s.once.Do(func() {
 		s.cancel()
 		s.health.Shutdown()
+		s.sessions.closeAll()
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()
 		select {
@@ -194,6 +219,11 @@ func (s *Server) Shutdown() error {
 			s.grpc.Stop()
 		}
 		s.conns.close()
+		if graceful {
+			_ = s.gossip.Leave(time.Second)
+		} else {
+			_ = s.gossip.Shutdown()
+		}
 		err = s.raft.Shutdown().Error()
 		s.rparts.transport.Close()
 		s.wg.Wait()

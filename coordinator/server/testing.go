@@ -17,6 +17,8 @@ func TestConfig(t testing.TB, name string) Config {
 	cfg.DataDir = t.TempDir()
 	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.RaftAddr = "127.0.0.1:0"
+	cfg.GossipAddr = "127.0.0.1:0"
+	cfg.FastGossip = true
 	cfg.HeartbeatTimeout = 400 * time.Millisecond
 	cfg.ElectionTimeout = 400 * time.Millisecond
 	cfg.LeaderLeaseTimeout = 200 * time.Millisecond

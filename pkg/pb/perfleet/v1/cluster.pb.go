@@ -29,7 +29,9 @@ type ServerIdentity struct {
 	// The Raft transport address (host:port).
 	RaftAddr string `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
 	// The gRPC API address (host:port).
-	GrpcAddr      string `protobuf:"bytes,3,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
+	GrpcAddr string `protobuf:"bytes,3,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
+	// The gossip address (host:port) agents and servers join.
+	GossipAddr    string `protobuf:"bytes,4,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -81,6 +83,13 @@ func (x *ServerIdentity) GetRaftAddr() string {
 func (x *ServerIdentity) GetGrpcAddr() string {
 	if x != nil {
 		return x.GrpcAddr
+	}
+	return ""
+}
+
+func (x *ServerIdentity) GetGossipAddr() string {
+	if x != nil {
+		return x.GossipAddr
 	}
 	return ""
 }
@@ -733,11 +742,13 @@ var File_perfleet_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x19perfleet/v1/cluster.proto\x12\vperfleet.v1\"c\n" +
+	"\x19perfleet/v1/cluster.proto\x12\vperfleet.v1\"\x84\x01\n" +
 	"\x0eServerIdentity\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
-	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\"s\n" +
+	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\x12\x1f\n" +
+	"\vgossip_addr\x18\x04 \x01(\tR\n" +
+	"gossipAddr\"s\n" +
 	"\bRaftPeer\x123\n" +
 	"\x06server\x18\x01 \x01(\v2\x1b.perfleet.v1.ServerIdentityR\x06server\x12\x1a\n" +
 	"\bsuffrage\x18\x02 \x01(\tR\bsuffrage\x12\x16\n" +

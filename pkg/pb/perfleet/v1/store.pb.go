@@ -784,11 +784,58 @@ func (x *PruneClientTokensCommand) GetBefore() *timestamppb.Timestamp {
 	return nil
 }
 
+// UpsertAgentCommand records an agent's metadata and gossip status. The
+// record replaces the stored one; first_seen is kept from the stored one.
+type UpsertAgentCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The agent.
+	Agent         *Agent `protobuf:"bytes,1,opt,name=agent,proto3" json:"agent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertAgentCommand) Reset() {
+	*x = UpsertAgentCommand{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertAgentCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertAgentCommand) ProtoMessage() {}
+
+func (x *UpsertAgentCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertAgentCommand.ProtoReflect.Descriptor instead.
+func (*UpsertAgentCommand) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UpsertAgentCommand) GetAgent() *Agent {
+	if x != nil {
+		return x.Agent
+	}
+	return nil
+}
+
 var File_perfleet_v1_store_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_store_proto_rawDesc = "" +
 	"\n" +
-	"\x17perfleet/v1/store.proto\x12\vperfleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19perfleet/v1/cluster.proto\x1a(perfleet/v1/inference_optimization.proto\x1a perfleet/v1/recommendation.proto\"|\n" +
+	"\x17perfleet/v1/store.proto\x12\vperfleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17perfleet/v1/agent.proto\x1a\x19perfleet/v1/cluster.proto\x1a(perfleet/v1/inference_optimization.proto\x1a perfleet/v1/recommendation.proto\"|\n" +
 	"\x14WorkloadConfigRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12E\n" +
@@ -842,7 +889,9 @@ const file_perfleet_v1_store_proto_rawDesc = "" +
 	"\x15SetClusterMetaCommand\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.perfleet.v1.ClusterMetaR\x04meta\"N\n" +
 	"\x18PruneClientTokensCommand\x122\n" +
-	"\x06before\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06beforeB\xa6\x01\n" +
+	"\x06before\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06before\">\n" +
+	"\x12UpsertAgentCommand\x12(\n" +
+	"\x05agent\x18\x01 \x01(\v2\x12.perfleet.v1.AgentR\x05agentB\xa6\x01\n" +
 	"\x0fcom.perfleet.v1B\n" +
 	"StoreProtoP\x01Z:github.com/perfleet/perfleet/pkg/pb/perfleet/v1;perfleetv1\xa2\x02\x03PXX\xaa\x02\vPerfleet.V1\xca\x02\vPerfleet\\V1\xe2\x02\x17Perfleet\\V1\\GPBMetadata\xea\x02\fPerfleet::V1b\x06proto3"
 
@@ -858,7 +907,7 @@ func file_perfleet_v1_store_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_store_proto_rawDescData
 }
 
-var file_perfleet_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_perfleet_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_perfleet_v1_store_proto_goTypes = []any{
 	(*WorkloadConfigRecord)(nil),                // 0: perfleet.v1.WorkloadConfigRecord
 	(*BenchmarkJobRecord)(nil),                  // 1: perfleet.v1.BenchmarkJobRecord
@@ -872,30 +921,33 @@ var file_perfleet_v1_store_proto_goTypes = []any{
 	(*DeregisterServerCommand)(nil),             // 9: perfleet.v1.DeregisterServerCommand
 	(*SetClusterMetaCommand)(nil),               // 10: perfleet.v1.SetClusterMetaCommand
 	(*PruneClientTokensCommand)(nil),            // 11: perfleet.v1.PruneClientTokensCommand
-	(*DescribeAIWorkloadConfigResponse)(nil),    // 12: perfleet.v1.DescribeAIWorkloadConfigResponse
-	(*DescribeAIBenchmarkJobResponse)(nil),      // 13: perfleet.v1.DescribeAIBenchmarkJobResponse
-	(*DescribeAIRecommendationJobResponse)(nil), // 14: perfleet.v1.DescribeAIRecommendationJobResponse
-	(*timestamppb.Timestamp)(nil),               // 15: google.protobuf.Timestamp
-	(*ServerIdentity)(nil),                      // 16: perfleet.v1.ServerIdentity
+	(*UpsertAgentCommand)(nil),                  // 12: perfleet.v1.UpsertAgentCommand
+	(*DescribeAIWorkloadConfigResponse)(nil),    // 13: perfleet.v1.DescribeAIWorkloadConfigResponse
+	(*DescribeAIBenchmarkJobResponse)(nil),      // 14: perfleet.v1.DescribeAIBenchmarkJobResponse
+	(*DescribeAIRecommendationJobResponse)(nil), // 15: perfleet.v1.DescribeAIRecommendationJobResponse
+	(*timestamppb.Timestamp)(nil),               // 16: google.protobuf.Timestamp
+	(*ServerIdentity)(nil),                      // 17: perfleet.v1.ServerIdentity
+	(*Agent)(nil),                               // 18: perfleet.v1.Agent
 }
 var file_perfleet_v1_store_proto_depIdxs = []int32{
-	12, // 0: perfleet.v1.WorkloadConfigRecord.config:type_name -> perfleet.v1.DescribeAIWorkloadConfigResponse
-	13, // 1: perfleet.v1.BenchmarkJobRecord.job:type_name -> perfleet.v1.DescribeAIBenchmarkJobResponse
-	14, // 2: perfleet.v1.RecommendationJobRecord.job:type_name -> perfleet.v1.DescribeAIRecommendationJobResponse
-	15, // 3: perfleet.v1.ClientTokenRecord.created:type_name -> google.protobuf.Timestamp
+	13, // 0: perfleet.v1.WorkloadConfigRecord.config:type_name -> perfleet.v1.DescribeAIWorkloadConfigResponse
+	14, // 1: perfleet.v1.BenchmarkJobRecord.job:type_name -> perfleet.v1.DescribeAIBenchmarkJobResponse
+	15, // 2: perfleet.v1.RecommendationJobRecord.job:type_name -> perfleet.v1.DescribeAIRecommendationJobResponse
+	16, // 3: perfleet.v1.ClientTokenRecord.created:type_name -> google.protobuf.Timestamp
 	0,  // 4: perfleet.v1.CreateResourceCommand.workload_config:type_name -> perfleet.v1.WorkloadConfigRecord
 	1,  // 5: perfleet.v1.CreateResourceCommand.benchmark_job:type_name -> perfleet.v1.BenchmarkJobRecord
 	2,  // 6: perfleet.v1.CreateResourceCommand.recommendation_job:type_name -> perfleet.v1.RecommendationJobRecord
 	3,  // 7: perfleet.v1.CreateResourceCommand.client_token:type_name -> perfleet.v1.ClientTokenRecord
-	15, // 8: perfleet.v1.SetJobStatusCommand.time:type_name -> google.protobuf.Timestamp
-	16, // 9: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
+	16, // 8: perfleet.v1.SetJobStatusCommand.time:type_name -> google.protobuf.Timestamp
+	17, // 9: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
 	4,  // 10: perfleet.v1.SetClusterMetaCommand.meta:type_name -> perfleet.v1.ClusterMeta
-	15, // 11: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	16, // 11: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
+	18, // 12: perfleet.v1.UpsertAgentCommand.agent:type_name -> perfleet.v1.Agent
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_store_proto_init() }
@@ -903,6 +955,7 @@ func file_perfleet_v1_store_proto_init() {
 	if File_perfleet_v1_store_proto != nil {
 		return
 	}
+	file_perfleet_v1_agent_proto_init()
 	file_perfleet_v1_cluster_proto_init()
 	file_perfleet_v1_inference_optimization_proto_init()
 	file_perfleet_v1_recommendation_proto_init()
@@ -912,7 +965,7 @@ func file_perfleet_v1_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_store_proto_rawDesc), len(file_perfleet_v1_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,175 @@
+// Package daemon is the long-running perfleet agent: it joins the fleet's
+// gossip pool with its hardware and labels, keeps a control stream to the
+// coordinator leader, and samples its GPUs.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/perfleet/perfleet/agent/control"
+	"github.com/perfleet/perfleet/agent/gpu"
+	"github.com/perfleet/perfleet/pkg/gossip"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+)
+
+// Version is the agent's perfleet version.
+const Version = "0.1.0"
+
+// Config configures an agent.
+type Config struct {
+	// ID is the agent's unique ID (default: the host name).
+	ID string
+	// GossipAddr is the gossip listen address (host:port).
+	GossipAddr string
+	// GossipAdvertise is the address others reach this agent at.
+	GossipAdvertise string
+	// Join lists gossip addresses of coordinators (or other agents).
+	Join []string
+	// GossipKey is the pool's encryption key, if it has one.
+	GossipKey []byte
+	// FastGossip shortens gossip intervals (tests).
+	FastGossip bool
+	// Coordinators are static coordinator gRPC addresses, used besides the
+	// servers gossip reports.
+	Coordinators []string
+	// InstanceType and Region describe the machine.
+	InstanceType, Region string
+	// Labels are arbitrary key/values for placement (subnet=…, rack=…).
+	Labels map[string]string
+	// GPUs is the GPU backend (NVML, simulated or none).
+	GPUs gpu.Backend
+	// SampleInterval is the GPU sampling interval (default 1 s).
+	SampleInterval time.Duration
+	// Heartbeat is the control stream heartbeat (default 1 s).
+	Heartbeat time.Duration
+	// Logger receives the agent's logs.
+	Logger *slog.Logger
+}
+
+// Agent is a running agent.
+type Agent struct {
+	cfg     Config
+	pool    *gossip.Pool
+	control *control.Client
+	sampler *gpu.Sampler
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// Start starts an agent: gossip first, then the control stream and the GPU
+// sampler. Joining is retried in the background until one address answers.
+func Start(cfg Config) (*Agent, error) {
+	if cfg.ID == "" {
+		return nil, fmt.Errorf("agent ID is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.GPUs == nil {
+		cfg.GPUs = gpu.NewNone("no GPU backend configured")
+	}
+	inv := cfg.GPUs.Inventory()
+	sum := inv.Summary()
+	meta := &pb.GossipMeta{Role: gossip.RoleAgent, Id: cfg.ID, Version: Version, InstanceType: cfg.InstanceType,
+		Region: cfg.Region, Labels: cfg.Labels,
+		Gpus: &pb.GPUSummary{Count: uint32(sum.Count), Model: sum.Model, MemoryMib: sum.MemoryMiB, Source: inv.Source}}
+	pool, err := gossip.Start(gossip.Config{Name: cfg.ID, BindAddr: cfg.GossipAddr, AdvertiseAddr: cfg.GossipAdvertise,
+		Key: cfg.GossipKey, Meta: meta, Fast: cfg.FastGossip, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, pool: pool}
+	a.control = control.New(control.Config{AgentID: cfg.ID, Version: Version, Coordinators: a.coordinators,
+		Heartbeat: cfg.Heartbeat, Logger: cfg.Logger})
+	a.sampler, err = gpu.New(cfg.GPUs, cfg.SampleInterval, 0, cfg.Logger)
+	if err != nil {
+		pool.Shutdown()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.goRun(func() { a.joinLoop(ctx) })
+	a.goRun(func() { a.control.Run(ctx) })
+	a.goRun(func() { a.sampler.Run(ctx) })
+	cfg.Logger.Info("agent started", "id", cfg.ID, "gossip", pool.Addr(), "instance_type", cfg.InstanceType, "gpus", sum.String())
+	return a, nil
+}
+
+func (a *Agent) goRun(f func()) {
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); f() }()
+}
+
+// joinLoop joins the pool through the join list, retrying until one answers.
+func (a *Agent) joinLoop(ctx context.Context) {
+	if len(a.cfg.Join) == 0 {
+		return
+	}
+	for delay := 100 * time.Millisecond; ; delay = min(delay*2, 5*time.Second) {
+		n, err := a.pool.Join(a.cfg.Join)
+		if n > 0 {
+			a.cfg.Logger.Info("joined the fleet", "via", a.cfg.Join)
+			return
+		}
+		a.cfg.Logger.Warn("cannot join the fleet yet; retrying", "join", a.cfg.Join, "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+// coordinators returns the gRPC addresses of live servers gossip knows of,
+// then the static ones.
+func (a *Agent) coordinators() []string {
+	var out []string
+	for _, m := range a.pool.Members() {
+		if m.Meta != nil && m.Meta.GetRole() == gossip.RoleServer && m.Meta.GetGrpcAddr() != "" &&
+			(m.State == gossip.StateAlive || m.State == gossip.StateSuspect) {
+			out = append(out, m.Meta.GetGrpcAddr())
+		}
+	}
+	return append(out, a.cfg.Coordinators...)
+}
+
+// ID is the agent's ID.
+func (a *Agent) ID() string { return a.cfg.ID }
+
+// GossipAddr is the agent's gossip address.
+func (a *Agent) GossipAddr() string { return a.pool.Addr() }
+
+// Control is the agent's control stream client.
+func (a *Agent) Control() *control.Client { return a.control }
+
+// GPUs is the agent's GPU sampler.
+func (a *Agent) GPUs() *gpu.Sampler { return a.sampler }
+
+// Stop leaves the pool gracefully (peers see "left") and stops.
+func (a *Agent) Stop() error { return a.stop(true) }
+
+// Kill stops without leaving, as a crash would (peers see "failed").
+func (a *Agent) Kill() error { return a.stop(false) }
+
+func (a *Agent) stop(leave bool) error {
+	var err error
+	a.once.Do(func() {
+		if leave {
+			a.control.Goodbye("agent stopping", 2*time.Second)
+		}
+		a.cancel()
+		if leave {
+			err = a.pool.Leave(2 * time.Second)
+		} else {
+			err = a.pool.Shutdown()
+		}
+		a.wg.Wait()
+		_ = a.cfg.GPUs.Close()
+	})
+	return err
+}

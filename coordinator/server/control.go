@@ -1,0 +1,230 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/perfleet/perfleet/pkg/clocksync"
+	"github.com/perfleet/perfleet/pkg/gossip"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+)
+
+// Control stream timing.
+const (
+	controlHeartbeat = time.Second
+	// controlIdleLimit closes a stream that has sent nothing for this long.
+	controlIdleLimit = 10 * time.Second
+)
+
+// session is one agent's control stream on the leader.
+type session struct {
+	agentID string
+	stream  pb.AgentService_ConnectServer
+	cancel  context.CancelFunc
+	clock   *clocksync.Estimator
+
+	mu       sync.Mutex // serialises sends and guards the fields below
+	seq      uint64
+	ack      uint64 // highest agent seq received
+	lastPeer *pb.Heartbeat
+	lastRecv int64
+}
+
+func (s *session) send(m *pb.ConnectResponse) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	m.Seq, m.Ack = s.seq, s.ack
+	return s.stream.Send(m)
+}
+
+func (s *session) heartbeat() error {
+	s.mu.Lock()
+	hb := &pb.Heartbeat{SentUnixNano: time.Now().UnixNano()}
+	if s.lastPeer != nil {
+		hb.EchoUnixNano, hb.EchoReceivedUnixNano = s.lastPeer.GetSentUnixNano(), s.lastRecv
+	}
+	s.mu.Unlock()
+	return s.send(&pb.ConnectResponse{Body: &pb.ConnectResponse_Heartbeat{Heartbeat: hb}})
+}
+
+// received records an agent message: its seq, and its heartbeat's clock
+// sample (our send, their receive, their send, our receive).
+func (s *session) received(m *pb.ConnectRequest, at int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.GetSeq() > s.ack {
+		s.ack = m.GetSeq()
+	}
+	if hb := m.GetHeartbeat(); hb != nil {
+		s.lastPeer, s.lastRecv = hb, at
+		if hb.GetEchoUnixNano() != 0 {
+			s.clock.Add(clocksync.Sample{T0: hb.GetEchoUnixNano(), T1: hb.GetEchoReceivedUnixNano(), T2: hb.GetSentUnixNano(), T3: at})
+		}
+	}
+}
+
+// sessions is the leader's set of connected agents.
+type sessions struct {
+	mu sync.Mutex
+	m  map[string]*session
+}
+
+func newSessions() *sessions { return &sessions{m: map[string]*session{}} }
+
+// add registers a session, closing an older one of the same agent.
+func (ss *sessions) add(s *session) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if old := ss.m[s.agentID]; old != nil {
+		old.cancel()
+	}
+	ss.m[s.agentID] = s
+}
+
+func (ss *sessions) remove(s *session) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.m[s.agentID] == s {
+		delete(ss.m, s.agentID)
+	}
+}
+
+func (ss *sessions) connected(id string) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.m[id] != nil
+}
+
+// ClockOffset is an agent's clock minus the leader's, and its error bound.
+func (ss *sessions) clockOffset(id string) (time.Duration, time.Duration, bool) {
+	ss.mu.Lock()
+	s := ss.m[id]
+	ss.mu.Unlock()
+	if s == nil {
+		return 0, 0, false
+	}
+	return s.clock.Offset() // remote (agent) − local (leader)
+}
+
+// closeAll ends every stream, when leadership is lost.
+func (ss *sessions) closeAll() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, s := range ss.m {
+		s.cancel()
+	}
+}
+
+// agentService serves perfleet.v1.AgentService.
+type agentService struct {
+	pb.UnimplementedAgentServiceServer
+	s *Server
+}
+
+// Connect accepts an agent's control stream on the leader; a follower
+// redirects the agent to the leader.
+func (a *agentService) Connect(stream pb.AgentService_ConnectServer) error {
+	s := a.s
+	if !s.IsLeader() || !s.leaderReady.Load() {
+		addr, _ := s.leaderAddrNow()
+		return stream.Send(&pb.ConnectResponse{Seq: 1, Body: &pb.ConnectResponse_Redirect{Redirect: &pb.Redirect{LeaderGrpcAddr: addr}}})
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	hello := first.GetHello()
+	if hello == nil || hello.GetAgentId() == "" {
+		return status.Error(codes.InvalidArgument, "the first message of a control stream must be a hello with agent_id")
+	}
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	sess := &session{agentID: hello.GetAgentId(), stream: stream, cancel: cancel, clock: clocksync.New(30), ack: first.GetSeq(), lastRecv: time.Now().UnixNano()}
+	s.sessions.add(sess)
+	defer func() { s.sessions.remove(sess); s.pokeFleet() }()
+	s.pokeFleet()
+	s.log.Info("agent connected", "agent", sess.agentID, "version", hello.GetVersion())
+
+	term := s.raft.CurrentTerm()
+	if err := sess.send(&pb.ConnectResponse{Body: &pb.ConnectResponse_Welcome{Welcome: &pb.Welcome{LeaderId: s.cfg.NodeID, Term: term}}}); err != nil {
+		return err
+	}
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			sess.received(m, time.Now().UnixNano())
+			if m.GetGoodbye() != nil {
+				recvErr <- errGoodbye
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(controlHeartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if s.ctx.Err() != nil || !s.IsLeader() {
+				return status.Error(codes.Unavailable, "NotLeader: this coordinator lost leadership; reconnect to the new leader")
+			}
+			return status.Error(codes.Aborted, "replaced by a newer stream of the same agent")
+		case err := <-recvErr:
+			if err == errGoodbye {
+				s.markLeft(ctx, sess.agentID)
+				s.log.Info("agent left the fleet", "agent", sess.agentID)
+				return nil
+			}
+			s.log.Info("agent disconnected", "agent", sess.agentID, "err", err)
+			return nil
+		case <-tick.C:
+			sess.mu.Lock()
+			idle := time.Since(time.Unix(0, sess.lastRecv))
+			sess.mu.Unlock()
+			if idle > controlIdleLimit {
+				return status.Error(codes.DeadlineExceeded, fmt.Sprintf("no message from agent %s for %v", sess.agentID, idle.Round(time.Second)))
+			}
+			if err := sess.heartbeat(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+var errGoodbye = fmt.Errorf("agent said goodbye")
+
+// markLeft records an agent that announced its departure as left.
+func (s *Server) markLeft(ctx context.Context, id string) {
+	cur, err := s.State().Agent(id)
+	if err != nil {
+		return
+	}
+	want := proto.Clone(cur).(*pb.Agent)
+	want.Status, want.Connected = string(gossip.StateLeft), false
+	s.writeAgent(ctx, cur, want, timestamppb.New(s.Now()))
+}
+
+// leaderAddrNow returns the leader's API address without waiting.
+func (s *Server) leaderAddrNow() (string, bool) {
+	_, id := s.raft.LeaderWithID()
+	if id == "" {
+		return "", false
+	}
+	if srv := s.State().Server(string(id)); srv != nil {
+		return srv.GetGrpcAddr(), true
+	}
+	addr := s.disc.grpcAddrOf(string(id))
+	return addr, addr != ""
+}
