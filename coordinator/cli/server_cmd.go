@@ -26,9 +26,13 @@ names at least one other node; they find each other and form one cluster.
 A node restarted with its --data-dir rejoins with its state. To add a node to
 a running cluster, give --join and no --bootstrap-expect.
 
+Agents join the fleet through a coordinator's --gossip-addr
+(perfleet-agent --join); with --gossip-key the pool is encrypted and agents
+need the same key.
+
 Settings may also come from --config FILE (YAML or JSON, snake_case keys such
-as node_id, data_dir, grpc_addr, raft_addr, bootstrap_expect, join); flags
-given on the command line win over the file.
+as node_id, data_dir, grpc_addr, raft_addr, gossip_addr, gossip_key,
+bootstrap_expect, join); flags given on the command line win over the file.
 
 Example:
   perfleet server --node-id n1 --data-dir /var/lib/perfleet \
@@ -60,6 +64,8 @@ Example:
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "gRPC API listen address")
 	f.StringVar(&cfg.GRPCAdvertise, "grpc-advertise", "", "gRPC address other nodes dial (default: --grpc-addr)")
 	f.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "Raft transport address, listened on and advertised")
+	f.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip (memberlist) address agents join, TCP and UDP")
+	f.StringVar(&cfg.GossipKey, "gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes); agents need the same key")
 	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many servers know each other")
 	f.StringVar(&join, "join", "", "gRPC addresses of other servers, comma-separated")
 	f.StringVar(&cfg.Region, "region", cfg.Region, "region used in ARNs")
@@ -83,6 +89,8 @@ func overlayFlags(cmd *cobra.Command, dst, flags *server.Config) {
 	set("grpc-addr", func() { dst.GRPCAddr = flags.GRPCAddr })
 	set("grpc-advertise", func() { dst.GRPCAdvertise = flags.GRPCAdvertise })
 	set("raft-addr", func() { dst.RaftAddr = flags.RaftAddr })
+	set("gossip-addr", func() { dst.GossipAddr = flags.GossipAddr })
+	set("gossip-key", func() { dst.GossipKey = flags.GossipKey })
 	set("bootstrap-expect", func() { dst.BootstrapExpect = flags.BootstrapExpect })
 	set("region", func() { dst.Region = flags.Region })
 	set("partition", func() { dst.Partition = flags.Partition })
@@ -127,6 +135,7 @@ API address and one line saying it is ready. Stop it with Ctrl-C.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "gRPC API listen address")
+	f.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip address agents join (perfleet-agent --join)")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep data here instead of a temporary directory")
 	f.StringVar(&cfg.LogLevel, "log-level", "warn", "debug, info, warn or error")
 	return cmd
@@ -147,7 +156,7 @@ func runServer(g *globals, cfg server.Config, cleanup string) error {
 	if cleanup != "" || cfg.BootstrapExpect == 1 {
 		s.WaitReady(10 * time.Second)
 	}
-	fmt.Fprintf(g.out, "perfleet coordinator %s: API on %s, raft on %s, data in %s\n", s.NodeID(), s.Addr(), s.RaftAddr(), cfg.DataDir)
+	fmt.Fprintf(g.out, "perfleet coordinator %s: API on %s, raft on %s, gossip on %s, data in %s\n", s.NodeID(), s.Addr(), s.RaftAddr(), s.GossipAddr(), cfg.DataDir)
 	fmt.Fprintf(g.out, "ready: export PERFLEET_ADDR=%s\n", s.Addr())
 	<-sig
 	fmt.Fprintln(g.out, "shutting down")

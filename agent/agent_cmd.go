@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfleet/perfleet/agent/daemon"
+	"github.com/perfleet/perfleet/agent/gpu"
+)
+
+// agentFlags are the flags of the agent daemon (perfleet-agent with no
+// subcommand).
+type agentFlags struct {
+	id, gossipAddr, gossipAdvertise, join, coordinators string
+	gossipKey, gossipKeyFile                            string
+	instanceType, region, simulateGPUs, logLevel        string
+	labels                                              []string
+	sampleInterval                                      time.Duration
+}
+
+func init() {
+	f := &agentFlags{}
+	rootCmd.Long = `perfleet-agent runs on each GPU machine of a perfleet fleet.
+
+With no subcommand it runs the agent daemon: it joins the fleet's gossip pool
+through --join (gossip addresses of coordinators), gossips its hardware and
+labels, keeps a control stream to the coordinator leader and samples its GPUs
+through NVML (or a simulated inventory with --simulate-gpus). Stop it with
+Ctrl-C: it says goodbye and leaves the pool, so the fleet records it as left.
+
+  perfleet-agent --join 10.0.0.1:7235 --instance-type lab-8xH100 --label rack=r1
+  perfleet-agent --join 127.0.0.1:7235 --simulate-gpus 8xH100-80GB --instance-type lab-8xH100
+
+The subcommands also work standalone: 'run' benchmarks a server like
+'aiperf profile', 'simulate' serves the built-in simulated LLM server.`
+	rootCmd.Args = cobra.NoArgs
+	rootCmd.RunE = func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, f) }
+	fl := rootCmd.Flags()
+	host, _ := os.Hostname()
+	fl.StringVar(&f.id, "id", host, "agent ID, unique in the fleet")
+	fl.StringVar(&f.gossipAddr, "gossip-addr", "127.0.0.1:7946", "gossip listen address (TCP and UDP)")
+	fl.StringVar(&f.gossipAdvertise, "gossip-advertise", "", "gossip address others reach this agent at (default: --gossip-addr)")
+	fl.StringVar(&f.join, "join", "", "gossip addresses of coordinators, comma-separated (required)")
+	fl.StringVar(&f.coordinators, "coordinator", "", "coordinator gRPC addresses to use besides those gossip reports, comma-separated")
+	fl.StringVar(&f.gossipKey, "gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes), the coordinators' key")
+	fl.StringVar(&f.gossipKeyFile, "gossip-key-file", "", "file holding the base64 gossip key")
+	fl.StringVar(&f.instanceType, "instance-type", "", "instance type or on-prem class (e.g. lab-8xH100); 'imds' reads it from EC2 instance metadata")
+	fl.StringVar(&f.region, "region", "", "region (default: from instance metadata with --instance-type imds)")
+	fl.StringArrayVar(&f.labels, "label", nil, "label as key=value for placement, e.g. subnet=s-1 (repeatable)")
+	fl.StringVar(&f.simulateGPUs, "simulate-gpus", "", "simulated GPU inventory instead of NVML, e.g. 8xH100-80GB or 1xL4")
+	fl.DurationVar(&f.sampleInterval, "sample-interval", time.Second, "GPU sampling interval (at least 100ms)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func runAgent(cmd *cobra.Command, f *agentFlags) error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	if f.join == "" {
+		return fmt.Errorf("--join is required: the gossip address of at least one coordinator (its --gossip-addr)")
+	}
+	key, err := gossipKey(f)
+	if err != nil {
+		return err
+	}
+	labels := map[string]string{}
+	for _, l := range f.labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--label %q must be key=value", l)
+		}
+		labels[k] = v
+	}
+	instanceType, region := f.instanceType, f.region
+	if instanceType == "imds" {
+		it, r, err := daemon.FromIMDS(context.Background(), "", 2*time.Second)
+		if err != nil {
+			return err
+		}
+		instanceType = it
+		if region == "" {
+			region = r
+		}
+	}
+	var backend gpu.Backend
+	if f.simulateGPUs != "" {
+		spec, err := gpu.ParseSimulated(f.simulateGPUs)
+		if err != nil {
+			return fmt.Errorf("--simulate-gpus: %v", err)
+		}
+		backend = gpu.NewSimulated(spec, gpu.SimOptions{Seed: f.id})
+	} else {
+		backend = gpu.Open(logger)
+	}
+	a, err := daemon.Start(daemon.Config{ID: f.id, GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
+		Join: splitComma(f.join), GossipKey: key, Coordinators: splitComma(f.coordinators), InstanceType: instanceType,
+		Region: region, Labels: labels, GPUs: backend, SampleInterval: f.sampleInterval, Logger: logger})
+	if err != nil {
+		return err
+	}
+	inv := backend.Inventory()
+	fmt.Fprintf(cmd.OutOrStdout(), "perfleet-agent %s: gossip on %s, instance type %q, GPUs %s (%s)\nready\n",
+		a.ID(), a.GossipAddr(), instanceType, inv.Summary().String(), inv.Source)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+	fmt.Fprintln(cmd.OutOrStdout(), "leaving the fleet")
+	return a.Stop()
+}
+
+func gossipKey(f *agentFlags) ([]byte, error) {
+	s := f.gossipKey
+	if f.gossipKeyFile != "" {
+		b, err := os.ReadFile(f.gossipKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--gossip-key-file: %v", err)
+		}
+		s = strings.TrimSpace(string(b))
+	}
+	if s == "" {
+		return nil, nil
+	}
+	k, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || (len(k) != 16 && len(k) != 24 && len(k) != 32) {
+		return nil, fmt.Errorf("the gossip key must be base64 of 16, 24 or 32 bytes")
+	}
+	return k, nil
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
