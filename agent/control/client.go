@@ -40,6 +40,16 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// Logger receives connection events.
 	Logger *slog.Logger
+	// Handler serves the leader's requests; nil refuses them.
+	Handler Handler
+}
+
+// Handler serves requests the leader sends over the control stream. Each
+// request runs in its own goroutine under the client's context, so a launch
+// goes on if the stream drops (only its answer is lost).
+type Handler interface {
+	LaunchModelServer(ctx context.Context, spec *pb.ModelServerSpec) (*pb.ModelServerStatus, error)
+	StopModelServer(ctx context.Context, id string) (*pb.ModelServerStatus, error)
 }
 
 // Client keeps one control stream to the leader.
@@ -192,6 +202,37 @@ func (c *Client) Goodbye(reason string, timeout time.Duration) bool {
 	}
 }
 
+// serve answers a launch or stop request in its own goroutine.
+func (c *Client) serve(ctx context.Context, s *stream_, m *pb.ConnectResponse) {
+	var id uint64
+	var do func() (*pb.ModelServerStatus, error)
+	switch {
+	case m.GetLaunchModelServer() != nil:
+		r := m.GetLaunchModelServer()
+		id = r.GetRequestId()
+		do = func() (*pb.ModelServerStatus, error) { return c.cfg.Handler.LaunchModelServer(ctx, r.GetSpec()) }
+	case m.GetStopModelServer() != nil:
+		r := m.GetStopModelServer()
+		id = r.GetRequestId()
+		do = func() (*pb.ModelServerStatus, error) { return c.cfg.Handler.StopModelServer(ctx, r.GetId()) }
+	default:
+		return
+	}
+	go func() {
+		ev := &pb.ModelServerEvent{RequestId: id}
+		if c.cfg.Handler == nil {
+			ev.Error = "this agent does not run model servers"
+		} else if st, err := do(); err != nil {
+			ev.Error = err.Error()
+		} else {
+			ev.Status = st
+		}
+		if err := s.send(&pb.ConnectRequest{Body: &pb.ConnectRequest_ModelServer{ModelServer: ev}}); err != nil {
+			c.cfg.Logger.Warn("could not answer the leader's request; the stream ended", "request", id, "err", err)
+		}
+	}()
+}
+
 // errNoWelcome is returned when the first answer is neither a welcome nor a
 // redirect.
 var errNoWelcome = errors.New("coordinator answered without a welcome")
@@ -249,6 +290,7 @@ func (c *Client) session(ctx context.Context, addr string) (string, error) {
 				return
 			}
 			s.received(m, time.Now().UnixNano())
+			c.serve(ctx, s, m)
 		}
 	}()
 	tick := time.NewTicker(c.cfg.Heartbeat)

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/perfleet/perfleet/coordinator/endpoint"
+	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/clocksync"
 	"github.com/perfleet/perfleet/pkg/gossip"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
@@ -35,6 +37,38 @@ type session struct {
 	ack      uint64 // highest agent seq received
 	lastPeer *pb.Heartbeat
 	lastRecv int64
+	nextReq  uint64
+	pending  map[uint64]chan *pb.ModelServerEvent
+}
+
+// call sends a request built for a fresh request ID and waits for the
+// agent's answer, the stream's end, or ctx.
+func (s *session) call(ctx context.Context, build func(id uint64) *pb.ConnectResponse) (*pb.ModelServerEvent, error) {
+	s.mu.Lock()
+	s.nextReq++
+	id := s.nextReq
+	ch := make(chan *pb.ModelServerEvent, 1)
+	if s.pending == nil {
+		s.pending = map[uint64]chan *pb.ModelServerEvent{}
+	}
+	s.pending[id] = ch
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.pending, id)
+		s.mu.Unlock()
+	}()
+	if err := s.send(build(id)); err != nil {
+		return nil, fmt.Errorf("%w: send to agent %s: %v", endpoint.ErrUnavailable, s.agentID, err)
+	}
+	select {
+	case ev := <-ch:
+		return ev, nil
+	case <-s.stream.Context().Done():
+		return nil, fmt.Errorf("%w: agent %s disconnected before answering", endpoint.ErrUnavailable, s.agentID)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (s *session) send(m *pb.ConnectResponse) error {
@@ -62,6 +96,11 @@ func (s *session) received(m *pb.ConnectRequest, at int64) {
 	defer s.mu.Unlock()
 	if m.GetSeq() > s.ack {
 		s.ack = m.GetSeq()
+	}
+	if ev := m.GetModelServer(); ev != nil {
+		if ch := s.pending[ev.GetRequestId()]; ch != nil {
+			ch <- ev
+		}
 	}
 	if hb := m.GetHeartbeat(); hb != nil {
 		s.lastPeer, s.lastRecv = hb, at
@@ -97,10 +136,28 @@ func (ss *sessions) remove(s *session) {
 	}
 }
 
-func (ss *sessions) connected(id string) bool {
+func (ss *sessions) connected(id string) bool { return ss.get(id) != nil }
+
+func (ss *sessions) get(id string) *session {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return ss.m[id] != nil
+	return ss.m[id]
+}
+
+// CallAgent sends a request to a connected agent over its control stream and
+// waits for the answer.
+func (s *Server) CallAgent(ctx context.Context, agentID string, build func(id uint64) *pb.ConnectResponse) (*pb.ModelServerEvent, error) {
+	sess := s.sessions.get(agentID)
+	if sess == nil {
+		st := "unknown"
+		if a, err := s.State().Agent(agentID); err == nil {
+			st = a.GetStatus()
+		} else {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: agent %q has no control stream to the leader (status %s)", state.ErrConflict, agentID, st)
+	}
+	return sess.call(ctx, build)
 }
 
 // ClockOffset is an agent's clock minus the leader's, and its error bound.

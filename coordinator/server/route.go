@@ -47,6 +47,8 @@ var routes = func() map[string]route {
 		pb.OperatorService_RaftListPeers_FullMethodName:      routeRead,
 		pb.FleetService_ListAgents_FullMethodName:            routeRead,
 		pb.FleetService_DescribeAgent_FullMethodName:         routeRead,
+		pb.FleetService_LaunchModelServer_FullMethodName:     routeWrite, // control streams end at the leader
+		pb.FleetService_StopModelServer_FullMethodName:       routeWrite,
 	}
 	svc := pb.File_perfleet_v1_inference_optimization_proto.Services().ByName("InferenceOptimization")
 	for i := 0; i < svc.Methods().Len(); i++ {

@@ -112,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 	)
 	pb.RegisterInferenceOptimizationServer(s.grpc, endpoint.New(s))
 	pb.RegisterOperatorServiceServer(s.grpc, &operator{s: s})
-	pb.RegisterFleetServiceServer(s.grpc, endpoint.NewFleet(s))
+	pb.RegisterFleetServiceServer(s.grpc, endpoint.NewFleet(s, s))
 	pb.RegisterAgentServiceServer(s.grpc, &agentService{s: s})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)

@@ -9,6 +9,7 @@ package perfleetv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -452,6 +453,650 @@ func (x *DescribeAgentResponse) GetAgent() *Agent {
 	return nil
 }
 
+// ModelServerSpec says how to start a model server on an agent.
+type ModelServerSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Server ID on the agent, 1-63 characters [a-zA-Z0-9-]; generated when
+	// empty.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// VLLM, SGLANG, TGI, TRITON, LMI, COMMAND or SIMULATOR.
+	Framework string `protobuf:"bytes,2,opt,name=framework,proto3" json:"framework,omitempty"`
+	// Model: s3://bucket/prefix (downloaded into the agent's cache, keyed by
+	// ETag), file:///path, or a hub ID passed through.
+	Model string `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
+	// Extra arguments appended to the framework's command line.
+	ExtraArgs []string `protobuf:"bytes,4,rep,name=extra_args,json=extraArgs,proto3" json:"extra_args,omitempty"`
+	// Extra environment variables.
+	Env map[string]string `protobuf:"bytes,5,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// GPUs to assign (through CUDA_VISIBLE_DEVICES).
+	GpuCount uint32 `protobuf:"varint,6,opt,name=gpu_count,json=gpuCount,proto3" json:"gpu_count,omitempty"`
+	// Port on 127.0.0.1; 0 picks a free one.
+	Port uint32 `protobuf:"varint,7,opt,name=port,proto3" json:"port,omitempty"`
+	// Health path polled for readiness; the framework's default when empty.
+	HealthPath string `protobuf:"bytes,8,opt,name=health_path,json=healthPath,proto3" json:"health_path,omitempty"`
+	// How long to wait for readiness; 10 minutes when unset.
+	ReadinessTimeout *durationpb.Duration `protobuf:"bytes,9,opt,name=readiness_timeout,json=readinessTimeout,proto3" json:"readiness_timeout,omitempty"`
+	// process (default) or docker.
+	Runtime string `protobuf:"bytes,10,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	// The command line for the COMMAND framework; {port}, {model} and {gpus}
+	// are substituted.
+	Command []string `protobuf:"bytes,11,rep,name=command,proto3" json:"command,omitempty"`
+	// Name the server serves the model under (SIMULATOR, vLLM
+	// --served-model-name).
+	ServedModelName string `protobuf:"bytes,12,opt,name=served_model_name,json=servedModelName,proto3" json:"served_model_name,omitempty"`
+	// Simulated GPU type for SIMULATOR (e.g. H100-80GB); the agent's when empty.
+	SimulatedGpu  string `protobuf:"bytes,13,opt,name=simulated_gpu,json=simulatedGpu,proto3" json:"simulated_gpu,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelServerSpec) Reset() {
+	*x = ModelServerSpec{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelServerSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelServerSpec) ProtoMessage() {}
+
+func (x *ModelServerSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelServerSpec.ProtoReflect.Descriptor instead.
+func (*ModelServerSpec) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ModelServerSpec) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ModelServerSpec) GetFramework() string {
+	if x != nil {
+		return x.Framework
+	}
+	return ""
+}
+
+func (x *ModelServerSpec) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *ModelServerSpec) GetExtraArgs() []string {
+	if x != nil {
+		return x.ExtraArgs
+	}
+	return nil
+}
+
+func (x *ModelServerSpec) GetEnv() map[string]string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+func (x *ModelServerSpec) GetGpuCount() uint32 {
+	if x != nil {
+		return x.GpuCount
+	}
+	return 0
+}
+
+func (x *ModelServerSpec) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *ModelServerSpec) GetHealthPath() string {
+	if x != nil {
+		return x.HealthPath
+	}
+	return ""
+}
+
+func (x *ModelServerSpec) GetReadinessTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.ReadinessTimeout
+	}
+	return nil
+}
+
+func (x *ModelServerSpec) GetRuntime() string {
+	if x != nil {
+		return x.Runtime
+	}
+	return ""
+}
+
+func (x *ModelServerSpec) GetCommand() []string {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *ModelServerSpec) GetServedModelName() string {
+	if x != nil {
+		return x.ServedModelName
+	}
+	return ""
+}
+
+func (x *ModelServerSpec) GetSimulatedGpu() string {
+	if x != nil {
+		return x.SimulatedGpu
+	}
+	return ""
+}
+
+// ModelServerStatus is the state of one model server on an agent.
+type ModelServerStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Server ID.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The agent running it.
+	AgentId string `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// starting, ready, failed or stopped.
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// Base URL of the server (http://127.0.0.1:PORT).
+	Url string `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	// Time from launch until ready.
+	SetupTime *durationpb.Duration `protobuf:"bytes,5,opt,name=setup_time,json=setupTime,proto3" json:"setup_time,omitempty"`
+	// Why it failed, with the last log lines.
+	FailureReason string `protobuf:"bytes,6,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
+	// GPU indexes assigned.
+	Gpus []uint32 `protobuf:"varint,7,rep,packed,name=gpus,proto3" json:"gpus,omitempty"`
+	// The command line that was run.
+	Command       []string `protobuf:"bytes,8,rep,name=command,proto3" json:"command,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelServerStatus) Reset() {
+	*x = ModelServerStatus{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelServerStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelServerStatus) ProtoMessage() {}
+
+func (x *ModelServerStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelServerStatus.ProtoReflect.Descriptor instead.
+func (*ModelServerStatus) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ModelServerStatus) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ModelServerStatus) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ModelServerStatus) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ModelServerStatus) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *ModelServerStatus) GetSetupTime() *durationpb.Duration {
+	if x != nil {
+		return x.SetupTime
+	}
+	return nil
+}
+
+func (x *ModelServerStatus) GetFailureReason() string {
+	if x != nil {
+		return x.FailureReason
+	}
+	return ""
+}
+
+func (x *ModelServerStatus) GetGpus() []uint32 {
+	if x != nil {
+		return x.Gpus
+	}
+	return nil
+}
+
+func (x *ModelServerStatus) GetCommand() []string {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+// LaunchModelServerRequest starts a model server on an agent.
+type LaunchModelServerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The agent. Required.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// What to start. Required.
+	Spec          *ModelServerSpec `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LaunchModelServerRequest) Reset() {
+	*x = LaunchModelServerRequest{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaunchModelServerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaunchModelServerRequest) ProtoMessage() {}
+
+func (x *LaunchModelServerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaunchModelServerRequest.ProtoReflect.Descriptor instead.
+func (*LaunchModelServerRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *LaunchModelServerRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *LaunchModelServerRequest) GetSpec() *ModelServerSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+// LaunchModelServerResponse reports the server's state: ready, or failed
+// with a reason.
+type LaunchModelServerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The server.
+	Status        *ModelServerStatus `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LaunchModelServerResponse) Reset() {
+	*x = LaunchModelServerResponse{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaunchModelServerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaunchModelServerResponse) ProtoMessage() {}
+
+func (x *LaunchModelServerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaunchModelServerResponse.ProtoReflect.Descriptor instead.
+func (*LaunchModelServerResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *LaunchModelServerResponse) GetStatus() *ModelServerStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// StopModelServerRequest stops a model server.
+type StopModelServerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The agent. Required.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// The server ID. Required.
+	Id            string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopModelServerRequest) Reset() {
+	*x = StopModelServerRequest{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopModelServerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopModelServerRequest) ProtoMessage() {}
+
+func (x *StopModelServerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopModelServerRequest.ProtoReflect.Descriptor instead.
+func (*StopModelServerRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *StopModelServerRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *StopModelServerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// StopModelServerResponse reports the stopped server.
+type StopModelServerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The server.
+	Status        *ModelServerStatus `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopModelServerResponse) Reset() {
+	*x = StopModelServerResponse{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopModelServerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopModelServerResponse) ProtoMessage() {}
+
+func (x *StopModelServerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopModelServerResponse.ProtoReflect.Descriptor instead.
+func (*StopModelServerResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StopModelServerResponse) GetStatus() *ModelServerStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// LaunchModelServer is the leader's request to an agent.
+type LaunchModelServer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Correlates the agent's ModelServerEvent answer.
+	RequestId uint64 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// What to start.
+	Spec          *ModelServerSpec `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LaunchModelServer) Reset() {
+	*x = LaunchModelServer{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaunchModelServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaunchModelServer) ProtoMessage() {}
+
+func (x *LaunchModelServer) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaunchModelServer.ProtoReflect.Descriptor instead.
+func (*LaunchModelServer) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *LaunchModelServer) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *LaunchModelServer) GetSpec() *ModelServerSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+// StopModelServer is the leader's request to stop a server.
+type StopModelServer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Correlates the answer.
+	RequestId uint64 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The server ID.
+	Id            string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopModelServer) Reset() {
+	*x = StopModelServer{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopModelServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopModelServer) ProtoMessage() {}
+
+func (x *StopModelServer) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopModelServer.ProtoReflect.Descriptor instead.
+func (*StopModelServer) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StopModelServer) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *StopModelServer) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// ModelServerEvent answers a LaunchModelServer or StopModelServer.
+type ModelServerEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request answered.
+	RequestId uint64 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The server's state.
+	Status *ModelServerStatus `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	// A request the agent refused (bad spec, no free GPUs), if any.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelServerEvent) Reset() {
+	*x = ModelServerEvent{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelServerEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelServerEvent) ProtoMessage() {}
+
+func (x *ModelServerEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelServerEvent.ProtoReflect.Descriptor instead.
+func (*ModelServerEvent) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ModelServerEvent) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *ModelServerEvent) GetStatus() *ModelServerStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *ModelServerEvent) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // Heartbeat carries clock samples for round-trip and offset estimation.
 type Heartbeat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -467,7 +1112,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[6]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +1124,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[6]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +1137,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Heartbeat) GetSentUnixNano() int64 {
@@ -532,7 +1177,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[7]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +1189,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[7]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +1202,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Hello) GetAgentId() string {
@@ -594,7 +1239,7 @@ type Welcome struct {
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[8]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +1251,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[8]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +1264,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Welcome) GetLeaderId() string {
@@ -647,7 +1292,7 @@ type Redirect struct {
 
 func (x *Redirect) Reset() {
 	*x = Redirect{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[9]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +1304,7 @@ func (x *Redirect) String() string {
 func (*Redirect) ProtoMessage() {}
 
 func (x *Redirect) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[9]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +1317,7 @@ func (x *Redirect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Redirect.ProtoReflect.Descriptor instead.
 func (*Redirect) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Redirect) GetLeaderGrpcAddr() string {
@@ -696,6 +1341,7 @@ type ConnectRequest struct {
 	//	*ConnectRequest_Hello
 	//	*ConnectRequest_Heartbeat
 	//	*ConnectRequest_Goodbye
+	//	*ConnectRequest_ModelServer
 	Body          isConnectRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -703,7 +1349,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[10]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +1361,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[10]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +1374,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ConnectRequest) GetSeq() uint64 {
@@ -779,6 +1425,15 @@ func (x *ConnectRequest) GetGoodbye() *Goodbye {
 	return nil
 }
 
+func (x *ConnectRequest) GetModelServer() *ModelServerEvent {
+	if x != nil {
+		if x, ok := x.Body.(*ConnectRequest_ModelServer); ok {
+			return x.ModelServer
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Body interface {
 	isConnectRequest_Body()
 }
@@ -798,11 +1453,18 @@ type ConnectRequest_Goodbye struct {
 	Goodbye *Goodbye `protobuf:"bytes,12,opt,name=goodbye,proto3,oneof"`
 }
 
+type ConnectRequest_ModelServer struct {
+	// Answer to a model-server request.
+	ModelServer *ModelServerEvent `protobuf:"bytes,13,opt,name=model_server,json=modelServer,proto3,oneof"`
+}
+
 func (*ConnectRequest_Hello) isConnectRequest_Body() {}
 
 func (*ConnectRequest_Heartbeat) isConnectRequest_Body() {}
 
 func (*ConnectRequest_Goodbye) isConnectRequest_Body() {}
+
+func (*ConnectRequest_ModelServer) isConnectRequest_Body() {}
 
 // Goodbye announces a graceful departure; the leader records the agent as
 // left and closes the stream.
@@ -816,7 +1478,7 @@ type Goodbye struct {
 
 func (x *Goodbye) Reset() {
 	*x = Goodbye{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[11]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +1490,7 @@ func (x *Goodbye) String() string {
 func (*Goodbye) ProtoMessage() {}
 
 func (x *Goodbye) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[11]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +1503,7 @@ func (x *Goodbye) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Goodbye.ProtoReflect.Descriptor instead.
 func (*Goodbye) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Goodbye) GetReason() string {
@@ -865,6 +1527,8 @@ type ConnectResponse struct {
 	//	*ConnectResponse_Welcome
 	//	*ConnectResponse_Redirect
 	//	*ConnectResponse_Heartbeat
+	//	*ConnectResponse_LaunchModelServer
+	//	*ConnectResponse_StopModelServer
 	Body          isConnectResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -872,7 +1536,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[12]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -884,7 +1548,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[12]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -897,7 +1561,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ConnectResponse) GetSeq() uint64 {
@@ -948,6 +1612,24 @@ func (x *ConnectResponse) GetHeartbeat() *Heartbeat {
 	return nil
 }
 
+func (x *ConnectResponse) GetLaunchModelServer() *LaunchModelServer {
+	if x != nil {
+		if x, ok := x.Body.(*ConnectResponse_LaunchModelServer); ok {
+			return x.LaunchModelServer
+		}
+	}
+	return nil
+}
+
+func (x *ConnectResponse) GetStopModelServer() *StopModelServer {
+	if x != nil {
+		if x, ok := x.Body.(*ConnectResponse_StopModelServer); ok {
+			return x.StopModelServer
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Body interface {
 	isConnectResponse_Body()
 }
@@ -967,11 +1649,25 @@ type ConnectResponse_Heartbeat struct {
 	Heartbeat *Heartbeat `protobuf:"bytes,12,opt,name=heartbeat,proto3,oneof"`
 }
 
+type ConnectResponse_LaunchModelServer struct {
+	// Start a model server.
+	LaunchModelServer *LaunchModelServer `protobuf:"bytes,13,opt,name=launch_model_server,json=launchModelServer,proto3,oneof"`
+}
+
+type ConnectResponse_StopModelServer struct {
+	// Stop a model server.
+	StopModelServer *StopModelServer `protobuf:"bytes,14,opt,name=stop_model_server,json=stopModelServer,proto3,oneof"`
+}
+
 func (*ConnectResponse_Welcome) isConnectResponse_Body() {}
 
 func (*ConnectResponse_Redirect) isConnectResponse_Body() {}
 
 func (*ConnectResponse_Heartbeat) isConnectResponse_Body() {}
+
+func (*ConnectResponse_LaunchModelServer) isConnectResponse_Body() {}
+
+func (*ConnectResponse_StopModelServer) isConnectResponse_Body() {}
 
 // GossipMeta is the node metadata a coordinator or agent gossips (internal;
 // encoded after one version byte, at most 512 bytes in all).
@@ -1001,7 +1697,7 @@ type GossipMeta struct {
 
 func (x *GossipMeta) Reset() {
 	*x = GossipMeta{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[13]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1709,7 @@ func (x *GossipMeta) String() string {
 func (*GossipMeta) ProtoMessage() {}
 
 func (x *GossipMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[13]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1722,7 @@ func (x *GossipMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipMeta.ProtoReflect.Descriptor instead.
 func (*GossipMeta) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GossipMeta) GetRole() string {
@@ -1096,7 +1792,7 @@ var File_perfleet_v1_agent_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x17perfleet/v1/agent.proto\x12\vperfleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n" +
+	"\x17perfleet/v1/agent.proto\x12\vperfleet.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n" +
 	"\n" +
 	"GPUSummary\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\rR\x05count\x12\x14\n" +
@@ -1134,7 +1830,60 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\x14DescribeAgentRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\"A\n" +
 	"\x15DescribeAgentResponse\x12(\n" +
-	"\x05agent\x18\x01 \x01(\v2\x12.perfleet.v1.AgentR\x05agent\"\x8e\x01\n" +
+	"\x05agent\x18\x01 \x01(\v2\x12.perfleet.v1.AgentR\x05agent\"\x84\x04\n" +
+	"\x0fModelServerSpec\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\tframework\x18\x02 \x01(\tR\tframework\x12\x14\n" +
+	"\x05model\x18\x03 \x01(\tR\x05model\x12\x1d\n" +
+	"\n" +
+	"extra_args\x18\x04 \x03(\tR\textraArgs\x127\n" +
+	"\x03env\x18\x05 \x03(\v2%.perfleet.v1.ModelServerSpec.EnvEntryR\x03env\x12\x1b\n" +
+	"\tgpu_count\x18\x06 \x01(\rR\bgpuCount\x12\x12\n" +
+	"\x04port\x18\a \x01(\rR\x04port\x12\x1f\n" +
+	"\vhealth_path\x18\b \x01(\tR\n" +
+	"healthPath\x12F\n" +
+	"\x11readiness_timeout\x18\t \x01(\v2\x19.google.protobuf.DurationR\x10readinessTimeout\x12\x18\n" +
+	"\aruntime\x18\n" +
+	" \x01(\tR\aruntime\x12\x18\n" +
+	"\acommand\x18\v \x03(\tR\acommand\x12*\n" +
+	"\x11served_model_name\x18\f \x01(\tR\x0fservedModelName\x12#\n" +
+	"\rsimulated_gpu\x18\r \x01(\tR\fsimulatedGpu\x1a6\n" +
+	"\bEnvEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf5\x01\n" +
+	"\x11ModelServerStatus\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\x128\n" +
+	"\n" +
+	"setup_time\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\tsetupTime\x12%\n" +
+	"\x0efailure_reason\x18\x06 \x01(\tR\rfailureReason\x12\x12\n" +
+	"\x04gpus\x18\a \x03(\rR\x04gpus\x12\x18\n" +
+	"\acommand\x18\b \x03(\tR\acommand\"g\n" +
+	"\x18LaunchModelServerRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x120\n" +
+	"\x04spec\x18\x02 \x01(\v2\x1c.perfleet.v1.ModelServerSpecR\x04spec\"S\n" +
+	"\x19LaunchModelServerResponse\x126\n" +
+	"\x06status\x18\x01 \x01(\v2\x1e.perfleet.v1.ModelServerStatusR\x06status\"C\n" +
+	"\x16StopModelServerRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"Q\n" +
+	"\x17StopModelServerResponse\x126\n" +
+	"\x06status\x18\x01 \x01(\v2\x1e.perfleet.v1.ModelServerStatusR\x06status\"d\n" +
+	"\x11LaunchModelServer\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x120\n" +
+	"\x04spec\x18\x02 \x01(\v2\x1c.perfleet.v1.ModelServerSpecR\x04spec\"@\n" +
+	"\x0fStopModelServer\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\x7f\n" +
+	"\x10ModelServerEvent\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x126\n" +
+	"\x06status\x18\x02 \x01(\v2\x1e.perfleet.v1.ModelServerStatusR\x06status\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\x8e\x01\n" +
 	"\tHeartbeat\x12$\n" +
 	"\x0esent_unix_nano\x18\x01 \x01(\x03R\fsentUnixNano\x12$\n" +
 	"\x0eecho_unix_nano\x18\x02 \x01(\x03R\fechoUnixNano\x125\n" +
@@ -1147,24 +1896,27 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\"4\n" +
 	"\bRedirect\x12(\n" +
-	"\x10leader_grpc_addr\x18\x01 \x01(\tR\x0eleaderGrpcAddr\"\xd2\x01\n" +
+	"\x10leader_grpc_addr\x18\x01 \x01(\tR\x0eleaderGrpcAddr\"\x96\x02\n" +
 	"\x0eConnectRequest\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ack\x18\x02 \x01(\x04R\x03ack\x12*\n" +
 	"\x05hello\x18\n" +
 	" \x01(\v2\x12.perfleet.v1.HelloH\x00R\x05hello\x126\n" +
 	"\theartbeat\x18\v \x01(\v2\x16.perfleet.v1.HeartbeatH\x00R\theartbeat\x120\n" +
-	"\agoodbye\x18\f \x01(\v2\x14.perfleet.v1.GoodbyeH\x00R\agoodbyeB\x06\n" +
+	"\agoodbye\x18\f \x01(\v2\x14.perfleet.v1.GoodbyeH\x00R\agoodbye\x12B\n" +
+	"\fmodel_server\x18\r \x01(\v2\x1d.perfleet.v1.ModelServerEventH\x00R\vmodelServerB\x06\n" +
 	"\x04body\"!\n" +
 	"\aGoodbye\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xdc\x01\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xfa\x02\n" +
 	"\x0fConnectResponse\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ack\x18\x02 \x01(\x04R\x03ack\x120\n" +
 	"\awelcome\x18\n" +
 	" \x01(\v2\x14.perfleet.v1.WelcomeH\x00R\awelcome\x123\n" +
 	"\bredirect\x18\v \x01(\v2\x15.perfleet.v1.RedirectH\x00R\bredirect\x126\n" +
-	"\theartbeat\x18\f \x01(\v2\x16.perfleet.v1.HeartbeatH\x00R\theartbeatB\x06\n" +
+	"\theartbeat\x18\f \x01(\v2\x16.perfleet.v1.HeartbeatH\x00R\theartbeat\x12P\n" +
+	"\x13launch_model_server\x18\r \x01(\v2\x1e.perfleet.v1.LaunchModelServerH\x00R\x11launchModelServer\x12J\n" +
+	"\x11stop_model_server\x18\x0e \x01(\v2\x1c.perfleet.v1.StopModelServerH\x00R\x0fstopModelServerB\x06\n" +
 	"\x04body\"\xe3\x02\n" +
 	"\n" +
 	"GossipMeta\x12\x12\n" +
@@ -1179,11 +1931,13 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\aleaving\x18\t \x01(\bR\aleaving\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xb5\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xf7\x02\n" +
 	"\fFleetService\x12M\n" +
 	"\n" +
 	"ListAgents\x12\x1e.perfleet.v1.ListAgentsRequest\x1a\x1f.perfleet.v1.ListAgentsResponse\x12V\n" +
-	"\rDescribeAgent\x12!.perfleet.v1.DescribeAgentRequest\x1a\".perfleet.v1.DescribeAgentResponse2X\n" +
+	"\rDescribeAgent\x12!.perfleet.v1.DescribeAgentRequest\x1a\".perfleet.v1.DescribeAgentResponse\x12b\n" +
+	"\x11LaunchModelServer\x12%.perfleet.v1.LaunchModelServerRequest\x1a&.perfleet.v1.LaunchModelServerResponse\x12\\\n" +
+	"\x0fStopModelServer\x12#.perfleet.v1.StopModelServerRequest\x1a$.perfleet.v1.StopModelServerResponse2X\n" +
 	"\fAgentService\x12H\n" +
 	"\aConnect\x12\x1b.perfleet.v1.ConnectRequest\x1a\x1c.perfleet.v1.ConnectResponse(\x010\x01B\xa6\x01\n" +
 	"\x0fcom.perfleet.v1B\n" +
@@ -1201,52 +1955,78 @@ func file_perfleet_v1_agent_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_agent_proto_rawDescData
 }
 
-var file_perfleet_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_perfleet_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_perfleet_v1_agent_proto_goTypes = []any{
-	(*GPUSummary)(nil),            // 0: perfleet.v1.GPUSummary
-	(*Agent)(nil),                 // 1: perfleet.v1.Agent
-	(*ListAgentsRequest)(nil),     // 2: perfleet.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),    // 3: perfleet.v1.ListAgentsResponse
-	(*DescribeAgentRequest)(nil),  // 4: perfleet.v1.DescribeAgentRequest
-	(*DescribeAgentResponse)(nil), // 5: perfleet.v1.DescribeAgentResponse
-	(*Heartbeat)(nil),             // 6: perfleet.v1.Heartbeat
-	(*Hello)(nil),                 // 7: perfleet.v1.Hello
-	(*Welcome)(nil),               // 8: perfleet.v1.Welcome
-	(*Redirect)(nil),              // 9: perfleet.v1.Redirect
-	(*ConnectRequest)(nil),        // 10: perfleet.v1.ConnectRequest
-	(*Goodbye)(nil),               // 11: perfleet.v1.Goodbye
-	(*ConnectResponse)(nil),       // 12: perfleet.v1.ConnectResponse
-	(*GossipMeta)(nil),            // 13: perfleet.v1.GossipMeta
-	nil,                           // 14: perfleet.v1.Agent.LabelsEntry
-	nil,                           // 15: perfleet.v1.GossipMeta.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*GPUSummary)(nil),                // 0: perfleet.v1.GPUSummary
+	(*Agent)(nil),                     // 1: perfleet.v1.Agent
+	(*ListAgentsRequest)(nil),         // 2: perfleet.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),        // 3: perfleet.v1.ListAgentsResponse
+	(*DescribeAgentRequest)(nil),      // 4: perfleet.v1.DescribeAgentRequest
+	(*DescribeAgentResponse)(nil),     // 5: perfleet.v1.DescribeAgentResponse
+	(*ModelServerSpec)(nil),           // 6: perfleet.v1.ModelServerSpec
+	(*ModelServerStatus)(nil),         // 7: perfleet.v1.ModelServerStatus
+	(*LaunchModelServerRequest)(nil),  // 8: perfleet.v1.LaunchModelServerRequest
+	(*LaunchModelServerResponse)(nil), // 9: perfleet.v1.LaunchModelServerResponse
+	(*StopModelServerRequest)(nil),    // 10: perfleet.v1.StopModelServerRequest
+	(*StopModelServerResponse)(nil),   // 11: perfleet.v1.StopModelServerResponse
+	(*LaunchModelServer)(nil),         // 12: perfleet.v1.LaunchModelServer
+	(*StopModelServer)(nil),           // 13: perfleet.v1.StopModelServer
+	(*ModelServerEvent)(nil),          // 14: perfleet.v1.ModelServerEvent
+	(*Heartbeat)(nil),                 // 15: perfleet.v1.Heartbeat
+	(*Hello)(nil),                     // 16: perfleet.v1.Hello
+	(*Welcome)(nil),                   // 17: perfleet.v1.Welcome
+	(*Redirect)(nil),                  // 18: perfleet.v1.Redirect
+	(*ConnectRequest)(nil),            // 19: perfleet.v1.ConnectRequest
+	(*Goodbye)(nil),                   // 20: perfleet.v1.Goodbye
+	(*ConnectResponse)(nil),           // 21: perfleet.v1.ConnectResponse
+	(*GossipMeta)(nil),                // 22: perfleet.v1.GossipMeta
+	nil,                               // 23: perfleet.v1.Agent.LabelsEntry
+	nil,                               // 24: perfleet.v1.ModelServerSpec.EnvEntry
+	nil,                               // 25: perfleet.v1.GossipMeta.LabelsEntry
+	(*timestamppb.Timestamp)(nil),     // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 27: google.protobuf.Duration
 }
 var file_perfleet_v1_agent_proto_depIdxs = []int32{
 	0,  // 0: perfleet.v1.Agent.gpus:type_name -> perfleet.v1.GPUSummary
-	14, // 1: perfleet.v1.Agent.labels:type_name -> perfleet.v1.Agent.LabelsEntry
-	16, // 2: perfleet.v1.Agent.status_time:type_name -> google.protobuf.Timestamp
-	16, // 3: perfleet.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	23, // 1: perfleet.v1.Agent.labels:type_name -> perfleet.v1.Agent.LabelsEntry
+	26, // 2: perfleet.v1.Agent.status_time:type_name -> google.protobuf.Timestamp
+	26, // 3: perfleet.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
 	1,  // 4: perfleet.v1.ListAgentsResponse.agents:type_name -> perfleet.v1.Agent
 	1,  // 5: perfleet.v1.DescribeAgentResponse.agent:type_name -> perfleet.v1.Agent
-	7,  // 6: perfleet.v1.ConnectRequest.hello:type_name -> perfleet.v1.Hello
-	6,  // 7: perfleet.v1.ConnectRequest.heartbeat:type_name -> perfleet.v1.Heartbeat
-	11, // 8: perfleet.v1.ConnectRequest.goodbye:type_name -> perfleet.v1.Goodbye
-	8,  // 9: perfleet.v1.ConnectResponse.welcome:type_name -> perfleet.v1.Welcome
-	9,  // 10: perfleet.v1.ConnectResponse.redirect:type_name -> perfleet.v1.Redirect
-	6,  // 11: perfleet.v1.ConnectResponse.heartbeat:type_name -> perfleet.v1.Heartbeat
-	0,  // 12: perfleet.v1.GossipMeta.gpus:type_name -> perfleet.v1.GPUSummary
-	15, // 13: perfleet.v1.GossipMeta.labels:type_name -> perfleet.v1.GossipMeta.LabelsEntry
-	2,  // 14: perfleet.v1.FleetService.ListAgents:input_type -> perfleet.v1.ListAgentsRequest
-	4,  // 15: perfleet.v1.FleetService.DescribeAgent:input_type -> perfleet.v1.DescribeAgentRequest
-	10, // 16: perfleet.v1.AgentService.Connect:input_type -> perfleet.v1.ConnectRequest
-	3,  // 17: perfleet.v1.FleetService.ListAgents:output_type -> perfleet.v1.ListAgentsResponse
-	5,  // 18: perfleet.v1.FleetService.DescribeAgent:output_type -> perfleet.v1.DescribeAgentResponse
-	12, // 19: perfleet.v1.AgentService.Connect:output_type -> perfleet.v1.ConnectResponse
-	17, // [17:20] is the sub-list for method output_type
-	14, // [14:17] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	24, // 6: perfleet.v1.ModelServerSpec.env:type_name -> perfleet.v1.ModelServerSpec.EnvEntry
+	27, // 7: perfleet.v1.ModelServerSpec.readiness_timeout:type_name -> google.protobuf.Duration
+	27, // 8: perfleet.v1.ModelServerStatus.setup_time:type_name -> google.protobuf.Duration
+	6,  // 9: perfleet.v1.LaunchModelServerRequest.spec:type_name -> perfleet.v1.ModelServerSpec
+	7,  // 10: perfleet.v1.LaunchModelServerResponse.status:type_name -> perfleet.v1.ModelServerStatus
+	7,  // 11: perfleet.v1.StopModelServerResponse.status:type_name -> perfleet.v1.ModelServerStatus
+	6,  // 12: perfleet.v1.LaunchModelServer.spec:type_name -> perfleet.v1.ModelServerSpec
+	7,  // 13: perfleet.v1.ModelServerEvent.status:type_name -> perfleet.v1.ModelServerStatus
+	16, // 14: perfleet.v1.ConnectRequest.hello:type_name -> perfleet.v1.Hello
+	15, // 15: perfleet.v1.ConnectRequest.heartbeat:type_name -> perfleet.v1.Heartbeat
+	20, // 16: perfleet.v1.ConnectRequest.goodbye:type_name -> perfleet.v1.Goodbye
+	14, // 17: perfleet.v1.ConnectRequest.model_server:type_name -> perfleet.v1.ModelServerEvent
+	17, // 18: perfleet.v1.ConnectResponse.welcome:type_name -> perfleet.v1.Welcome
+	18, // 19: perfleet.v1.ConnectResponse.redirect:type_name -> perfleet.v1.Redirect
+	15, // 20: perfleet.v1.ConnectResponse.heartbeat:type_name -> perfleet.v1.Heartbeat
+	12, // 21: perfleet.v1.ConnectResponse.launch_model_server:type_name -> perfleet.v1.LaunchModelServer
+	13, // 22: perfleet.v1.ConnectResponse.stop_model_server:type_name -> perfleet.v1.StopModelServer
+	0,  // 23: perfleet.v1.GossipMeta.gpus:type_name -> perfleet.v1.GPUSummary
+	25, // 24: perfleet.v1.GossipMeta.labels:type_name -> perfleet.v1.GossipMeta.LabelsEntry
+	2,  // 25: perfleet.v1.FleetService.ListAgents:input_type -> perfleet.v1.ListAgentsRequest
+	4,  // 26: perfleet.v1.FleetService.DescribeAgent:input_type -> perfleet.v1.DescribeAgentRequest
+	8,  // 27: perfleet.v1.FleetService.LaunchModelServer:input_type -> perfleet.v1.LaunchModelServerRequest
+	10, // 28: perfleet.v1.FleetService.StopModelServer:input_type -> perfleet.v1.StopModelServerRequest
+	19, // 29: perfleet.v1.AgentService.Connect:input_type -> perfleet.v1.ConnectRequest
+	3,  // 30: perfleet.v1.FleetService.ListAgents:output_type -> perfleet.v1.ListAgentsResponse
+	5,  // 31: perfleet.v1.FleetService.DescribeAgent:output_type -> perfleet.v1.DescribeAgentResponse
+	9,  // 32: perfleet.v1.FleetService.LaunchModelServer:output_type -> perfleet.v1.LaunchModelServerResponse
+	11, // 33: perfleet.v1.FleetService.StopModelServer:output_type -> perfleet.v1.StopModelServerResponse
+	21, // 34: perfleet.v1.AgentService.Connect:output_type -> perfleet.v1.ConnectResponse
+	30, // [30:35] is the sub-list for method output_type
+	25, // [25:30] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_agent_proto_init() }
@@ -1254,15 +2034,18 @@ func file_perfleet_v1_agent_proto_init() {
 	if File_perfleet_v1_agent_proto != nil {
 		return
 	}
-	file_perfleet_v1_agent_proto_msgTypes[10].OneofWrappers = []any{
+	file_perfleet_v1_agent_proto_msgTypes[19].OneofWrappers = []any{
 		(*ConnectRequest_Hello)(nil),
 		(*ConnectRequest_Heartbeat)(nil),
 		(*ConnectRequest_Goodbye)(nil),
+		(*ConnectRequest_ModelServer)(nil),
 	}
-	file_perfleet_v1_agent_proto_msgTypes[12].OneofWrappers = []any{
+	file_perfleet_v1_agent_proto_msgTypes[21].OneofWrappers = []any{
 		(*ConnectResponse_Welcome)(nil),
 		(*ConnectResponse_Redirect)(nil),
 		(*ConnectResponse_Heartbeat)(nil),
+		(*ConnectResponse_LaunchModelServer)(nil),
+		(*ConnectResponse_StopModelServer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1270,7 +2053,7 @@ func file_perfleet_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_agent_proto_rawDesc), len(file_perfleet_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -19,8 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	FleetService_ListAgents_FullMethodName    = "/perfleet.v1.FleetService/ListAgents"
-	FleetService_DescribeAgent_FullMethodName = "/perfleet.v1.FleetService/DescribeAgent"
+	FleetService_ListAgents_FullMethodName        = "/perfleet.v1.FleetService/ListAgents"
+	FleetService_DescribeAgent_FullMethodName     = "/perfleet.v1.FleetService/DescribeAgent"
+	FleetService_LaunchModelServer_FullMethodName = "/perfleet.v1.FleetService/LaunchModelServer"
+	FleetService_StopModelServer_FullMethodName   = "/perfleet.v1.FleetService/StopModelServer"
 )
 
 // FleetServiceClient is the client API for FleetService service.
@@ -35,6 +37,13 @@ type FleetServiceClient interface {
 	ListAgents(ctx context.Context, in *ListAgentsRequest, opts ...grpc.CallOption) (*ListAgentsResponse, error)
 	// DescribeAgent returns one agent.
 	DescribeAgent(ctx context.Context, in *DescribeAgentRequest, opts ...grpc.CallOption) (*DescribeAgentResponse, error)
+	// LaunchModelServer asks an agent to start a model server and answers
+	// when it is ready, has failed, or the call's deadline passes. The leader
+	// relays it over the agent's control stream.
+	LaunchModelServer(ctx context.Context, in *LaunchModelServerRequest, opts ...grpc.CallOption) (*LaunchModelServerResponse, error)
+	// StopModelServer stops a model server (SIGTERM, then SIGKILL after a
+	// grace period) and frees its GPUs.
+	StopModelServer(ctx context.Context, in *StopModelServerRequest, opts ...grpc.CallOption) (*StopModelServerResponse, error)
 }
 
 type fleetServiceClient struct {
@@ -65,6 +74,26 @@ func (c *fleetServiceClient) DescribeAgent(ctx context.Context, in *DescribeAgen
 	return out, nil
 }
 
+func (c *fleetServiceClient) LaunchModelServer(ctx context.Context, in *LaunchModelServerRequest, opts ...grpc.CallOption) (*LaunchModelServerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LaunchModelServerResponse)
+	err := c.cc.Invoke(ctx, FleetService_LaunchModelServer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetServiceClient) StopModelServer(ctx context.Context, in *StopModelServerRequest, opts ...grpc.CallOption) (*StopModelServerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StopModelServerResponse)
+	err := c.cc.Invoke(ctx, FleetService_StopModelServer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FleetServiceServer is the server API for FleetService service.
 // All implementations must embed UnimplementedFleetServiceServer
 // for forward compatibility.
@@ -77,6 +106,13 @@ type FleetServiceServer interface {
 	ListAgents(context.Context, *ListAgentsRequest) (*ListAgentsResponse, error)
 	// DescribeAgent returns one agent.
 	DescribeAgent(context.Context, *DescribeAgentRequest) (*DescribeAgentResponse, error)
+	// LaunchModelServer asks an agent to start a model server and answers
+	// when it is ready, has failed, or the call's deadline passes. The leader
+	// relays it over the agent's control stream.
+	LaunchModelServer(context.Context, *LaunchModelServerRequest) (*LaunchModelServerResponse, error)
+	// StopModelServer stops a model server (SIGTERM, then SIGKILL after a
+	// grace period) and frees its GPUs.
+	StopModelServer(context.Context, *StopModelServerRequest) (*StopModelServerResponse, error)
 	mustEmbedUnimplementedFleetServiceServer()
 }
 
@@ -92,6 +128,12 @@ func (UnimplementedFleetServiceServer) ListAgents(context.Context, *ListAgentsRe
 }
 func (UnimplementedFleetServiceServer) DescribeAgent(context.Context, *DescribeAgentRequest) (*DescribeAgentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeAgent not implemented")
+}
+func (UnimplementedFleetServiceServer) LaunchModelServer(context.Context, *LaunchModelServerRequest) (*LaunchModelServerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LaunchModelServer not implemented")
+}
+func (UnimplementedFleetServiceServer) StopModelServer(context.Context, *StopModelServerRequest) (*StopModelServerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StopModelServer not implemented")
 }
 func (UnimplementedFleetServiceServer) mustEmbedUnimplementedFleetServiceServer() {}
 func (UnimplementedFleetServiceServer) testEmbeddedByValue()                      {}
@@ -150,6 +192,42 @@ func _FleetService_DescribeAgent_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FleetService_LaunchModelServer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LaunchModelServerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).LaunchModelServer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_LaunchModelServer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).LaunchModelServer(ctx, req.(*LaunchModelServerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FleetService_StopModelServer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StopModelServerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).StopModelServer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_StopModelServer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).StopModelServer(ctx, req.(*StopModelServerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FleetService_ServiceDesc is the grpc.ServiceDesc for FleetService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -164,6 +242,14 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DescribeAgent",
 			Handler:    _FleetService_DescribeAgent_Handler,
+		},
+		{
+			MethodName: "LaunchModelServer",
+			Handler:    _FleetService_LaunchModelServer_Handler,
+		},
+		{
+			MethodName: "StopModelServer",
+			Handler:    _FleetService_StopModelServer_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
