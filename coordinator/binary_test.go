@@ -87,7 +87,7 @@ func run(t *testing.T, name string, args ...string) (string, error) {
 func TestDevModeWithGrpcurl(t *testing.T) {
 	bin := buildBinary(t)
 	addr := freeAddr(t)
-	dev := start(t, bin, "dev", "--grpc-addr", addr)
+	dev := start(t, bin, "dev", "--grpc-addr", addr, "--gossip-addr", freeAddr(t))
 	dev.waitFor(t, "ready:", 20*time.Second)
 
 	out, err := run(t, "go", "tool", "grpcurl", "-plaintext", addr, "list")
@@ -130,7 +130,7 @@ func TestThreeProcessClusterSurvivesKill9(t *testing.T) {
 	procs := make([]*proc, 3)
 	for i := range procs {
 		procs[i] = start(t, bin, "server", "--node-id", fmt.Sprintf("n%d", i), "--data-dir", t.TempDir(),
-			"--grpc-addr", grpcAddrs[i], "--raft-addr", freeAddr(t), "--bootstrap-expect", "3",
+			"--grpc-addr", grpcAddrs[i], "--raft-addr", freeAddr(t), "--gossip-addr", freeAddr(t), "--bootstrap-expect", "3",
 			"--join", strings.Join(grpcAddrs, ","), "--log-level", "info")
 	}
 	for _, p := range procs {

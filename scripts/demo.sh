@@ -11,6 +11,7 @@ WORK=$(mktemp -d /tmp/perfleet-demo.XXXXXX)
 OUT=${PERFLEET_DEMO_OUT:-$PWD/demo-results}
 API=127.0.0.1:${PERFLEET_DEMO_PORT:-7233}
 SIM=127.0.0.1:${PERFLEET_DEMO_SIM_PORT:-18000}
+GOSSIP=127.0.0.1:${PERFLEET_DEMO_GOSSIP_PORT:-7235}
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -21,9 +22,19 @@ wait_line() { # file text seconds
 }
 
 echo "== starting perfleet dev on $API"
-$BIN/perfleet dev --grpc-addr "$API" >"$WORK/dev.log" 2>&1 & pids+=($!)
+$BIN/perfleet dev --grpc-addr "$API" --gossip-addr "$GOSSIP" >"$WORK/dev.log" 2>&1 & pids+=($!)
 wait_line "$WORK/dev.log" "ready:" 20
 export PERFLEET_ADDR=$API
+
+echo "== starting a simulated GPU fleet: two 8xH100 agents and one 1xL4 agent"
+i=0
+for spec in "lab-h100-a 8xH100-80GB lab-8xH100" "lab-h100-b 8xH100-80GB lab-8xH100" "lab-l4-a 1xL4 ml.g6.xlarge"; do
+  set -- $spec; i=$((i+1))
+  $BIN/perfleet-agent --id "$1" --simulate-gpus "$2" --instance-type "$3" --label rack=r$i \
+    --gossip-addr "127.0.0.1:$((17400+i))" --join "$GOSSIP" >"$WORK/agent-$1.log" 2>&1 & pids+=($!)
+done
+for _ in $(seq 1 100); do [ "$($BIN/perfleet agent list --status alive | grep -c true)" = 3 ] && break; sleep 0.1; done
+$BIN/perfleet agent list
 
 echo "== starting the simulated model server (1x H100) on $SIM"
 $BIN/perfleet-agent simulate --listen "$SIM" --gpu H100-80GB --gpus 1 --model demo-llm --seed 42 >"$WORK/sim.log" 2>&1 & pids+=($!)
@@ -35,7 +46,7 @@ benchmark:
 parameters:
   model: demo-llm
   concurrency: [1, 8, 32]
-  request_count: 120
+  request_count: 48
   prompt_input_tokens_mean: 256
   output_tokens_mean: 64
   extra_inputs: "ignore_eos:true"

@@ -31,13 +31,13 @@ import (
 )
 
 type node struct {
-	id, grpcAddr, raftAddr, dir string
+	id, grpcAddr, raftAddr, gossipAddr, dir string
 	cmd                         *exec.Cmd
 }
 
 func (n *node) start(bin string, join []string) error {
 	n.cmd = exec.Command(bin, "server", "--node-id", n.id, "--data-dir", n.dir, "--grpc-addr", n.grpcAddr,
-		"--raft-addr", n.raftAddr, "--bootstrap-expect", "3", "--join", strings.Join(join, ","),
+		"--raft-addr", n.raftAddr, "--gossip-addr", n.gossipAddr, "--bootstrap-expect", "3", "--join", strings.Join(join, ","),
 		"--max-active-jobs", "0", "--log-level", "error")
 	log, err := os.Create(filepath.Join(n.dir, "..", n.id+".log"))
 	if err != nil {
@@ -133,7 +133,7 @@ func main() {
 	for i := range nodes {
 		dir := filepath.Join(root, fmt.Sprintf("n%d", i))
 		os.MkdirAll(dir, 0o700)
-		nodes[i] = &node{id: fmt.Sprintf("n%d", i), grpcAddr: freeAddr(), raftAddr: freeAddr(), dir: dir}
+		nodes[i] = &node{id: fmt.Sprintf("n%d", i), grpcAddr: freeAddr(), raftAddr: freeAddr(), gossipAddr: freeAddr(), dir: dir}
 		grpcAddrs = append(grpcAddrs, nodes[i].grpcAddr)
 	}
 	for _, n := range nodes {
