@@ -297,9 +297,14 @@ func (r *run) users(issueCtx context.Context, start int64) {
 	<-issueCtx.Done()
 }
 
-// waitUntil blocks until the metrics.Now clock reaches due. Go timers on
-// Linux overshoot by up to ~1 ms, so it sleeps until 1.5 ms before due and
-// then yields/spins; it returns false if ctx ends first.
+// waitUntil blocks until the metrics.Now clock reaches due; it returns
+// false if ctx ends first. Go timers on Linux overshoot by up to ~1 ms, so
+// it uses a timer only until 1.5 ms before due, then sleeps the thread
+// with nanosleep (the kernel's high-resolution timers overshoot by tens of
+// µs) until spinWindow before due, and yields for the rest. Spinning over
+// the whole last 2 ms instead would keep a core busy at a few thousand
+// requests per second, which on a small machine starves the very
+// goroutines (and the server) whose timing is being measured.
 func waitUntil(ctx context.Context, due int64) bool {
 	for {
 		rem := time.Duration(due - metrics.Now())
@@ -319,8 +324,15 @@ func waitUntil(ctx context.Context, due int64) bool {
 		if ctx.Err() != nil {
 			return false
 		}
+		if rem > spinWindow {
+			nanosleep(rem - spinWindow)
+			continue
+		}
 		if rem > 20*time.Microsecond {
 			runtime.Gosched()
 		}
 	}
 }
+
+// spinWindow is how long before a due time waitUntil stops sleeping.
+const spinWindow = 100 * time.Microsecond

@@ -3,7 +3,6 @@ package protocol
 import (
 	"context"
 	"crypto/tls"
-	"net"
 	"net/http"
 	"time"
 
@@ -102,8 +101,18 @@ type Config struct {
 	// InsecureSkipVerify disables TLS verification (self-signed targets).
 	InsecureSkipVerify bool
 	// NoLeanClient turns off perfleet's own HTTP/1.1 client, which
-	// otherwise serves non-streamed requests to http:// targets.
+	// otherwise serves requests to http:// targets, streamed or not
+	// (net/http still serves https://, HTTPClient and MaxConns).
 	NoLeanClient bool
+	// LocalAddrs are source IP addresses to spread connections over,
+	// round-robin (e.g. 127.0.0.1…127.0.0.4 for more than ~28k
+	// connections to one loopback server); empty: the kernel's choice.
+	LocalAddrs []string
+	// OnChunk, if set, is called with the data of every streamed event
+	// that got a chunk timestamp and with that timestamp (metrics.Now
+	// nanoseconds). It runs on the request's goroutine, must be fast and
+	// must not keep data. For benchmarks and tests.
+	OnChunk func(data []byte, ns int64)
 	// HTTPClient overrides the default tuned client.
 	HTTPClient *http.Client
 }
@@ -118,7 +127,7 @@ func NewHTTPClient(cfg Config) *http.Client {
 	}
 	tr := &http.Transport{
 		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           newDialer(cfg),
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   100_000,
 		MaxConnsPerHost:       cfg.MaxConns,

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -27,9 +28,8 @@ type httpEngine struct {
 	cfg    Config
 	client *http.Client
 	auth   string
-	// lean serves non-streamed requests to http:// targets (nil: net/http).
+	// lean serves requests to http:// targets (nil: net/http).
 	lean *leanClient
-	path string   // request path of the lean client
 	hdr  []string // extra headers of the lean client, name/value pairs
 }
 
@@ -43,41 +43,64 @@ func newEngine(cfg Config) *httpEngine {
 		e.hdr = append(e.hdr, k, v)
 	}
 	if !cfg.NoLeanClient && cfg.HTTPClient == nil && cfg.MaxConns == 0 {
-		e.lean, _ = newLeanClient(cfg.BaseURL)
+		e.lean, _ = newLeanClient(cfg.BaseURL, newDialer(cfg))
 	}
 	return e
 }
 
-// postLean is post's path for non-streamed requests over the lean client.
-func (e *httpEngine) postLean(ctx context.Context, rawURL string, body []byte, rec *metrics.RequestRecord,
-	onBody func(body []byte) eventResult) {
+// ssePool serves net/http bodies; leanSSEPool the lean client's, whose
+// 4 KiB buffers keep an open stream small (longer lines are joined).
+var (
+	ssePool     = sync.Pool{New: func() any { return NewSSEReader(bytes.NewReader(nil), 0) }}
+	leanSSEPool = sync.Pool{New: func() any { return NewSSEReader(bufio.NewReaderSize(nil, 4<<10), 0) }}
+)
+
+// postLean is post over the lean client.
+func (e *httpEngine) postLean(ctx context.Context, rawURL string, body []byte, stream, eofEnds bool, rec *metrics.RequestRecord,
+	onEvent func(data []byte) eventResult, onBody func(body []byte) eventResult) {
 	path := rawURL[len(strings.TrimRight(e.cfg.BaseURL, "/")):]
 	if path == "" {
 		path = "/"
 	}
-	status, b, err := e.lean.post(ctx, path, e.hdr, body, rec)
-	now := metrics.Now()
-	rec.EndNs = now
+	c, h, err := e.lean.open(ctx, path, e.hdr, body, stream, rec)
 	if err != nil {
-		var ms midStream
-		rec.Error, rec.ErrorMsg = Classify(ctx, err, errors.As(err, &ms)), err.Error()
+		rec.EndNs = metrics.Now()
+		rec.Error, rec.ErrorMsg = Classify(ctx, err, false), err.Error()
 		return
 	}
-	rec.HTTPStatus = status
-	if code := StatusCode(status); code != "" {
-		if len(b) > 2048 {
-			b = b[:2048]
+	reuse := false
+	defer func() { e.lean.release(c, reuse) }()
+	rec.HTTPStatus = h.status
+	if code := StatusCode(h.status); code != "" {
+		msg, _ := io.ReadAll(io.LimitReader(&c.body, 2048))
+		rec.EndNs = metrics.Now()
+		rec.Error, rec.ErrorMsg = code, strings.TrimSpace(string(msg))
+		reuse = h.keep && c.drain()
+		return
+	}
+	if !stream || !h.sse {
+		rec.Streaming = false
+		b, err := c.readAll()
+		now := metrics.Now()
+		rec.EndNs = now
+		if err != nil {
+			rec.Error, rec.ErrorMsg = Classify(ctx, err, true), midStream{err}.Error()
+			return
 		}
-		rec.Error, rec.ErrorMsg = code, strings.TrimSpace(string(b))
+		reuse = h.keep
+		rec.ChunkNs = append(rec.ChunkNs, now)
+		if r := onBody(b); r.code != "" {
+			rec.Error, rec.ErrorMsg = r.code, r.msg
+		}
 		return
 	}
-	rec.ChunkNs = append(rec.ChunkNs, now)
-	if r := onBody(b); r.code != "" {
-		rec.Error, rec.ErrorMsg = r.code, r.msg
-	}
+	sse := leanSSEPool.Get().(*SSEReader)
+	sse.Reset(&c.body)
+	e.readSSE(ctx, sse, eofEnds, rec, onEvent)
+	sse.Reset(nil)
+	leanSSEPool.Put(sse)
+	reuse = h.keep && rec.Error == "" && c.drain()
 }
-
-var ssePool = sync.Pool{New: func() any { return NewSSEReader(bytes.NewReader(nil), 0) }}
 
 // post sends body to url and reads the response, streaming (SSE) or not.
 // onEvent handles one SSE data payload; onBody a whole JSON body. The
@@ -94,8 +117,8 @@ func (e *httpEngine) post(ctx context.Context, url string, body []byte, stream, 
 		defer cancel()
 	}
 	rec.Streaming = stream
-	if !stream && e.lean != nil && strings.HasPrefix(url, e.cfg.BaseURL) {
-		e.postLean(ctx, url, body, rec, onBody)
+	if e.lean != nil && strings.HasPrefix(url, e.cfg.BaseURL) {
+		e.postLean(ctx, url, body, stream, eofEnds, rec, onEvent, onBody)
 		return
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -152,7 +175,17 @@ func (e *httpEngine) post(ctx context.Context, url string, body []byte, stream, 
 	}
 	sse := ssePool.Get().(*SSEReader)
 	sse.Reset(resp.Body)
-	defer ssePool.Put(sse)
+	e.readSSE(ctx, sse, eofEnds, rec, onEvent)
+	sse.Reset(nil)
+	ssePool.Put(sse)
+}
+
+// readSSE reads a stream's events: onEvent handles each data payload;
+// the literal payload [DONE] ends the stream. rec gets ChunkNs,
+// FirstOutputNs, EndNs and the error, if any.
+func (e *httpEngine) readSSE(ctx context.Context, sse *SSEReader, eofEnds bool, rec *metrics.RequestRecord,
+	onEvent func(data []byte) eventResult) {
+	onChunk := e.cfg.OnChunk
 	done := false
 	for {
 		_, data, err := sse.Next()
@@ -181,6 +214,9 @@ func (e *httpEngine) post(ctx context.Context, url string, body []byte, stream, 
 		}
 		if r.content {
 			rec.ChunkNs = append(rec.ChunkNs, now)
+			if onChunk != nil {
+				onChunk(data, now)
+			}
 		}
 		if r.output && rec.FirstOutputNs == 0 {
 			rec.FirstOutputNs = now

@@ -160,55 +160,76 @@ type openaiChunk struct {
 func (c *OpenAI) Do(ctx context.Context, req *Request, rec *metrics.RequestRecord, out *Output) {
 	rec.Model = req.Model
 	keep := c.eng.cfg.KeepText
-	var ch openaiChunk
+	var fast fastChunk
+	nChoices := 0
 	parse := func(data []byte) eventResult {
-		ch = openaiChunk{}
-		if err := json.Unmarshal(data, &ch); err != nil {
-			return eventResult{code: CodeParse, msg: fmt.Sprintf("bad JSON chunk: %v", err)}
-		}
-		if ch.Error != nil {
-			return eventResult{code: CodeServer, msg: ch.Error.Message}
+		fast = fastChunk{d: data, keep: keep, text: out.Text, reasoning: out.Reasoning}
+		if fast.parse() {
+			nChoices = fast.choices
+			if fast.hasError {
+				return eventResult{code: CodeServer, msg: string(fast.errMsg)}
+			}
+			if fast.usage != nil {
+				out.Usage = fast.usage
+			}
+			out.Text, out.Reasoning = fast.text, fast.reasoning
+			return fast.r
 		}
 		var r eventResult
-		if u := ch.Usage.usage(); u != nil {
-			out.Usage = u
-		}
-		for _, choice := range ch.Choices {
-			d := choice.Delta
-			if d == nil {
-				d = choice.Message
-			}
-			if d != nil {
-				if d.Content != "" || d.ReasoningContent != "" || d.Reasoning != "" || len(d.ToolCalls) > 0 {
-					r.content = true
-				}
-				if d.Content != "" || len(d.ToolCalls) > 0 {
-					r.output = true
-				}
-				if keep {
-					out.Text = append(out.Text, d.Content...)
-					out.Reasoning = append(out.Reasoning, d.ReasoningContent...)
-					out.Reasoning = append(out.Reasoning, d.Reasoning...)
-				}
-			}
-			if choice.Text != "" {
-				r.content, r.output = true, true
-				if keep {
-					out.Text = append(out.Text, choice.Text...)
-				}
-			}
-			if choice.FinishReason != nil && *choice.FinishReason != "" {
-				r.done = true
-			}
-		}
+		r, nChoices = parseOpenAISlow(data, out, keep)
 		return r
 	}
 	body := func(b []byte) eventResult {
 		r := parse(b)
-		if r.code == "" && len(ch.Choices) == 0 {
+		if r.code == "" && nChoices == 0 {
 			return eventResult{code: CodeParse, msg: "response has no choices"}
 		}
 		return eventResult{code: r.code, msg: r.msg}
 	}
 	c.eng.post(ctx, c.url, c.Body(req), c.eng.cfg.Streaming, false, rec, parse, body)
+}
+
+// parseOpenAISlow is Do's encoding/json path, for what fastChunk gives up
+// on. It returns the result and the number of choices.
+func parseOpenAISlow(data []byte, out *Output, keep bool) (eventResult, int) {
+	var ch openaiChunk
+	if err := json.Unmarshal(data, &ch); err != nil {
+		return eventResult{code: CodeParse, msg: fmt.Sprintf("bad JSON chunk: %v", err)}, 0
+	}
+	if ch.Error != nil {
+		return eventResult{code: CodeServer, msg: ch.Error.Message}, 0
+	}
+	var r eventResult
+	if u := ch.Usage.usage(); u != nil {
+		out.Usage = u
+	}
+	for _, choice := range ch.Choices {
+		d := choice.Delta
+		if d == nil {
+			d = choice.Message
+		}
+		if d != nil {
+			if d.Content != "" || d.ReasoningContent != "" || d.Reasoning != "" || len(d.ToolCalls) > 0 {
+				r.content = true
+			}
+			if d.Content != "" || len(d.ToolCalls) > 0 {
+				r.output = true
+			}
+			if keep {
+				out.Text = append(out.Text, d.Content...)
+				out.Reasoning = append(out.Reasoning, d.ReasoningContent...)
+				out.Reasoning = append(out.Reasoning, d.Reasoning...)
+			}
+		}
+		if choice.Text != "" {
+			r.content, r.output = true, true
+			if keep {
+				out.Text = append(out.Text, choice.Text...)
+			}
+		}
+		if choice.FinishReason != nil && *choice.FinishReason != "" {
+			r.done = true
+		}
+	}
+	return r, len(ch.Choices)
 }

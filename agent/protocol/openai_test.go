@@ -47,7 +47,15 @@ func chunk(content string) string {
 	return fmt.Sprintf("data: {\"choices\":[{\"delta\":{\"content\":%q},\"finish_reason\":null}]}\n\n", content)
 }
 
-func TestOpenAIChatStreaming(t *testing.T) {
+// transports runs f over the lean client and over net/http.
+func transports(t *testing.T, f func(t *testing.T, noLean bool)) {
+	t.Run("lean", func(t *testing.T) { f(t, false) })
+	t.Run("net_http", func(t *testing.T) { f(t, true) })
+}
+
+func TestOpenAIChatStreaming(t *testing.T) { transports(t, testOpenAIChatStreaming) }
+
+func testOpenAIChatStreaming(t *testing.T, noLean bool) {
 	var seen map[string]any
 	var hdr http.Header
 	srv := sseServer(t, 5*time.Millisecond, func(r *http.Request, b map[string]any) { seen, hdr = b, r.Header },
@@ -59,7 +67,7 @@ func TestOpenAIChatStreaming(t *testing.T) {
 		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":3,\"completion_tokens_details\":{\"reasoning_tokens\":1}}}\n\n",
 		"data: [DONE]\n\n")
 	defer srv.Close()
-	c, err := NewOpenAI(Config{BaseURL: srv.URL, Streaming: true, KeepText: true, APIKey: "sekret",
+	c, err := NewOpenAI(Config{BaseURL: srv.URL, Streaming: true, KeepText: true, APIKey: "sekret", NoLeanClient: noLean,
 		Headers: map[string]string{"X-Team": "perf"}, ExtraInputs: map[string]any{"ignore_eos": true, "max_tokens": 9}}, true)
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +124,9 @@ func TestOpenAICompletionsNonStreaming(t *testing.T) {
 	}
 }
 
-func TestOpenAIErrors(t *testing.T) {
+func TestOpenAIErrors(t *testing.T) { transports(t, testOpenAIErrors) }
+
+func testOpenAIErrors(t *testing.T, noLean bool) {
 	cases := []struct {
 		name   string
 		srv    func() *httptest.Server
@@ -147,7 +157,7 @@ func TestOpenAIErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := tc.srv()
 			defer srv.Close()
-			cfg := Config{BaseURL: srv.URL, Streaming: true}
+			cfg := Config{BaseURL: srv.URL, Streaming: true, NoLeanClient: noLean}
 			if tc.cfg != nil {
 				tc.cfg(&cfg)
 			}
@@ -166,7 +176,7 @@ func TestOpenAIErrors(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
-	c, _ := NewOpenAI(Config{BaseURL: "http://" + addr, Streaming: true}, true)
+	c, _ := NewOpenAI(Config{BaseURL: "http://" + addr, Streaming: true, NoLeanClient: noLean}, true)
 	rec := &metrics.RequestRecord{}
 	c.Do(context.Background(), &Request{Model: "m"}, rec, &Output{})
 	if rec.Error != CodeConnect {
@@ -175,7 +185,7 @@ func TestOpenAIErrors(t *testing.T) {
 	// Cancelled by the caller.
 	srv := sseServer(t, time.Second, nil, chunk("a"), chunk("b"))
 	defer srv.Close()
-	c, _ = NewOpenAI(Config{BaseURL: srv.URL, Streaming: true}, true)
+	c, _ = NewOpenAI(Config{BaseURL: srv.URL, Streaming: true, NoLeanClient: noLean}, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	go func() { time.Sleep(50 * time.Millisecond); cancel() }()

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package protocol
+
+import "syscall"
+
+func bindNoPort(string, string, syscall.RawConn) error { return nil }
