@@ -1,0 +1,53 @@
+// Package llmsim is a simulated OpenAI-compatible LLM server with a
+// performance model. It needs no GPU: it answers /v1/chat/completions and
+// /v1/completions (streaming over SSE or not), /v1/models, /health and a
+// vLLM-like /metrics, and shapes its timing like a continuous-batching
+// engine on a chosen GPU type and tensor-parallel degree. perfleet uses it to
+// test load generators, to run whole clusters with no GPU (`perfleet dev`),
+// and to benchmark its own client timing.
+//
+// # Performance model
+//
+// One engine runs per Server (all served model names share it). In virtual
+// nanoseconds since New:
+//
+//	admission : FIFO; the queue head joins the batch when
+//	            running < MaxNumSeqs and kv_used + prompt + output ≤ KVCacheTokens
+//	            (a sequence reserves its whole KV need on admission, so the
+//	            engine never preempts)
+//	prefill   : one prompt at a time, start = max(admitted, previous prefill end),
+//	            duration = prompt_tokens / PrefillTokensPerSec
+//	TTFT      = (admitted − arrival) + (start − admitted) + prompt_tokens / PrefillTokensPerSec
+//	            (queue wait for a batch slot, wait for the prefill engine, prefill)
+//	ITL       : token k+1 is due ITL(running) after token k, with
+//	            ITL(running) = BaseITL + PerSeqITL × running
+//	            and running the batch size (this sequence included) when token k
+//	            was emitted; an injected stall adds its duration to one gap.
+//
+// More concurrency therefore raises ITL (a bigger batch) and TTFT (prefill
+// contention, then queueing past MaxNumSeqs or the KV capacity); longer
+// prompts raise TTFT. Profiles come from a per-GPU table scaled by
+// tensor parallelism (see ProfileFor and TPExponent).
+//
+// # Implementation
+//
+// The engine keeps token deadlines in a timing wheel with one bucket per
+// tick (Config.Tick, 1 ms by default); a single loop wakes every tick and
+// fires the deadlines due, so the cost is per token, not per stream, and no
+// timer or allocation is made per token. Each handler goroutine sleeps on a
+// one-slot channel, wakes when the engine releases tokens, appends the
+// chunks' JSON by hand into a pooled buffer and writes and flushes them at
+// once. Virtual times are exact; only the release is rounded up to the tick.
+// The histogram llmsim_stream_write_lateness_seconds on /metrics shows how
+// late writes left compared with the schedule: when it grows, the simulator
+// itself (CPU, sockets) is the bottleneck, not the simulated GPU.
+//
+// # Determinism
+//
+// Request number i (counting, from 0 in arrival order, the completion
+// requests that name a served model) draws its output
+// length, token texts and faults from streams seeded by Config.Seed and i;
+// a request carrying OpenAI's "seed" field draws its length and text from
+// that seed instead (faults still follow i). The same seed and the same
+// request sequence thus give the same texts, lengths and faults.
+package llmsim
