@@ -12,6 +12,7 @@ import (
 
 	"github.com/perfleet/perfleet/agent/control"
 	"github.com/perfleet/perfleet/agent/gpu"
+	"github.com/perfleet/perfleet/agent/modelserver"
 	"github.com/perfleet/perfleet/pkg/gossip"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 )
@@ -46,6 +47,9 @@ type Config struct {
 	SampleInterval time.Duration
 	// Heartbeat is the control stream heartbeat (default 1 s).
 	Heartbeat time.Duration
+	// ModelServers configures the model-server manager (GPUs are filled in
+	// from the inventory).
+	ModelServers modelserver.Config
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
 }
@@ -53,6 +57,7 @@ type Config struct {
 // Agent is a running agent.
 type Agent struct {
 	cfg     Config
+	servers *modelServers
 	pool    *gossip.Pool
 	control *control.Client
 	sampler *gpu.Sampler
@@ -83,9 +88,19 @@ func Start(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, pool: pool}
+	msCfg := cfg.ModelServers
+	msCfg.GPUs = nil
+	for _, d := range inv.Devices {
+		msCfg.GPUs = append(msCfg.GPUs, d.Index)
+	}
+	manager, err := modelserver.NewManager(msCfg)
+	if err != nil {
+		pool.Shutdown()
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, pool: pool, servers: newModelServers(cfg.ID, manager, cfg.GPUs)}
 	a.control = control.New(control.Config{AgentID: cfg.ID, Version: Version, Coordinators: a.coordinators,
-		Heartbeat: cfg.Heartbeat, Logger: cfg.Logger})
+		Heartbeat: cfg.Heartbeat, Logger: cfg.Logger, Handler: a.servers})
 	a.sampler, err = gpu.New(cfg.GPUs, cfg.SampleInterval, 0, cfg.Logger)
 	if err != nil {
 		pool.Shutdown()
@@ -147,6 +162,9 @@ func (a *Agent) GossipAddr() string { return a.pool.Addr() }
 // Control is the agent's control stream client.
 func (a *Agent) Control() *control.Client { return a.control }
 
+// ModelServers is the agent's model-server manager.
+func (a *Agent) ModelServers() *modelserver.Manager { return a.servers.m }
+
 // GPUs is the agent's GPU sampler.
 func (a *Agent) GPUs() *gpu.Sampler { return a.sampler }
 
@@ -163,6 +181,12 @@ func (a *Agent) stop(leave bool) error {
 			a.control.Goodbye("agent stopping", 2*time.Second)
 		}
 		a.cancel()
+		stopCtx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		if err := a.servers.m.StopAll(stopCtx); err != nil {
+			a.cfg.Logger.Warn("stopping model servers", "err", err)
+		}
+		cancel()
+		a.servers.wg.Wait()
 		if leave {
 			err = a.pool.Leave(2 * time.Second)
 		} else {

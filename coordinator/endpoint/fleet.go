@@ -97,8 +97,8 @@ func checkModelServerSpec(spec *pb.ModelServerSpec, agent *pb.Agent) error {
 	if spec.GetFramework() == "COMMAND" && len(spec.GetCommand()) == 0 {
 		c.Add("spec.command", "is required for the COMMAND framework")
 	}
-	if spec.GetFramework() != "COMMAND" && spec.GetFramework() != "SIMULATOR" && spec.GetModel() == "" {
-		c.Add("spec.model", "is required")
+	if spec.GetFramework() != "COMMAND" && spec.GetModel() == "" {
+		c.Add("spec.model", "is required (for SIMULATOR it is the model name to serve)")
 	}
 	if n := agent.GetGpus().GetCount(); spec.GetGpuCount() > n {
 		c.Addf("spec.gpu_count", "agent %s has %d GPUs; asked for %d", agent.GetAgentId(), n, spec.GetGpuCount())
