@@ -15,7 +15,7 @@ import (
 
 func newServerCmd(g *globals) *cobra.Command {
 	cfg := server.DefaultConfig()
-	var configFile, join string
+	var configFile, join, keyFile string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a coordinator node of a perfleet cluster",
@@ -51,6 +51,13 @@ Example:
 			if join != "" {
 				cfg.Join = splitList(join)
 			}
+			if keyFile != "" {
+				b, err := os.ReadFile(keyFile)
+				if err != nil {
+					return usageError{fmt.Errorf("--gossip-key-file: %v", err)}
+				}
+				cfg.GossipKey = strings.TrimSpace(string(b))
+			}
 			if cfg.BootstrapExpect == 0 && len(cfg.Join) == 0 {
 				return usageError{fmt.Errorf("give --bootstrap-expect N to form a new cluster (1 for a single node), or --join to join one")}
 			}
@@ -66,6 +73,7 @@ Example:
 	f.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "Raft transport address, listened on and advertised")
 	f.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip (memberlist) address agents join, TCP and UDP")
 	f.StringVar(&cfg.GossipKey, "gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes); agents need the same key")
+	f.StringVar(&keyFile, "gossip-key-file", "", "file holding the base64 gossip key (instead of --gossip-key)")
 	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many servers know each other")
 	f.StringVar(&join, "join", "", "gRPC addresses of other servers, comma-separated")
 	f.StringVar(&cfg.Region, "region", cfg.Region, "region used in ARNs")

@@ -27,12 +27,20 @@ func (t *table) flush()             { t.tw.Flush() }
 // kv writes "Key:  value" lines for Describe output, skipping empty values.
 func kv(w io.Writer, pairs ...string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	var tail []string // multi-line values go after the aligned block
 	for i := 0; i+1 < len(pairs); i += 2 {
-		if pairs[i+1] != "" {
-			fmt.Fprintf(tw, "%s:\t%s\n", pairs[i], pairs[i+1])
+		switch v := pairs[i+1]; {
+		case v == "":
+		case strings.Contains(v, "\n"):
+			tail = append(tail, pairs[i]+":\n  "+strings.ReplaceAll(strings.TrimRight(v, "\n"), "\n", "\n  "))
+		default:
+			fmt.Fprintf(tw, "%s:\t%s\n", pairs[i], v)
 		}
 	}
 	tw.Flush()
+	for _, t := range tail {
+		fmt.Fprintln(w, t)
+	}
 }
 
 func ts(t *timestamppb.Timestamp) string {
