@@ -57,3 +57,17 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		}
 	}
 }
+
+func TestSecondProcessOnTheSameDataDirIsRefused(t *testing.T) {
+	cfg := TestConfig(t, "solo")
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	again := TestConfig(t, "solo")
+	again.DataDir = cfg.DataDir
+	if _, err := New(again); err == nil || !strings.Contains(err.Error(), "in use by another perfleet process") {
+		t.Fatalf("want a data dir in use error, got %v", err)
+	}
+}

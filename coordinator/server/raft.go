@@ -8,14 +8,16 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 )
 
 // raftParts are the pieces of a Raft node that must be closed on shutdown.
 type raftParts struct {
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
-	store     *raftboltdb.BoltStore
+	store     *raftwal.WAL
+	meta      *metadb.BoltMetaDB
 	hasState  bool
 }
 
@@ -40,18 +42,32 @@ func (s *Server) setupRaft() (*raftParts, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	walDir := filepath.Join(dir, "wal")
+	if err := os.MkdirAll(walDir, 0o700); err != nil {
+		return nil, err
+	}
+	// raft-wal appends each batch to a segment file with one fsync; the
+	// bolt store needed two page-level fsyncs per batch, which capped
+	// commits on a shared disk.
+	// raft-wal's Close leaves its meta database open, so the node owns it
+	// and closes it itself (a restart in the same process would otherwise
+	// wait forever on the file lock).
+	meta := &metadb.BoltMetaDB{}
+	store, err := raftwal.Open(walDir, raftwal.WithMetaStore(meta), raftwal.WithLogger(cfg.Logger))
 	if err != nil {
-		return nil, fmt.Errorf("open raft log %s: %w", dir, err)
+		meta.Close()
+		return nil, fmt.Errorf("open raft log %s: %w", walDir, err)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, cfg.Logger)
 	if err != nil {
 		store.Close()
+		meta.Close()
 		return nil, err
 	}
 	addr, err := net.ResolveTCPAddr("tcp", s.cfg.RaftAddr)
 	if err != nil {
 		store.Close()
+		meta.Close()
 		return nil, fmt.Errorf("raft_addr %q: %w", s.cfg.RaftAddr, err)
 	}
 	var advertise net.Addr = addr
@@ -61,21 +77,24 @@ func (s *Server) setupRaft() (*raftParts, error) {
 	trans, err := raft.NewTCPTransportWithLogger(s.cfg.RaftAddr, advertise, 3, 10*time.Second, cfg.Logger)
 	if err != nil {
 		store.Close()
+		meta.Close()
 		return nil, fmt.Errorf("listen raft_addr %q: %w", s.cfg.RaftAddr, err)
 	}
 	hasState, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
 		trans.Close()
 		store.Close()
+		meta.Close()
 		return nil, err
 	}
 	r, err := raft.NewRaft(cfg, s.fsm, store, store, snaps, trans)
 	if err != nil {
 		trans.Close()
 		store.Close()
+		meta.Close()
 		return nil, err
 	}
-	return &raftParts{raft: r, transport: trans, store: store, hasState: hasState}, nil
+	return &raftParts{raft: r, transport: trans, store: store, meta: meta, hasState: hasState}, nil
 }
 
 // bootstrap forms a new cluster from the given servers (self included).
@@ -85,4 +104,13 @@ func (s *Server) bootstrap(servers []raft.Server) error {
 		return err
 	}
 	return nil
+}
+
+// close releases the log store and its meta database.
+func (p *raftParts) close() error {
+	err := p.store.Close()
+	if cerr := p.meta.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -54,6 +54,7 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	unlock func() // releases the data dir lock
 	wg     sync.WaitGroup
 	once   sync.Once
 }
@@ -72,18 +73,24 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}
-	id, err := nodeID(cfg.DataDir, cfg.NodeID)
+	unlock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
+	id, err := nodeID(cfg.DataDir, cfg.NodeID)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
 	cfg.NodeID = id
-	s := &Server{cfg: cfg, log: cfg.Logger.With("node", id), leaderNotify: make(chan bool, 8),
+	s := &Server{cfg: cfg, log: cfg.Logger.With("node", id), leaderNotify: make(chan bool, 8), unlock: unlock,
 		fleetCh: make(chan struct{}, 1), sessions: newSessions()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.fsm = fsm.New(s.log)
 
 	s.lis, err = net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("listen grpc_addr %q: %w", cfg.GRPCAddr, err)
 	}
 	if s.cfg.GRPCAdvertise == "" {
@@ -92,6 +99,7 @@ func New(cfg Config) (*Server, error) {
 	s.rparts, err = s.setupRaft()
 	if err != nil {
 		s.lis.Close()
+		unlock()
 		return nil, err
 	}
 	s.raft = s.rparts.raft
@@ -100,7 +108,8 @@ func New(cfg Config) (*Server, error) {
 		s.lis.Close()
 		s.raft.Shutdown()
 		s.rparts.transport.Close()
-		s.rparts.store.Close()
+		s.rparts.close()
+		s.unlock()
 		return nil, err
 	}
 	s.conns = newConnPool()
@@ -227,9 +236,10 @@ func (s *Server) shutdown(graceful bool) error {
 		err = s.raft.Shutdown().Error()
 		s.rparts.transport.Close()
 		s.wg.Wait()
-		if cerr := s.rparts.store.Close(); err == nil {
+		if cerr := s.rparts.close(); err == nil {
 			err = cerr
 		}
+		s.unlock()
 	})
 	return err
 }
