@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,6 +119,9 @@ func New(cfg Config) (*Server, error) {
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.routeUnary),
 		grpc.MaxRecvMsgSize(4<<20),
+		// A fixed pool of stream workers instead of a goroutine per call.
+		grpc.NumStreamWorkers(uint32(4*runtime.NumCPU())),
+		grpc.SharedWriteBuffer(true),
 	)
 	pb.RegisterInferenceOptimizationServer(s.grpc, endpoint.New(s))
 	pb.RegisterOperatorServiceServer(s.grpc, &operator{s: s})
