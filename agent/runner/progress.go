@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,11 +13,24 @@ import (
 	"github.com/perfleet/perfleet/pkg/metrics"
 )
 
-// startProgress prints a live progress line every second until stopped.
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// startProgress prints progress until stopped: on a terminal one line
+// rewritten every second, elsewhere (logs, CI) a full line every 5 seconds.
 func startProgress(w io.Writer, label string, p *loadgen.Progress, acc *metrics.Accumulator, st *loadgen.Stage) func() {
 	if w == nil {
 		return func() {}
 	}
+	tty := isTerminal(w)
+	every := 5
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	t0 := time.Now()
@@ -25,27 +39,40 @@ func startProgress(w io.Writer, label string, p *loadgen.Progress, acc *metrics.
 		tk := time.NewTicker(time.Second)
 		defer tk.Stop()
 		var lastDone int64
-		for {
+		for tick := 1; ; tick++ {
 			select {
 			case <-done:
-				fmt.Fprintln(w)
+				if tty {
+					fmt.Fprintln(w)
+				}
 				return
 			case <-tk.C:
 			}
+			if acc != nil {
+				acc.Tick(metrics.Now())
+			}
+			if !tty && tick%every != 0 {
+				continue
+			}
 			d := p.Done.Load()
-			line := fmt.Sprintf("\r[%s] %5.0fs sent %d done %d errors %d in-flight %d late %d | %.1f req/s",
+			secs := 1.0
+			if !tty {
+				secs = float64(every)
+			}
+			line := fmt.Sprintf("[%s] %5.0fs sent %d done %d errors %d in-flight %d late %d | %.1f req/s",
 				label, time.Since(t0).Seconds(), p.Sent.Load(), d, p.Errors.Load(), p.InFlight.Load(), p.Late.Load(),
-				float64(d-lastDone))
+				float64(d-lastDone)/secs)
 			lastDone = d
 			if st.RequestCount > 0 {
 				line += fmt.Sprintf(" | %3.0f%%", 100*float64(d)/float64(st.RequestCount))
 			} else if st.Duration > 0 {
 				line += fmt.Sprintf(" | %3.0f%%", math.Min(100, 100*time.Since(t0).Seconds()/st.Duration.Seconds()))
 			}
-			if acc != nil {
-				acc.Tick(metrics.Now())
+			if tty {
+				fmt.Fprint(w, "\r"+line+"   ")
+			} else {
+				fmt.Fprintln(w, line)
 			}
-			fmt.Fprint(w, line+"   ")
 		}
 	}()
 	return func() { close(done); <-finished }
