@@ -192,6 +192,18 @@ func TestThreeProcessClusterSurvivesKill9(t *testing.T) {
 	if strings.Count(out, "leader") != 1 {
 		t.Fatalf("want one leader after the kill:\n%s", out)
 	}
+
+	// Kill a second node: without a quorum the CLI says so.
+	for i, p := range procs {
+		if i != leader {
+			p.cmd.Process.Signal(syscall.SIGKILL)
+			break
+		}
+	}
+	out, err = cli("--timeout", "4s", "benchmark-job", "list")
+	if err == nil || !strings.Contains(out, "no cluster leader (is a quorum of servers up?)") || !strings.Contains(out, "gave up after retrying") {
+		t.Fatalf("want a clear no-quorum error, got %v:\n%s", err, out)
+	}
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes and reads.

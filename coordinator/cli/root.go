@@ -113,7 +113,8 @@ func (g *globals) call(ctx context.Context, retryUnknown bool, fn func(ctx conte
 		ctx = metadata.AppendToOutgoingContext(ctx, "x-perfleet-consistency", "stale")
 	}
 	addrs := strings.Split(g.addr, ",")
-	var last error
+	start := time.Now()
+	var last error // the most informative failure so far
 	for attempt := 0; ; attempt++ {
 		addr := strings.TrimSpace(addrs[attempt%len(addrs)])
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -122,21 +123,39 @@ func (g *globals) call(ctx context.Context, retryUnknown bool, fn func(ctx conte
 		}
 		err = fn(ctx, conn)
 		conn.Close()
-		if err == nil || status.Code(err) != codes.Unavailable {
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil && last != nil {
+			return retriesExhausted{last: last, after: time.Since(start)}
+		}
+		if status.Code(err) != codes.Unavailable {
 			return err
 		}
-		last = err
-		r := reason(err)
-		if r == "ServiceUnavailable" && !retryUnknown {
+		// A server's own answer says more than a refused connection.
+		if last == nil || reason(err) != "" || reason(last) == "" {
+			last = err
+		}
+		if reason(err) == "ServiceUnavailable" && !retryUnknown {
 			return err
 		}
 		select {
 		case <-ctx.Done():
-			return last
+			return retriesExhausted{last: last, after: time.Since(start)}
 		case <-time.After(backoff(attempt)):
 		}
 	}
 }
+
+// retriesExhausted is the last informative error of a call retried until
+// its --timeout.
+type retriesExhausted struct {
+	last  error
+	after time.Duration
+}
+
+func (r retriesExhausted) Error() string { return r.last.Error() }
+func (r retriesExhausted) Unwrap() error { return r.last }
 
 func backoff(attempt int) time.Duration {
 	d := time.Duration(50<<min(attempt, 5)) * time.Millisecond
@@ -156,6 +175,12 @@ func reason(err error) string {
 // printError prints an API error as its AWS error name, the message, and one
 // line per field violation.
 func printError(w io.Writer, err error) {
+	var rx retriesExhausted
+	if errors.As(err, &rx) {
+		printError(w, rx.last)
+		fmt.Fprintf(w, "(gave up after retrying for %v; raise --timeout to wait longer)\n", rx.after.Round(100*time.Millisecond))
+		return
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		fmt.Fprintf(w, "error: %v\n", err)

@@ -194,10 +194,14 @@ func (s *Server) forward(ctx context.Context, method string, req any) (any, erro
 	}
 }
 
-// leaderGRPCAddr finds the leader's API address, waiting up to 5 s (or the
-// call's deadline) for an election to finish.
+// leaderGRPCAddr finds the leader's API address, waiting up to 5 s for an
+// election to finish, but giving up 250 ms before the call's deadline so the
+// caller hears why rather than a bare deadline error.
 func (s *Server) leaderGRPCAddr(ctx context.Context) (string, error) {
 	deadline := time.Now().Add(5 * time.Second)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-250*time.Millisecond).Before(deadline) {
+		deadline = dl.Add(-250 * time.Millisecond)
+	}
 	for {
 		_, id := s.raft.LeaderWithID()
 		if id != "" {
