@@ -55,7 +55,7 @@ type Handler interface {
 // Client keeps one control stream to the leader.
 type Client struct {
 	cfg        Config
-	clock      *clocksync.Estimator
+	clock      *clocksync.Exchange
 	leader     atomic.Value // string: the leader's node ID while connected
 	leaderAddr atomic.Value // string: last known leader address
 	connects   atomic.Int64
@@ -84,7 +84,7 @@ func New(cfg Config) *Client {
 	if len(cfg.DialOptions) == 0 {
 		cfg.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	c := &Client{cfg: cfg, clock: clocksync.New(30), conns: map[string]*grpc.ClientConn{}}
+	c := &Client{cfg: cfg, clock: clocksync.NewExchange(30), conns: map[string]*grpc.ClientConn{}}
 	c.leader.Store("")
 	c.leaderAddr.Store("")
 	return c
@@ -318,8 +318,6 @@ type stream_ struct {
 	stream   pb.AgentService_ConnectClient
 	mu       sync.Mutex
 	seq, ack uint64
-	lastPeer *pb.Heartbeat
-	lastRecv int64
 }
 
 func (s *stream_) send(m *pb.ConnectRequest) error {
@@ -331,28 +329,20 @@ func (s *stream_) send(m *pb.ConnectRequest) error {
 }
 
 func (s *stream_) heartbeat() error {
-	s.mu.Lock()
-	hb := &pb.Heartbeat{SentUnixNano: time.Now().UnixNano()}
-	if s.lastPeer != nil {
-		hb.EchoUnixNano, hb.EchoReceivedUnixNano = s.lastPeer.GetSentUnixNano(), s.lastRecv
-	}
-	s.mu.Unlock()
+	hb := s.c.clock.Outgoing(time.Now().UnixNano())
 	return s.send(&pb.ConnectRequest{Body: &pb.ConnectRequest_Heartbeat{Heartbeat: hb}})
 }
 
-// received records a coordinator message: its seq, and its heartbeat's clock
-// sample (our send, leader receive, leader send, our receive).
+// received records a coordinator message: its seq and its heartbeat's clock
+// sample.
 func (s *stream_) received(m *pb.ConnectResponse, at int64) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if m.GetSeq() > s.ack {
 		s.ack = m.GetSeq()
 		s.c.lastSeen.Store(s.ack)
 	}
+	s.mu.Unlock()
 	if hb := m.GetHeartbeat(); hb != nil {
-		s.lastPeer, s.lastRecv = hb, at
-		if hb.GetEchoUnixNano() != 0 {
-			s.c.clock.Add(clocksync.Sample{T0: hb.GetEchoUnixNano(), T1: hb.GetEchoReceivedUnixNano(), T2: hb.GetSentUnixNano(), T3: at})
-		}
+		s.c.clock.Incoming(hb, at)
 	}
 }

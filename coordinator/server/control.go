@@ -30,13 +30,12 @@ type session struct {
 	agentID string
 	stream  pb.AgentService_ConnectServer
 	cancel  context.CancelFunc
-	clock   *clocksync.Estimator
+	clock   *clocksync.Exchange
 
 	mu       sync.Mutex // serialises sends and guards the fields below
 	seq      uint64
 	ack      uint64 // highest agent seq received
-	lastPeer *pb.Heartbeat
-	lastRecv int64
+	lastRecv int64  // when the agent's last message arrived
 	nextReq  uint64
 	pending  map[uint64]chan *pb.ModelServerEvent
 }
@@ -80,20 +79,16 @@ func (s *session) send(m *pb.ConnectResponse) error {
 }
 
 func (s *session) heartbeat() error {
-	s.mu.Lock()
-	hb := &pb.Heartbeat{SentUnixNano: time.Now().UnixNano()}
-	if s.lastPeer != nil {
-		hb.EchoUnixNano, hb.EchoReceivedUnixNano = s.lastPeer.GetSentUnixNano(), s.lastRecv
-	}
-	s.mu.Unlock()
+	hb := s.clock.Outgoing(time.Now().UnixNano())
 	return s.send(&pb.ConnectResponse{Body: &pb.ConnectResponse_Heartbeat{Heartbeat: hb}})
 }
 
-// received records an agent message: its seq, and its heartbeat's clock
-// sample (our send, their receive, their send, our receive).
+// received records an agent message: its seq, its arrival, a model-server
+// answer, and its heartbeat's clock sample.
 func (s *session) received(m *pb.ConnectRequest, at int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.lastRecv = at
 	if m.GetSeq() > s.ack {
 		s.ack = m.GetSeq()
 	}
@@ -103,10 +98,7 @@ func (s *session) received(m *pb.ConnectRequest, at int64) {
 		}
 	}
 	if hb := m.GetHeartbeat(); hb != nil {
-		s.lastPeer, s.lastRecv = hb, at
-		if hb.GetEchoUnixNano() != 0 {
-			s.clock.Add(clocksync.Sample{T0: hb.GetEchoUnixNano(), T1: hb.GetEchoReceivedUnixNano(), T2: hb.GetSentUnixNano(), T3: at})
-		}
+		s.clock.Incoming(hb, at)
 	}
 }
 
@@ -204,7 +196,7 @@ func (a *agentService) Connect(stream pb.AgentService_ConnectServer) error {
 	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	sess := &session{agentID: hello.GetAgentId(), stream: stream, cancel: cancel, clock: clocksync.New(30), ack: first.GetSeq(), lastRecv: time.Now().UnixNano()}
+	sess := &session{agentID: hello.GetAgentId(), stream: stream, cancel: cancel, clock: clocksync.NewExchange(30), ack: first.GetSeq(), lastRecv: time.Now().UnixNano()}
 	s.sessions.add(sess)
 	defer func() { s.sessions.remove(sess); s.pokeFleet() }()
 	s.pokeFleet()

@@ -100,8 +100,14 @@ func (s *Server) reconcileAgentsOnce(ctx context.Context) {
 		}
 		seen[m.Name] = true
 		status := string(m.State)
-		if prev := stored[m.Name]; prev.GetStatus() == string(gossip.StateLeft) && m.State == gossip.StateFailed {
-			status = prev.GetStatus() // it said goodbye; gossip only saw it go
+		if prev := stored[m.Name]; prev.GetStatus() == string(gossip.StateLeft) {
+			// It said goodbye. Gossip may still show it alive (it has not
+			// left the pool yet) or only see it go (failed): keep "left"
+			// unless gossip saw it join again after the goodbye.
+			rejoined := m.State == gossip.StateAlive && m.Since.After(prev.GetStatusTime().AsTime())
+			if !rejoined {
+				status = prev.GetStatus()
+			}
 		}
 		want := &pb.Agent{AgentId: m.Name, GrpcAddr: m.Meta.GetGrpcAddr(), GossipAddr: m.Addr, Version: m.Meta.GetVersion(),
 			InstanceType: m.Meta.GetInstanceType(), Region: m.Meta.GetRegion(), Gpus: m.Meta.GetGpus(), Labels: m.Meta.GetLabels(),

@@ -5,6 +5,8 @@
 package clocksync
 
 import (
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+
 	"sync"
 	"time"
 )
@@ -69,3 +71,38 @@ func (e *Estimator) Offset() (offset, bound time.Duration, ok bool) {
 	}
 	return b.Offset(), b.RTT() / 2, true
 }
+
+// Exchange is one side of a heartbeat exchange. Each outgoing heartbeat
+// echoes the peer's last one (its send time and when it arrived here), so
+// every incoming heartbeat that echoes ours closes a round trip: our send,
+// the peer's receive, the peer's send, our receive.
+type Exchange struct {
+	mu       sync.Mutex
+	peerSent int64 // sent_unix_nano of the peer's last heartbeat
+	peerRecv int64 // when it arrived here
+	est      *Estimator
+}
+
+// NewExchange returns an exchange keeping the minimum-RTT sample of the last
+// window round trips.
+func NewExchange(window int) *Exchange { return &Exchange{est: New(window)} }
+
+// Outgoing builds the next heartbeat, sent at now (Unix nanoseconds).
+func (x *Exchange) Outgoing(now int64) *pb.Heartbeat {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return &pb.Heartbeat{SentUnixNano: now, EchoUnixNano: x.peerSent, EchoReceivedUnixNano: x.peerRecv}
+}
+
+// Incoming records a heartbeat received at at (Unix nanoseconds).
+func (x *Exchange) Incoming(hb *pb.Heartbeat, at int64) {
+	x.mu.Lock()
+	x.peerSent, x.peerRecv = hb.GetSentUnixNano(), at
+	x.mu.Unlock()
+	if hb.GetEchoUnixNano() != 0 {
+		x.est.Add(Sample{T0: hb.GetEchoUnixNano(), T1: hb.GetEchoReceivedUnixNano(), T2: hb.GetSentUnixNano(), T3: at})
+	}
+}
+
+// Offset is the peer's clock minus this side's, with its error bound.
+func (x *Exchange) Offset() (offset, bound time.Duration, ok bool) { return x.est.Offset() }
