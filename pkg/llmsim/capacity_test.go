@@ -121,7 +121,8 @@ func runCapacityLevel(t *testing.T, n int, itl, window time.Duration) {
 	// The schedule is fixed here and passed to the client, so neither side
 	// depends on the other's timing: ramp, settle (memory sampled 1 s before
 	// the window), then the measurement window.
-	ramp, settle := max(time.Second, time.Duration(n)*time.Second/2500), 4*time.Second
+	ramp := max(time.Second, time.Duration(n)*time.Second/2500)
+	settle := max(4*time.Second, ramp)
 	start := time.Now().Add(300 * time.Millisecond)
 	wStart := start.Add(ramp + settle)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCapacityClient$", "-test.v", "-test.timeout=0")
@@ -157,8 +158,11 @@ func runCapacityLevel(t *testing.T, n int, itl, window time.Duration) {
 		}()
 	}
 	time.Sleep(time.Until(wStart.Add(-time.Second)))
+	debugf("woke %v after the memory sample time", time.Since(wStart.Add(-time.Second)))
 	mem := sampleMem(false)
+	debugf("memory sampled, %v after", time.Since(wStart.Add(-time.Second)))
 	running := sim.Stats().Running
+	debugf("stats read, %v after", time.Since(wStart.Add(-time.Second)))
 	time.Sleep(time.Until(wStart))
 	if path := os.Getenv("LLMSIM_CPUPROFILE"); path != "" {
 		if f, err := os.Create(path); err == nil {
@@ -187,6 +191,13 @@ func runCapacityLevel(t *testing.T, n int, itl, window time.Duration) {
 		res.TokensPerSec, float64(gen1-gen0)/el, res.TargetTokensPerSec, float64(late1.n-late0.n)/el, (cpu1-cpu0)/el, res.CPUCores, per1k(mem.heapStack, base.heapStack), per1k(mem.rss, base.rss))
 	if res.Connected < n*99/100 {
 		t.Errorf("only %d of %d streams connected", res.Connected, n)
+	}
+}
+
+// debugf prints a line when LLMSIM_DEBUG is set.
+func debugf(format string, args ...any) {
+	if os.Getenv("LLMSIM_DEBUG") != "" {
+		fmt.Printf("debug: "+format+"\n", args...)
 	}
 }
 
@@ -227,9 +238,9 @@ func BenchmarkEngineTokens(b *testing.B) {
 	now, released := int64(0), uint64(0)
 	for released < uint64(b.N) {
 		now += int64(time.Millisecond)
-		before := e.m.generationTokens
-		e.advance(now)
-		released += e.m.generationTokens - before
+		before := e.m.generationTokens.Load()
+		e.advance(now, 0)
+		released += e.m.generationTokens.Load() - before
 	}
 }
 
@@ -283,9 +294,9 @@ func BenchmarkEngineWake(b *testing.B) {
 	now, released := int64(0), uint64(0)
 	for released < uint64(b.N) {
 		now += int64(time.Millisecond)
-		before := e.m.generationTokens
-		e.advance(now)
-		released += e.m.generationTokens - before
+		before := e.m.generationTokens.Load()
+		e.advance(now, 0)
+		released += e.m.generationTokens.Load() - before
 		runtime.Gosched()
 	}
 	b.ReportMetric(float64(woken.Load())/float64(released), "wakes/token")

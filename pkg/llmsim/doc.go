@@ -33,11 +33,13 @@
 //
 // The engine keeps token deadlines in a timing wheel with one bucket per
 // tick (Config.Tick, 1 ms by default); a single loop wakes every tick and
-// fires the deadlines due, so the cost is per token, not per stream, and no
-// timer or allocation is made per token. Each handler goroutine sleeps on a
-// one-slot channel, wakes when the engine releases tokens, appends the
-// chunks' JSON by hand into a pooled buffer and writes and flushes them at
-// once. Virtual times are exact; only the release is rounded up to the tick.
+// fires the deadlines due (in bounded steps when it is behind), so the cost
+// is per token, not per stream, and no timer or allocation is made per
+// token. Handlers share no lock with the loop. Each handler goroutine sleeps
+// on a one-slot channel, wakes when the engine releases tokens, appends the
+// chunks' JSON by hand into a pooled buffer and writes and flushes all the
+// tokens released since its last write at once: a server short of CPU
+// keeps the token schedule and sends bigger, rarer writes. Virtual times are exact; only the release is rounded up to the tick.
 // The histogram llmsim_stream_write_lateness_seconds on /metrics shows how
 // late writes left compared with the schedule: when it grows, the simulator
 // itself (CPU, sockets) is the bottleneck, not the simulated GPU.

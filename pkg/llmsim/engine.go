@@ -3,6 +3,7 @@ package llmsim
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // wheelSlots is the number of buckets of the timing wheel (a power of two).
@@ -10,9 +11,16 @@ import (
 // in their bucket and are skipped until their round comes.
 const wheelSlots = 4096
 
+// Sequence states, in seq.state.
+const (
+	stateQueued  int32 = iota // submitted, waiting for a batch slot
+	stateRunning              // in the batch
+	stateDropped              // abandoned by its client while queued
+)
+
 // seq is one request inside the engine. Fields above the line are set before
-// submit and read-only afterwards; engine fields are guarded by engine.mu;
-// the atomics are shared with the handler goroutine.
+// submit and read-only afterwards; engine fields belong to the goroutine
+// that calls advance; the atomics are shared with the handler goroutine.
 type seq struct {
 	arrival     int64 // virtual ns
 	prompt      int
@@ -28,10 +36,10 @@ type seq struct {
 	admitAt, firstAt, doneAt int64
 	deadline, prevAt         int64
 	emitted                  int
-	waiting                  bool
 	wnext                    *seq
 	times                    []int64
 
+	state     atomic.Int32 // stateQueued → stateRunning, or → stateDropped
 	released  atomic.Int32 // tokens the handler may send
 	relAt     atomic.Int64 // virtual time of the latest released token
 	done      atomic.Bool  // the engine is finished with the sequence
@@ -65,24 +73,33 @@ func (s *seq) wake() {
 // ended by now; the virtual times recorded stay exact (each gap is added to
 // the previous deadline, never to the wall clock), only the release is
 // quantised to the tick.
+//
+// One goroutine (the server loop, or a test) owns the engine and calls
+// advance. Handlers never take a lock the engine holds for long: submit
+// appends to a small inbox, cancel is an atomic flag, and gauges and
+// counters are atomics. (A shared mutex here convoys under load: with
+// thousands of runnable goroutines, each hand-off waits for the next owner
+// to be scheduled.)
 type engine struct {
-	mu      sync.Mutex
-	prof    Profile
-	itlB    int64 // BaseITL in ns
-	itlS    int64 // PerSeqITL in ns
-	res     int64 // bucket width (tick) in ns
-	wheel   [wheelSlots]*seq
-	next    int64 // first bucket not yet processed
-	inWheel int
+	prof Profile
+	itlB int64 // BaseITL in ns
+	itlS int64 // PerSeqITL in ns
+	res  int64 // bucket width (tick) in ns
 
+	inMu         sync.Mutex
+	inbox, spare []*seq // submitted, not yet seen by advance
+
+	wheel         [wheelSlots]*seq
+	next          int64 // first bucket not yet processed
+	inWheel       int
 	queue         []*seq // FIFO of waiting sequences, from qhead
 	qhead         int
-	nWaiting      int // waiting and not cancelled
 	running       int
 	kvUsed        int
 	prefillFreeAt int64
 
-	m engineCounters
+	gRunning, gWaiting, gKV atomic.Int64 // published gauges
+	m                       engineCounters
 }
 
 // newEngine returns an engine for prof whose buckets are res ns wide.
@@ -93,25 +110,37 @@ func newEngine(prof Profile, res int64) *engine {
 	return &engine{prof: prof, itlB: int64(prof.BaseITL), itlS: int64(prof.PerSeqITL), res: res, m: newEngineCounters()}
 }
 
-// submit queues s, which arrived at virtual time s.arrival, and admits it at
-// once if the batch has room.
+// submit queues s, which arrived at virtual time s.arrival; the next
+// advance admits it (at its arrival time if the batch has room). Safe for
+// concurrent use.
 func (e *engine) submit(s *seq) {
-	e.mu.Lock()
-	s.waiting = true
-	e.queue = append(e.queue, s)
-	e.nWaiting++
-	e.admit(s.arrival)
-	e.mu.Unlock()
+	e.gWaiting.Add(1)
+	e.inMu.Lock()
+	e.inbox = append(e.inbox, s)
+	e.inMu.Unlock()
 }
 
-// cancel marks s as abandoned by its client. A waiting sequence leaves the
-// queue count at once; a running one frees its slot at its next deadline.
+// cancel marks s as abandoned by its client. A queued sequence leaves the
+// waiting count at once; a running one frees its slot at its next deadline.
+// Safe for concurrent use.
 func (e *engine) cancel(s *seq) {
-	e.mu.Lock()
-	if !s.cancelled.Swap(true) && s.waiting {
-		e.nWaiting--
+	s.cancelled.Store(true)
+	if s.state.CompareAndSwap(stateQueued, stateDropped) {
+		e.gWaiting.Add(-1)
 	}
-	e.mu.Unlock()
+}
+
+// drainInbox moves submitted sequences to the queue and admits what fits.
+func (e *engine) drainInbox() {
+	e.inMu.Lock()
+	in := e.inbox
+	e.inbox, e.spare = e.spare[:0], in
+	e.inMu.Unlock()
+	for i, s := range in {
+		e.queue = append(e.queue, s)
+		in[i] = nil
+		e.admit(s.arrival)
+	}
 }
 
 // admit moves sequences from the head of the queue into the batch while
@@ -121,32 +150,32 @@ func (e *engine) cancel(s *seq) {
 func (e *engine) admit(t int64) {
 	for e.qhead < len(e.queue) {
 		s := e.queue[e.qhead]
-		if s.cancelled.Load() {
-			e.popQueue()
+		if s.state.Load() == stateQueued && (e.running >= e.prof.MaxNumSeqs || e.kvUsed+s.need > e.prof.KVCacheTokens) {
+			break
+		}
+		e.popQueue()
+		if !s.state.CompareAndSwap(stateQueued, stateRunning) { // dropped by its client
 			s.doneAt = t
 			s.done.Store(true)
 			s.wake()
 			continue
 		}
-		if e.running >= e.prof.MaxNumSeqs || e.kvUsed+s.need > e.prof.KVCacheTokens {
-			return
-		}
-		e.popQueue()
-		e.nWaiting--
+		e.gWaiting.Add(-1)
 		e.running++
 		e.kvUsed += s.need
-		e.m.promptTokens += uint64(s.prompt)
+		e.m.promptTokens.Add(uint64(s.prompt))
 		s.admitAt = max(t, s.arrival)
 		start := max(s.admitAt, e.prefillFreeAt)
 		s.deadline = start + int64(e.prof.PrefillTime(s.prompt))
 		e.prefillFreeAt = s.deadline
 		e.insert(s)
 	}
+	e.gRunning.Store(int64(e.running))
+	e.gKV.Store(int64(e.kvUsed))
 }
 
 // popQueue removes the queue head, compacting the slice now and then.
 func (e *engine) popQueue() {
-	e.queue[e.qhead].waiting = false
 	e.queue[e.qhead] = nil
 	e.qhead++
 	if e.qhead == len(e.queue) {
@@ -166,12 +195,21 @@ func (e *engine) insert(s *seq) {
 	e.inWheel++
 }
 
-// advance fires every deadline in the buckets that ended at or before now.
-func (e *engine) advance(now int64) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// advance admits new submissions and fires every deadline in the buckets
+// that ended at or before now. With a positive budget it stops after the
+// bucket during which the budget of wall time ran out and reports whether
+// it is behind (due buckets left); see Server.loop.
+func (e *engine) advance(now int64, budget time.Duration) (behind bool) {
+	e.drainInbox()
 	end := now / e.res
+	var start time.Time
+	if budget > 0 {
+		start = time.Now()
+	}
 	for ; e.next < end; e.next++ {
+		if budget > 0 && time.Since(start) > budget {
+			return true
+		}
 		if e.inWheel == 0 {
 			e.next = end
 			break
@@ -194,6 +232,7 @@ func (e *engine) advance(now int64) {
 		}
 		e.wheel[i] = later
 	}
+	return false
 }
 
 // fire handles the deadline of s: its next token, or its removal if the
@@ -215,16 +254,20 @@ func (e *engine) fire(s *seq) {
 		e.m.itl.observe(t - s.prevAt)
 	}
 	s.prevAt = t
-	e.m.generationTokens++
+	e.m.generationTokens.Add(1)
+	last := s.emitted >= s.outLen
+	if last { // leave the batch before the handler can see the last token
+		if s.eos {
+			e.m.successStop.Add(1)
+		} else {
+			e.m.successLength.Add(1)
+		}
+		e.leave(s)
+	}
 	s.relAt.Store(t)
 	s.released.Store(int32(s.emitted))
-	if s.emitted >= s.outLen {
-		if s.eos {
-			e.m.successStop++
-		} else {
-			e.m.successLength++
-		}
-		e.finish(s, t)
+	if last {
+		e.done(s, t)
 		return
 	}
 	if s.stream {
@@ -240,18 +283,34 @@ func (e *engine) fire(s *seq) {
 
 // finish removes s from the batch at virtual time t and admits waiters.
 func (e *engine) finish(s *seq, t int64) {
+	e.leave(s)
+	e.done(s, t)
+}
+
+// leave frees the batch slot and KV reservation of s.
+func (e *engine) leave(s *seq) {
 	e.running--
 	e.kvUsed -= s.need
+	e.gRunning.Store(int64(e.running))
+	e.gKV.Store(int64(e.kvUsed))
+}
+
+// done tells the handler that s is finished and admits waiters at t.
+func (e *engine) done(s *seq, t int64) {
 	s.doneAt = t
 	s.done.Store(true)
 	s.wake()
 	e.admit(t)
 }
 
-// wakeAll wakes the handler of every queued or running sequence.
+// wakeAll wakes the handler of every submitted, queued or running sequence.
+// Only the engine's owner may call it.
 func (e *engine) wakeAll() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.inMu.Lock()
+	for _, s := range e.inbox {
+		s.wake()
+	}
+	e.inMu.Unlock()
 	for _, s := range e.queue[e.qhead:] {
 		s.wake()
 	}
@@ -262,22 +321,29 @@ func (e *engine) wakeAll() {
 	}
 }
 
-// engineSnapshot is a consistent copy of the engine's gauges and counters.
+// engineSnapshot is a copy of the engine's gauges and counters.
 type engineSnapshot struct {
-	running, waiting, kvUsed int
-	m                        engineCounters
+	running, waiting, kvUsed       int
+	promptTokens, generationTokens uint64
+	successStop, successLength     uint64
+	ttft, itl                      histogram
 }
 
-// snapshot copies the gauges and counters (histograms included).
+// snapshot reads the gauges and counters; safe for concurrent use. The
+// values are read one by one, so they may be a tick apart.
 func (e *engine) snapshot() engineSnapshot {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return engineSnapshot{running: e.running, waiting: e.nWaiting, kvUsed: e.kvUsed, m: e.m.clone()}
+	return engineSnapshot{
+		running: int(e.gRunning.Load()), waiting: int(e.gWaiting.Load()), kvUsed: int(e.gKV.Load()),
+		promptTokens: e.m.promptTokens.Load(), generationTokens: e.m.generationTokens.Load(),
+		successStop: e.m.successStop.Load(), successLength: e.m.successLength.Load(),
+		ttft: e.m.ttft.snapshot(), itl: e.m.itl.snapshot(),
+	}
 }
 
-// idle reports whether no deadline is pending.
+// idle reports whether nothing is scheduled or submitted. Only the engine's
+// owner may call it.
 func (e *engine) idle() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.inWheel == 0
+	e.inMu.Lock()
+	defer e.inMu.Unlock()
+	return e.inWheel == 0 && len(e.inbox) == 0
 }

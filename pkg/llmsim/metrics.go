@@ -2,7 +2,6 @@ package llmsim
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"sync/atomic"
 )
@@ -18,34 +17,12 @@ var (
 	latenessBuckets = []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5}
 )
 
-// histogram is a fixed-bucket histogram of durations. It is not safe for
-// concurrent use: the engine updates it under its lock.
+// histogram is a copy of an atomicHistogram, as read for /metrics.
 type histogram struct {
 	bounds []float64 // upper bounds in seconds
-	limits []int64   // the same bounds in ns
 	counts []uint64  // per bucket, not cumulative; the last is +Inf
 	sumNs  int64
 	n      uint64
-}
-
-// newHistogram returns an empty histogram with the given bounds (seconds).
-func newHistogram(bounds []float64) histogram {
-	limits := make([]int64, len(bounds))
-	for i, b := range bounds {
-		limits[i] = int64(b * 1e9)
-	}
-	return histogram{bounds: bounds, limits: limits, counts: make([]uint64, len(bounds)+1)}
-}
-
-// observe adds one duration in ns.
-func (h *histogram) observe(ns int64) {
-	i := 0
-	for i < len(h.limits) && ns > h.limits[i] {
-		i++
-	}
-	h.counts[i]++
-	h.sumNs += ns
-	h.n++
 }
 
 // atomicHistogram is a histogram safe for concurrent observers, used for
@@ -57,10 +34,14 @@ type atomicHistogram struct {
 	sumNs  atomic.Int64
 }
 
-// newAtomicHistogram returns an empty histogram with the given bounds.
+// newAtomicHistogram returns an empty histogram with the given upper
+// bounds in seconds (plus +Inf).
 func newAtomicHistogram(bounds []float64) *atomicHistogram {
-	h := newHistogram(bounds)
-	return &atomicHistogram{bounds: bounds, limits: h.limits, counts: make([]atomic.Uint64, len(bounds)+1)}
+	limits := make([]int64, len(bounds))
+	for i, b := range bounds {
+		limits[i] = int64(b * 1e9)
+	}
+	return &atomicHistogram{bounds: bounds, limits: limits, counts: make([]atomic.Uint64, len(bounds)+1)}
 }
 
 // observe adds one duration in ns.
@@ -75,7 +56,7 @@ func (h *atomicHistogram) observe(ns int64) {
 
 // snapshot copies the histogram into a plain one.
 func (h *atomicHistogram) snapshot() histogram {
-	out := histogram{bounds: h.bounds, limits: h.limits, counts: make([]uint64, len(h.counts)), sumNs: h.sumNs.Load()}
+	out := histogram{bounds: h.bounds, counts: make([]uint64, len(h.counts)), sumNs: h.sumNs.Load()}
 	for i := range h.counts {
 		out.counts[i] = h.counts[i].Load()
 		out.n += out.counts[i]
@@ -83,23 +64,17 @@ func (h *atomicHistogram) snapshot() histogram {
 	return out
 }
 
-// engineCounters are the engine's Prometheus counters and histograms.
+// engineCounters are the engine's Prometheus counters and histograms. The
+// engine's goroutine is the only writer; readers load them atomically.
 type engineCounters struct {
-	promptTokens, generationTokens uint64
-	successStop, successLength     uint64
-	ttft, itl                      histogram
+	promptTokens, generationTokens atomic.Uint64
+	successStop, successLength     atomic.Uint64
+	ttft, itl                      *atomicHistogram
 }
 
 // newEngineCounters returns zeroed counters.
 func newEngineCounters() engineCounters {
-	return engineCounters{ttft: newHistogram(ttftBuckets), itl: newHistogram(itlBuckets)}
-}
-
-// clone deep-copies the counters.
-func (c engineCounters) clone() engineCounters {
-	c.ttft.counts = slices.Clone(c.ttft.counts)
-	c.itl.counts = slices.Clone(c.itl.counts)
-	return c
+	return engineCounters{ttft: newAtomicHistogram(ttftBuckets), itl: newAtomicHistogram(itlBuckets)}
 }
 
 // promWriter appends Prometheus text exposition format to a buffer.
@@ -185,13 +160,13 @@ func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	kv := float64(snap.kvUsed) / float64(s.cfg.Profile.KVCacheTokens)
 	pw.metric("vllm:gpu_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.", kv)
 	pw.metric("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.", kv)
-	pw.metric("vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.", float64(snap.m.promptTokens))
-	pw.metric("vllm:generation_tokens_total", "counter", "Number of generation tokens processed.", float64(snap.m.generationTokens))
+	pw.metric("vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.", float64(snap.promptTokens))
+	pw.metric("vllm:generation_tokens_total", "counter", "Number of generation tokens processed.", float64(snap.generationTokens))
 	pw.header("vllm:request_success_total", "counter", "Count of successfully processed requests.")
-	pw.sample("vllm:request_success_total", `finished_reason="stop"`, float64(snap.m.successStop))
-	pw.sample("vllm:request_success_total", `finished_reason="length"`, float64(snap.m.successLength))
-	pw.histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", snap.m.ttft)
-	pw.histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", snap.m.itl)
+	pw.sample("vllm:request_success_total", `finished_reason="stop"`, float64(snap.successStop))
+	pw.sample("vllm:request_success_total", `finished_reason="length"`, float64(snap.successLength))
+	pw.histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", snap.ttft)
+	pw.histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", snap.itl)
 	pw.histogram("llmsim_stream_write_lateness_seconds", "How late streamed tokens were written compared with the model's schedule (tick rounding, handler wake-up and write time); large values mean the simulator itself is overloaded.", s.lateness.snapshot())
 	pw.metric("llmsim_requests_received_total", "counter", "Completion requests received.", float64(st.RequestsReceived))
 	pw.metric("llmsim_requests_completed_total", "counter", "Completion requests answered in full.", float64(st.RequestsCompleted))

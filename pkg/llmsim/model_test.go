@@ -29,7 +29,7 @@ func simulate(t *testing.T, prof Profile, arrivals []arrival, probe func(now int
 			e.submit(s)
 			next++
 		}
-		e.advance(now)
+		e.advance(now, 0)
 		if probe != nil {
 			probe(now, e)
 		}
@@ -170,7 +170,7 @@ func TestStallLengthensOneGap(t *testing.T) {
 	s.record, s.stallBefore, s.stallNs = true, 4, int64(300*time.Millisecond)
 	e.submit(s)
 	for now := int64(0); !s.done.Load(); now += int64(time.Millisecond) {
-		e.advance(now)
+		e.advance(now, 0)
 	}
 	for i := 1; i < 6; i++ {
 		want := 5 * time.Millisecond

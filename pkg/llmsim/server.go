@@ -104,13 +104,10 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// shutdown marks the server closed and wakes every handler waiting on the
-// engine, so that each sees the closed state and aborts its request.
+// shutdown marks the server closed; the loop then stops and wakes every
+// handler waiting on the engine, so that each aborts its request.
 func (s *Server) shutdown() {
-	s.closeOnce.Do(func() {
-		close(s.closed)
-		s.eng.wakeAll()
-	})
+	s.closeOnce.Do(func() { close(s.closed) })
 }
 
 // isClosed reports whether Close was called or the Start context ended.
@@ -129,24 +126,37 @@ func (s *Server) ready() bool { return s.started.Load() && !s.isClosed() }
 // now is the engine's virtual time: nanoseconds since New.
 func (s *Server) now() int64 { return int64(time.Since(s.origin)) }
 
+// advanceBudget bounds one engine step of the live loop. Go's scheduler has
+// no priorities: a goroutine that runs past its 10 ms slice is preempted to
+// the back of the global run queue, behind every runnable stream handler,
+// and under overload the engine would then lose the race against the very
+// handlers it feeds. Bounded steps followed by a short sleep keep the loop
+// waking from a timer, which puts it at the front of a run queue.
+const advanceBudget = 2 * time.Millisecond
+
+// minLoopSleep is the shortest pause between engine steps.
+const minLoopSleep = 50 * time.Microsecond
+
 // loop drives the engine with the wall clock: every tick it fires the
-// deadlines that are due; with nothing scheduled it sleeps until a request
-// arrives.
+// deadlines that are due (when behind, it catches up in bounded steps); with
+// nothing scheduled it sleeps until a request arrives.
 func (s *Server) loop(ctx context.Context) {
 	defer close(s.loopDone)
+	defer s.eng.wakeAll() // after shutdown: see submit
 	defer s.shutdown()
-	t := time.NewTicker(s.cfg.Tick)
-	defer t.Stop()
+	timer := time.NewTimer(s.cfg.Tick)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.closed:
 			return
-		case <-t.C:
+		case <-timer.C:
 		}
-		s.eng.advance(s.now())
-		if s.eng.idle() {
+		start := time.Now()
+		behind := s.eng.advance(s.now(), advanceBudget)
+		if !behind && s.eng.idle() {
 			select {
 			case <-ctx.Done():
 				return
@@ -154,8 +164,13 @@ func (s *Server) loop(ctx context.Context) {
 				return
 			case <-s.wake:
 			}
-			t.Reset(s.cfg.Tick)
+			start = time.Now()
 		}
+		d := s.cfg.Tick - time.Since(start)
+		if behind || d < minLoopSleep {
+			d = minLoopSleep
+		}
+		timer.Reset(d)
 	}
 }
 

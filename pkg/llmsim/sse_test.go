@@ -197,3 +197,18 @@ func TestTimestamps(t *testing.T) {
 	_, stamped := testServer(t, Config{Models: []string{"m"}, Profile: fastProfile(t), Timestamps: true})
 	check(stamped, nil, true)
 }
+
+// TestBurstOfTokens releases hundreds of tokens in one tick (ITL 0), so the
+// handler sends them in several pieces of at most maxPendingBytes.
+func TestBurstOfTokens(t *testing.T) {
+	_, url := testServer(t, Config{Models: []string{"m"}, Profile: fastProfile(t).WithFixedITL(0)})
+	_, raw, truncated := post(t, url+"/v1/chat/completions",
+		`{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":300,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}`, nil)
+	if truncated {
+		t.Fatal("stream truncated")
+	}
+	_, n, finish, usage := streamText(decodeChunks(t, parseSSE(t, raw)))
+	if n != 300 || usage == nil || usage.CompletionTokens != 300 || finish != "length" {
+		t.Fatalf("%d content chunks, usage %+v, finish %q", n, usage, finish)
+	}
+}

@@ -49,8 +49,8 @@ func (s *Server) statsFrom(snap engineSnapshot) Stats {
 		RequestsFailed:    s.failed.Load(),
 		Running:           snap.running,
 		Waiting:           snap.waiting,
-		PromptTokens:      snap.m.promptTokens,
-		GenerationTokens:  snap.m.generationTokens,
+		PromptTokens:      snap.promptTokens,
+		GenerationTokens:  snap.generationTokens,
 		KVCacheUsage:      float64(snap.kvUsed) / float64(p.KVCacheTokens),
 		Load:              min(1, float64(snap.running)/float64(p.MaxNumSeqs)),
 	}

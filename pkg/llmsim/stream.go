@@ -9,6 +9,11 @@ import (
 	"time"
 )
 
+// maxPendingBytes bounds the chunk buffer of one write: a handler that fell
+// behind and has many tokens to send hands them to the ResponseWriter in
+// pieces (still flushed once), so buffers stay small under overload.
+const maxPendingBytes = 4096
+
 // bufPool recycles chunk buffers between requests, so a stream allocates
 // nothing per token.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -172,6 +177,13 @@ func (rs *responder) stream() {
 					finish = p.finishReason()
 				}
 				b = rs.appendToken(b, p.tokens.nextToken(), finish, ts)
+				if len(b) >= maxPendingBytes { // a late handler: bound the buffer
+					if _, err := rs.w.Write(b); err != nil {
+						rs.abandon()
+						return
+					}
+					b = b[:0]
+				}
 			}
 			if sent == p.outLen && !drop {
 				if rs.req.StreamOptions != nil && rs.req.StreamOptions.IncludeUsage {
