@@ -53,28 +53,32 @@ func (d *requestDoer) Do(ctx context.Context, job loadgen.Job) *metrics.RequestR
 	out.Reset()
 	d.client.Do(ctx, &req, rec, out)
 	if rec.OK() {
-		d.settleTokens(rec, &req, out)
+		SettleTokens(rec, &req, out, d.tok, d.verify)
 	}
 	d.outs.Put(out)
 	return rec
 }
 
-func (d *requestDoer) settleTokens(rec *metrics.RequestRecord, req *protocol.Request, out *protocol.Output) {
+// SettleTokens fills a successful request's token counts and their source:
+// the server's usage when it reported one (counting the client's tokenizer
+// mismatch when verify is set), else the tokenizer. The standalone runner
+// and the distributed shard executor both use it, so their counts agree.
+func SettleTokens(rec *metrics.RequestRecord, req *protocol.Request, out *protocol.Output, tok *dataset.Tokenizer, verify bool) {
 	if u := out.Usage; u != nil && (u.CompletionTokens > 0 || u.PromptTokens > 0) {
 		rec.TokenSource = metrics.TokensServer
 		rec.InputTokens = u.PromptTokens
 		rec.ReasoningTokens = u.ReasoningTokens
 		rec.OutputTokens = u.CompletionTokens - u.ReasoningTokens
-		if d.verify && d.tok != nil {
-			client := int64(d.tok.Count(string(out.Text)) + d.tok.Count(string(out.Reasoning)))
+		if verify && tok != nil {
+			client := int64(tok.Count(string(out.Text)) + tok.Count(string(out.Reasoning)))
 			rec.TokenMismatch = client != u.CompletionTokens
 		}
 		return
 	}
 	rec.TokenSource = metrics.TokensTokenizer
 	rec.InputTokens = int64(req.InputTokens)
-	if d.tok != nil {
-		rec.OutputTokens = int64(d.tok.Count(string(out.Text)))
-		rec.ReasoningTokens = int64(d.tok.Count(string(out.Reasoning)))
+	if tok != nil {
+		rec.OutputTokens = int64(tok.Count(string(out.Text)))
+		rec.ReasoningTokens = int64(tok.Count(string(out.Reasoning)))
 	}
 }

@@ -2,6 +2,7 @@ package shard
 
 import (
 	"context"
+	"github.com/perfleet/perfleet/agent/runner"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -88,7 +89,7 @@ func (d *doer) Do(ctx context.Context, job loadgen.Job) *metrics.RequestRecord {
 	unhook()
 	cancel()
 	if rec.OK() {
-		d.settleTokens(rec, &req, out)
+		runner.SettleTokens(rec, &req, out, d.tok, d.verify)
 	} else if d.base.Err() != nil {
 		rec.Cancelled = true
 	}
@@ -97,25 +98,4 @@ func (d *doer) Do(ctx context.Context, job loadgen.Job) *metrics.RequestRecord {
 	}
 	d.outs.Put(out)
 	return rec
-}
-
-// settleTokens fills the record's token counts and their source.
-func (d *doer) settleTokens(rec *metrics.RequestRecord, req *protocol.Request, out *protocol.Output) {
-	if u := out.Usage; u != nil && (u.CompletionTokens > 0 || u.PromptTokens > 0) {
-		rec.TokenSource = metrics.TokensServer
-		rec.InputTokens = u.PromptTokens
-		rec.ReasoningTokens = u.ReasoningTokens
-		rec.OutputTokens = u.CompletionTokens - u.ReasoningTokens
-		if d.verify && d.tok != nil {
-			client := int64(d.tok.Count(string(out.Text)) + d.tok.Count(string(out.Reasoning)))
-			rec.TokenMismatch = client != u.CompletionTokens
-		}
-		return
-	}
-	rec.TokenSource = metrics.TokensTokenizer
-	rec.InputTokens = int64(req.InputTokens)
-	if d.tok != nil {
-		rec.OutputTokens = int64(d.tok.Count(string(out.Text)))
-		rec.ReasoningTokens = int64(d.tok.Count(string(out.Reasoning)))
-	}
 }
