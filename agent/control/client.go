@@ -42,6 +42,23 @@ type Config struct {
 	Logger *slog.Logger
 	// Handler serves the leader's requests; nil refuses them.
 	Handler Handler
+	// Shards runs benchmark shards; nil ignores shard messages.
+	Shards ShardHandler
+}
+
+// ShardHandler runs the shards the leader assigns. Its methods must not
+// block: RunShard starts the shard in the background and reports through
+// Client.Send.
+type ShardHandler interface {
+	// RunShard starts a shard.
+	RunShard(ctx context.Context, m *pb.RunShard)
+	// CancelShard stops a shard.
+	CancelShard(runID uint64)
+	// WindowAck forgets windows the leader has up to seq.
+	WindowAck(runID, seq uint64)
+	// StreamUp is called when a new stream to the leader is up: resend what
+	// the leader has not acknowledged.
+	StreamUp()
 }
 
 // Handler serves requests the leader sends over the control stream. Each
@@ -202,8 +219,33 @@ func (c *Client) Goodbye(reason string, timeout time.Duration) bool {
 	}
 }
 
-// serve answers a launch or stop request in its own goroutine.
+// Send sends a message on the stream that is up, or fails when none is.
+func (c *Client) Send(m *pb.ConnectRequest) error {
+	c.mu.Lock()
+	s := c.current
+	c.mu.Unlock()
+	if s == nil {
+		return errors.New("no control stream to the leader")
+	}
+	return s.send(m)
+}
+
+// serve hands shard messages to the shard handler and answers a launch or
+// stop request in its own goroutine.
 func (c *Client) serve(ctx context.Context, s *stream_, m *pb.ConnectResponse) {
+	if sh := c.cfg.Shards; sh != nil {
+		switch {
+		case m.GetRunShard() != nil:
+			sh.RunShard(ctx, m.GetRunShard())
+			return
+		case m.GetCancelShard() != nil:
+			sh.CancelShard(m.GetCancelShard().GetRunId())
+			return
+		case m.GetWindowAck() != nil:
+			sh.WindowAck(m.GetWindowAck().GetRunId(), m.GetWindowAck().GetSeq())
+			return
+		}
+	}
 	var id uint64
 	var do func() (*pb.ModelServerStatus, error)
 	switch {
@@ -280,6 +322,9 @@ func (c *Client) session(ctx context.Context, addr string) (string, error) {
 		c.mu.Unlock()
 		close(ended)
 	}()
+	if c.cfg.Shards != nil {
+		go c.cfg.Shards.StreamUp()
+	}
 
 	errc := make(chan error, 1)
 	go func() {

@@ -47,6 +47,9 @@ type Config struct {
 	SampleInterval time.Duration
 	// Heartbeat is the control stream heartbeat (default 1 s).
 	Heartbeat time.Duration
+	// DataDir holds the agent's window buffers (default: a perfleet-agent
+	// folder in the temporary directory).
+	DataDir string
 	// ModelServers configures the model-server manager (GPUs are filled in
 	// from the inventory).
 	ModelServers modelserver.Config
@@ -58,6 +61,7 @@ type Config struct {
 type Agent struct {
 	cfg     Config
 	servers *modelServers
+	shards  *shardRunner
 	pool    *gossip.Pool
 	control *control.Client
 	sampler *gpu.Sampler
@@ -99,8 +103,9 @@ func Start(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, pool: pool, servers: newModelServers(cfg.ID, manager, cfg.GPUs)}
+	a.shards = newShardRunner(cfg.ID, shardDir(cfg.DataDir), func() *control.Client { return a.control }, cfg.Logger)
 	a.control = control.New(control.Config{AgentID: cfg.ID, Version: Version, Coordinators: a.coordinators,
-		Heartbeat: cfg.Heartbeat, Logger: cfg.Logger, Handler: a.servers})
+		Heartbeat: cfg.Heartbeat, Logger: cfg.Logger, Handler: a.servers, Shards: a.shards})
 	a.sampler, err = gpu.New(cfg.GPUs, cfg.SampleInterval, 0, cfg.Logger)
 	if err != nil {
 		pool.Shutdown()
@@ -180,6 +185,7 @@ func (a *Agent) stop(leave bool) error {
 		if leave {
 			a.control.Goodbye("agent stopping", 2*time.Second)
 		}
+		a.shards.stopAll()
 		a.cancel()
 		stopCtx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 		if err := a.servers.m.StopAll(stopCtx); err != nil {

@@ -38,6 +38,9 @@ type session struct {
 	lastRecv int64  // when the agent's last message arrived
 	nextReq  uint64
 	pending  map[uint64]chan *pb.ModelServerEvent
+
+	onWindow func(agentID string, w *pb.ShardWindow) uint64
+	onDone   func(agentID string, d *pb.ShardDone)
 }
 
 // call sends a request built for a fresh request ID and waits for the
@@ -97,6 +100,13 @@ func (s *session) received(m *pb.ConnectRequest, at int64) {
 			ch <- ev
 		}
 	}
+	if w := m.GetShardWindow(); w != nil && s.onWindow != nil {
+		ack := s.onWindow(s.agentID, w)
+		go func() { _ = s.send(&pb.ConnectResponse{Body: &pb.ConnectResponse_WindowAck{WindowAck: &pb.WindowAck{RunId: w.GetRunId(), Seq: ack}}}) }()
+	}
+	if d := m.GetShardDone(); d != nil && s.onDone != nil {
+		s.onDone(s.agentID, d)
+	}
 	if hb := m.GetHeartbeat(); hb != nil {
 		s.clock.Incoming(hb, at)
 	}
@@ -135,6 +145,18 @@ func (ss *sessions) get(id string) *session {
 	defer ss.mu.Unlock()
 	return ss.m[id]
 }
+
+// SendToAgent sends a message on an agent's control stream.
+func (s *Server) SendToAgent(agentID string, m *pb.ConnectResponse) error {
+	sess := s.sessions.get(agentID)
+	if sess == nil {
+		return fmt.Errorf("agent %s has no control stream to the leader", agentID)
+	}
+	return sess.send(m)
+}
+
+// AgentConnected reports whether an agent holds a control stream here.
+func (s *Server) AgentConnected(agentID string) bool { return s.sessions.connected(agentID) }
 
 // CallAgent sends a request to a connected agent over its control stream and
 // waits for the answer.
@@ -196,7 +218,7 @@ func (a *agentService) Connect(stream pb.AgentService_ConnectServer) error {
 	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	sess := &session{agentID: hello.GetAgentId(), stream: stream, cancel: cancel, clock: clocksync.NewExchange(30), ack: first.GetSeq(), lastRecv: time.Now().UnixNano()}
+	sess := &session{agentID: hello.GetAgentId(), stream: stream, cancel: cancel, onWindow: s.runner.OnWindow, onDone: s.runner.OnDone, clock: clocksync.NewExchange(30), ack: first.GetSeq(), lastRecv: time.Now().UnixNano()}
 	s.sessions.add(sess)
 	defer func() { s.sessions.remove(sess); s.pokeFleet() }()
 	s.pokeFleet()

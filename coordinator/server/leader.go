@@ -69,6 +69,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	s.log.Info("acquired leadership", "term_ready", true)
 	s.establishLeadership(ctx)
 	go s.reconcileAgents(ctx)
+	go s.runner.Run(ctx)
 
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
@@ -120,10 +121,11 @@ func (s *Server) registerIfChanged(ctx context.Context, id *pb.ServerIdentity) {
 	s.applyBackground(ctx, fsm.RegisterServerType, &pb.RegisterServerCommand{Server: id})
 }
 
-// finishStopping moves Stopping jobs to Stopped. Until job runners exist,
-// nothing else needs to happen between the two states.
+// finishStopping moves Stopping recommendation jobs to Stopped: until their
+// runner exists nothing else happens between the two states. The benchmark
+// runner stops benchmark jobs itself.
 func (s *Server) finishStopping(ctx context.Context, st *state.Store, ws memdb.WatchSet) {
-	for _, kind := range []string{state.KindBenchmark, state.KindRecommendation} {
+	for _, kind := range []string{state.KindRecommendation} {
 		jobs, err := st.JobsInStatus(ws, kind, state.StatusStopping)
 		if err != nil {
 			s.log.Error("list stopping jobs", "err", err)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/perfleet/perfleet/coordinator/endpoint"
 	"github.com/perfleet/perfleet/coordinator/fsm"
+	"github.com/perfleet/perfleet/coordinator/runner"
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/arn"
 	"github.com/perfleet/perfleet/pkg/gossip"
@@ -52,6 +53,7 @@ type Server struct {
 	gossip   *gossip.Pool
 	fleetCh  chan struct{}
 	sessions *sessions
+	runner   *runner.Runner
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -115,6 +117,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.conns = newConnPool()
 	s.disc = newDiscovery(s.identity())
+	s.runner = runner.New(s, s.log)
 
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.routeUnary),

@@ -1097,6 +1097,505 @@ func (x *ModelServerEvent) GetError() string {
 	return ""
 }
 
+// ShardPlan is one agent's share of a benchmark level (see
+// coordinator/scheduler).
+type ShardPlan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The shard's position in the level and the number of shards.
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Of    uint32 `protobuf:"varint,2,opt,name=of,proto3" json:"of,omitempty"`
+	// The shard's concurrency (closed loop or cap).
+	Concurrency uint32 `protobuf:"varint,3,opt,name=concurrency,proto3" json:"concurrency,omitempty"`
+	// The shard's request rate (requests/s; 0 for closed loop).
+	Rate float64 `protobuf:"fixed64,4,opt,name=rate,proto3" json:"rate,omitempty"`
+	// The shard's spawn rate (users/minute) for phase levels.
+	SpawnRate float64 `protobuf:"fixed64,5,opt,name=spawn_rate,json=spawnRate,proto3" json:"spawn_rate,omitempty"`
+	// Requests the shard sends (0: bounded by duration).
+	RequestCount uint64 `protobuf:"varint,6,opt,name=request_count,json=requestCount,proto3" json:"request_count,omitempty"`
+	// The shard's seed.
+	Seed uint64 `protobuf:"varint,7,opt,name=seed,proto3" json:"seed,omitempty"`
+	// Request i of the shard is level request slice_start + i*slice_stride.
+	SliceStart    uint64 `protobuf:"varint,8,opt,name=slice_start,json=sliceStart,proto3" json:"slice_start,omitempty"`
+	SliceStride   uint64 `protobuf:"varint,9,opt,name=slice_stride,json=sliceStride,proto3" json:"slice_stride,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShardPlan) Reset() {
+	*x = ShardPlan{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardPlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardPlan) ProtoMessage() {}
+
+func (x *ShardPlan) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardPlan.ProtoReflect.Descriptor instead.
+func (*ShardPlan) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ShardPlan) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ShardPlan) GetOf() uint32 {
+	if x != nil {
+		return x.Of
+	}
+	return 0
+}
+
+func (x *ShardPlan) GetConcurrency() uint32 {
+	if x != nil {
+		return x.Concurrency
+	}
+	return 0
+}
+
+func (x *ShardPlan) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *ShardPlan) GetSpawnRate() float64 {
+	if x != nil {
+		return x.SpawnRate
+	}
+	return 0
+}
+
+func (x *ShardPlan) GetRequestCount() uint64 {
+	if x != nil {
+		return x.RequestCount
+	}
+	return 0
+}
+
+func (x *ShardPlan) GetSeed() uint64 {
+	if x != nil {
+		return x.Seed
+	}
+	return 0
+}
+
+func (x *ShardPlan) GetSliceStart() uint64 {
+	if x != nil {
+		return x.SliceStart
+	}
+	return 0
+}
+
+func (x *ShardPlan) GetSliceStride() uint64 {
+	if x != nil {
+		return x.SliceStride
+	}
+	return 0
+}
+
+// RunShard asks an agent to run its shard of one level of a benchmark job.
+type RunShard struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifies this dispatch; windows and the final report carry it.
+	RunId uint64 `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// The job's ARN.
+	JobArn string `protobuf:"bytes,2,opt,name=job_arn,json=jobArn,proto3" json:"job_arn,omitempty"`
+	// The level's position and name (concurrency_8, …).
+	LevelIndex uint32 `protobuf:"varint,3,opt,name=level_index,json=levelIndex,proto3" json:"level_index,omitempty"`
+	LevelName  string `protobuf:"bytes,4,opt,name=level_name,json=levelName,proto3" json:"level_name,omitempty"`
+	// The shard.
+	Shard *ShardPlan `protobuf:"bytes,5,opt,name=shard,proto3" json:"shard,omitempty"`
+	// The job's canonical workload spec (JSON).
+	Spec []byte `protobuf:"bytes,6,opt,name=spec,proto3" json:"spec,omitempty"`
+	// The target URL.
+	TargetUrl string `protobuf:"bytes,7,opt,name=target_url,json=targetUrl,proto3" json:"target_url,omitempty"`
+	// Model names requests rotate through.
+	Models []string `protobuf:"bytes,8,rep,name=models,proto3" json:"models,omitempty"`
+	// The common start time of the level on the leader's clock (Unix
+	// nanoseconds); the agent converts it with its clock offset estimate.
+	StartUnixNano int64 `protobuf:"varint,9,opt,name=start_unix_nano,json=startUnixNano,proto3" json:"start_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunShard) Reset() {
+	*x = RunShard{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunShard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunShard) ProtoMessage() {}
+
+func (x *RunShard) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunShard.ProtoReflect.Descriptor instead.
+func (*RunShard) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RunShard) GetRunId() uint64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
+func (x *RunShard) GetJobArn() string {
+	if x != nil {
+		return x.JobArn
+	}
+	return ""
+}
+
+func (x *RunShard) GetLevelIndex() uint32 {
+	if x != nil {
+		return x.LevelIndex
+	}
+	return 0
+}
+
+func (x *RunShard) GetLevelName() string {
+	if x != nil {
+		return x.LevelName
+	}
+	return ""
+}
+
+func (x *RunShard) GetShard() *ShardPlan {
+	if x != nil {
+		return x.Shard
+	}
+	return nil
+}
+
+func (x *RunShard) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *RunShard) GetTargetUrl() string {
+	if x != nil {
+		return x.TargetUrl
+	}
+	return ""
+}
+
+func (x *RunShard) GetModels() []string {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+func (x *RunShard) GetStartUnixNano() int64 {
+	if x != nil {
+		return x.StartUnixNano
+	}
+	return 0
+}
+
+// CancelShard stops a running shard (the job was stopped).
+type CancelShard struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dispatch to stop.
+	RunId         uint64 `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelShard) Reset() {
+	*x = CancelShard{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelShard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelShard) ProtoMessage() {}
+
+func (x *CancelShard) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelShard.ProtoReflect.Descriptor instead.
+func (*CancelShard) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CancelShard) GetRunId() uint64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
+// ShardWindow is one closed 1-second metric window of a shard.
+type ShardWindow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dispatch.
+	RunId uint64 `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// Per-dispatch sequence number, from 1 without gaps.
+	Seq uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The window in pkg/metrics' versioned wire encoding.
+	Window        []byte `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShardWindow) Reset() {
+	*x = ShardWindow{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardWindow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardWindow) ProtoMessage() {}
+
+func (x *ShardWindow) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardWindow.ProtoReflect.Descriptor instead.
+func (*ShardWindow) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ShardWindow) GetRunId() uint64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
+func (x *ShardWindow) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ShardWindow) GetWindow() []byte {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+// WindowAck acknowledges a dispatch's windows up to seq (cumulative); the
+// agent may then forget them.
+type WindowAck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dispatch.
+	RunId uint64 `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// Highest window received in order.
+	Seq           uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WindowAck) Reset() {
+	*x = WindowAck{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WindowAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WindowAck) ProtoMessage() {}
+
+func (x *WindowAck) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WindowAck.ProtoReflect.Descriptor instead.
+func (*WindowAck) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *WindowAck) GetRunId() uint64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
+func (x *WindowAck) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// ShardDone reports the end of a shard.
+type ShardDone struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dispatch.
+	RunId uint64 `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// Why the shard could not run or stopped early, if it did.
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// Windows emitted (the last seq).
+	Windows uint64 `protobuf:"varint,3,opt,name=windows,proto3" json:"windows,omitempty"`
+	// Requests sent, answered successfully and failed.
+	Sent   int64 `protobuf:"varint,4,opt,name=sent,proto3" json:"sent,omitempty"`
+	Ok     int64 `protobuf:"varint,5,opt,name=ok,proto3" json:"ok,omitempty"`
+	Errors int64 `protobuf:"varint,6,opt,name=errors,proto3" json:"errors,omitempty"`
+	// True when the shard was cancelled before it ended by itself.
+	Stopped       bool `protobuf:"varint,7,opt,name=stopped,proto3" json:"stopped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShardDone) Reset() {
+	*x = ShardDone{}
+	mi := &file_perfleet_v1_agent_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardDone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardDone) ProtoMessage() {}
+
+func (x *ShardDone) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_agent_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardDone.ProtoReflect.Descriptor instead.
+func (*ShardDone) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ShardDone) GetRunId() uint64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
+func (x *ShardDone) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ShardDone) GetWindows() uint64 {
+	if x != nil {
+		return x.Windows
+	}
+	return 0
+}
+
+func (x *ShardDone) GetSent() int64 {
+	if x != nil {
+		return x.Sent
+	}
+	return 0
+}
+
+func (x *ShardDone) GetOk() int64 {
+	if x != nil {
+		return x.Ok
+	}
+	return 0
+}
+
+func (x *ShardDone) GetErrors() int64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *ShardDone) GetStopped() bool {
+	if x != nil {
+		return x.Stopped
+	}
+	return false
+}
+
 // Heartbeat carries clock samples for round-trip and offset estimation.
 type Heartbeat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1112,7 +1611,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[15]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1623,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[15]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1636,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Heartbeat) GetSentUnixNano() int64 {
@@ -1177,7 +1676,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[16]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1688,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[16]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1701,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Hello) GetAgentId() string {
@@ -1239,7 +1738,7 @@ type Welcome struct {
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[17]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1750,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[17]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1763,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Welcome) GetLeaderId() string {
@@ -1292,7 +1791,7 @@ type Redirect struct {
 
 func (x *Redirect) Reset() {
 	*x = Redirect{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[18]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1304,7 +1803,7 @@ func (x *Redirect) String() string {
 func (*Redirect) ProtoMessage() {}
 
 func (x *Redirect) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[18]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1317,7 +1816,7 @@ func (x *Redirect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Redirect.ProtoReflect.Descriptor instead.
 func (*Redirect) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Redirect) GetLeaderGrpcAddr() string {
@@ -1342,6 +1841,8 @@ type ConnectRequest struct {
 	//	*ConnectRequest_Heartbeat
 	//	*ConnectRequest_Goodbye
 	//	*ConnectRequest_ModelServer
+	//	*ConnectRequest_ShardWindow
+	//	*ConnectRequest_ShardDone
 	Body          isConnectRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1349,7 +1850,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[19]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1862,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[19]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1875,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ConnectRequest) GetSeq() uint64 {
@@ -1434,6 +1935,24 @@ func (x *ConnectRequest) GetModelServer() *ModelServerEvent {
 	return nil
 }
 
+func (x *ConnectRequest) GetShardWindow() *ShardWindow {
+	if x != nil {
+		if x, ok := x.Body.(*ConnectRequest_ShardWindow); ok {
+			return x.ShardWindow
+		}
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetShardDone() *ShardDone {
+	if x != nil {
+		if x, ok := x.Body.(*ConnectRequest_ShardDone); ok {
+			return x.ShardDone
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Body interface {
 	isConnectRequest_Body()
 }
@@ -1458,6 +1977,16 @@ type ConnectRequest_ModelServer struct {
 	ModelServer *ModelServerEvent `protobuf:"bytes,13,opt,name=model_server,json=modelServer,proto3,oneof"`
 }
 
+type ConnectRequest_ShardWindow struct {
+	// A metric window of a running shard.
+	ShardWindow *ShardWindow `protobuf:"bytes,14,opt,name=shard_window,json=shardWindow,proto3,oneof"`
+}
+
+type ConnectRequest_ShardDone struct {
+	// A shard ended.
+	ShardDone *ShardDone `protobuf:"bytes,15,opt,name=shard_done,json=shardDone,proto3,oneof"`
+}
+
 func (*ConnectRequest_Hello) isConnectRequest_Body() {}
 
 func (*ConnectRequest_Heartbeat) isConnectRequest_Body() {}
@@ -1465,6 +1994,10 @@ func (*ConnectRequest_Heartbeat) isConnectRequest_Body() {}
 func (*ConnectRequest_Goodbye) isConnectRequest_Body() {}
 
 func (*ConnectRequest_ModelServer) isConnectRequest_Body() {}
+
+func (*ConnectRequest_ShardWindow) isConnectRequest_Body() {}
+
+func (*ConnectRequest_ShardDone) isConnectRequest_Body() {}
 
 // Goodbye announces a graceful departure; the leader records the agent as
 // left and closes the stream.
@@ -1478,7 +2011,7 @@ type Goodbye struct {
 
 func (x *Goodbye) Reset() {
 	*x = Goodbye{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[20]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +2023,7 @@ func (x *Goodbye) String() string {
 func (*Goodbye) ProtoMessage() {}
 
 func (x *Goodbye) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[20]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +2036,7 @@ func (x *Goodbye) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Goodbye.ProtoReflect.Descriptor instead.
 func (*Goodbye) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Goodbye) GetReason() string {
@@ -1529,6 +2062,9 @@ type ConnectResponse struct {
 	//	*ConnectResponse_Heartbeat
 	//	*ConnectResponse_LaunchModelServer
 	//	*ConnectResponse_StopModelServer
+	//	*ConnectResponse_RunShard
+	//	*ConnectResponse_CancelShard
+	//	*ConnectResponse_WindowAck
 	Body          isConnectResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1536,7 +2072,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[21]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +2084,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[21]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +2097,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ConnectResponse) GetSeq() uint64 {
@@ -1630,6 +2166,33 @@ func (x *ConnectResponse) GetStopModelServer() *StopModelServer {
 	return nil
 }
 
+func (x *ConnectResponse) GetRunShard() *RunShard {
+	if x != nil {
+		if x, ok := x.Body.(*ConnectResponse_RunShard); ok {
+			return x.RunShard
+		}
+	}
+	return nil
+}
+
+func (x *ConnectResponse) GetCancelShard() *CancelShard {
+	if x != nil {
+		if x, ok := x.Body.(*ConnectResponse_CancelShard); ok {
+			return x.CancelShard
+		}
+	}
+	return nil
+}
+
+func (x *ConnectResponse) GetWindowAck() *WindowAck {
+	if x != nil {
+		if x, ok := x.Body.(*ConnectResponse_WindowAck); ok {
+			return x.WindowAck
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Body interface {
 	isConnectResponse_Body()
 }
@@ -1659,6 +2222,21 @@ type ConnectResponse_StopModelServer struct {
 	StopModelServer *StopModelServer `protobuf:"bytes,14,opt,name=stop_model_server,json=stopModelServer,proto3,oneof"`
 }
 
+type ConnectResponse_RunShard struct {
+	// Run a shard of a benchmark level.
+	RunShard *RunShard `protobuf:"bytes,15,opt,name=run_shard,json=runShard,proto3,oneof"`
+}
+
+type ConnectResponse_CancelShard struct {
+	// Stop a running shard.
+	CancelShard *CancelShard `protobuf:"bytes,16,opt,name=cancel_shard,json=cancelShard,proto3,oneof"`
+}
+
+type ConnectResponse_WindowAck struct {
+	// Windows received.
+	WindowAck *WindowAck `protobuf:"bytes,17,opt,name=window_ack,json=windowAck,proto3,oneof"`
+}
+
 func (*ConnectResponse_Welcome) isConnectResponse_Body() {}
 
 func (*ConnectResponse_Redirect) isConnectResponse_Body() {}
@@ -1668,6 +2246,12 @@ func (*ConnectResponse_Heartbeat) isConnectResponse_Body() {}
 func (*ConnectResponse_LaunchModelServer) isConnectResponse_Body() {}
 
 func (*ConnectResponse_StopModelServer) isConnectResponse_Body() {}
+
+func (*ConnectResponse_RunShard) isConnectResponse_Body() {}
+
+func (*ConnectResponse_CancelShard) isConnectResponse_Body() {}
+
+func (*ConnectResponse_WindowAck) isConnectResponse_Body() {}
 
 // GossipMeta is the node metadata a coordinator or agent gossips (internal;
 // encoded after one version byte, at most 512 bytes in all).
@@ -1697,7 +2281,7 @@ type GossipMeta struct {
 
 func (x *GossipMeta) Reset() {
 	*x = GossipMeta{}
-	mi := &file_perfleet_v1_agent_proto_msgTypes[22]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +2293,7 @@ func (x *GossipMeta) String() string {
 func (*GossipMeta) ProtoMessage() {}
 
 func (x *GossipMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_agent_proto_msgTypes[22]
+	mi := &file_perfleet_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +2306,7 @@ func (x *GossipMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipMeta.ProtoReflect.Descriptor instead.
 func (*GossipMeta) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_perfleet_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GossipMeta) GetRole() string {
@@ -1883,7 +2467,49 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x126\n" +
 	"\x06status\x18\x02 \x01(\v2\x1e.perfleet.v1.ModelServerStatusR\x06status\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"\x8e\x01\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\x83\x02\n" +
+	"\tShardPlan\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x0e\n" +
+	"\x02of\x18\x02 \x01(\rR\x02of\x12 \n" +
+	"\vconcurrency\x18\x03 \x01(\rR\vconcurrency\x12\x12\n" +
+	"\x04rate\x18\x04 \x01(\x01R\x04rate\x12\x1d\n" +
+	"\n" +
+	"spawn_rate\x18\x05 \x01(\x01R\tspawnRate\x12#\n" +
+	"\rrequest_count\x18\x06 \x01(\x04R\frequestCount\x12\x12\n" +
+	"\x04seed\x18\a \x01(\x04R\x04seed\x12\x1f\n" +
+	"\vslice_start\x18\b \x01(\x04R\n" +
+	"sliceStart\x12!\n" +
+	"\fslice_stride\x18\t \x01(\x04R\vsliceStride\"\x9b\x02\n" +
+	"\bRunShard\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\x04R\x05runId\x12\x17\n" +
+	"\ajob_arn\x18\x02 \x01(\tR\x06jobArn\x12\x1f\n" +
+	"\vlevel_index\x18\x03 \x01(\rR\n" +
+	"levelIndex\x12\x1d\n" +
+	"\n" +
+	"level_name\x18\x04 \x01(\tR\tlevelName\x12,\n" +
+	"\x05shard\x18\x05 \x01(\v2\x16.perfleet.v1.ShardPlanR\x05shard\x12\x12\n" +
+	"\x04spec\x18\x06 \x01(\fR\x04spec\x12\x1d\n" +
+	"\n" +
+	"target_url\x18\a \x01(\tR\ttargetUrl\x12\x16\n" +
+	"\x06models\x18\b \x03(\tR\x06models\x12&\n" +
+	"\x0fstart_unix_nano\x18\t \x01(\x03R\rstartUnixNano\"$\n" +
+	"\vCancelShard\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\x04R\x05runId\"N\n" +
+	"\vShardWindow\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\x04R\x05runId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x16\n" +
+	"\x06window\x18\x03 \x01(\fR\x06window\"4\n" +
+	"\tWindowAck\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\x04R\x05runId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xa8\x01\n" +
+	"\tShardDone\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\x04R\x05runId\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x18\n" +
+	"\awindows\x18\x03 \x01(\x04R\awindows\x12\x12\n" +
+	"\x04sent\x18\x04 \x01(\x03R\x04sent\x12\x0e\n" +
+	"\x02ok\x18\x05 \x01(\x03R\x02ok\x12\x16\n" +
+	"\x06errors\x18\x06 \x01(\x03R\x06errors\x12\x18\n" +
+	"\astopped\x18\a \x01(\bR\astopped\"\x8e\x01\n" +
 	"\tHeartbeat\x12$\n" +
 	"\x0esent_unix_nano\x18\x01 \x01(\x03R\fsentUnixNano\x12$\n" +
 	"\x0eecho_unix_nano\x18\x02 \x01(\x03R\fechoUnixNano\x125\n" +
@@ -1896,7 +2522,7 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\"4\n" +
 	"\bRedirect\x12(\n" +
-	"\x10leader_grpc_addr\x18\x01 \x01(\tR\x0eleaderGrpcAddr\"\x96\x02\n" +
+	"\x10leader_grpc_addr\x18\x01 \x01(\tR\x0eleaderGrpcAddr\"\x8e\x03\n" +
 	"\x0eConnectRequest\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ack\x18\x02 \x01(\x04R\x03ack\x12*\n" +
@@ -1904,10 +2530,13 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	" \x01(\v2\x12.perfleet.v1.HelloH\x00R\x05hello\x126\n" +
 	"\theartbeat\x18\v \x01(\v2\x16.perfleet.v1.HeartbeatH\x00R\theartbeat\x120\n" +
 	"\agoodbye\x18\f \x01(\v2\x14.perfleet.v1.GoodbyeH\x00R\agoodbye\x12B\n" +
-	"\fmodel_server\x18\r \x01(\v2\x1d.perfleet.v1.ModelServerEventH\x00R\vmodelServerB\x06\n" +
+	"\fmodel_server\x18\r \x01(\v2\x1d.perfleet.v1.ModelServerEventH\x00R\vmodelServer\x12=\n" +
+	"\fshard_window\x18\x0e \x01(\v2\x18.perfleet.v1.ShardWindowH\x00R\vshardWindow\x127\n" +
+	"\n" +
+	"shard_done\x18\x0f \x01(\v2\x16.perfleet.v1.ShardDoneH\x00R\tshardDoneB\x06\n" +
 	"\x04body\"!\n" +
 	"\aGoodbye\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xfa\x02\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xa8\x04\n" +
 	"\x0fConnectResponse\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ack\x18\x02 \x01(\x04R\x03ack\x120\n" +
@@ -1916,7 +2545,11 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\bredirect\x18\v \x01(\v2\x15.perfleet.v1.RedirectH\x00R\bredirect\x126\n" +
 	"\theartbeat\x18\f \x01(\v2\x16.perfleet.v1.HeartbeatH\x00R\theartbeat\x12P\n" +
 	"\x13launch_model_server\x18\r \x01(\v2\x1e.perfleet.v1.LaunchModelServerH\x00R\x11launchModelServer\x12J\n" +
-	"\x11stop_model_server\x18\x0e \x01(\v2\x1c.perfleet.v1.StopModelServerH\x00R\x0fstopModelServerB\x06\n" +
+	"\x11stop_model_server\x18\x0e \x01(\v2\x1c.perfleet.v1.StopModelServerH\x00R\x0fstopModelServer\x124\n" +
+	"\trun_shard\x18\x0f \x01(\v2\x15.perfleet.v1.RunShardH\x00R\brunShard\x12=\n" +
+	"\fcancel_shard\x18\x10 \x01(\v2\x18.perfleet.v1.CancelShardH\x00R\vcancelShard\x127\n" +
+	"\n" +
+	"window_ack\x18\x11 \x01(\v2\x16.perfleet.v1.WindowAckH\x00R\twindowAckB\x06\n" +
 	"\x04body\"\xe3\x02\n" +
 	"\n" +
 	"GossipMeta\x12\x12\n" +
@@ -1955,7 +2588,7 @@ func file_perfleet_v1_agent_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_agent_proto_rawDescData
 }
 
-var file_perfleet_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_perfleet_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_perfleet_v1_agent_proto_goTypes = []any{
 	(*GPUSummary)(nil),                // 0: perfleet.v1.GPUSummary
 	(*Agent)(nil),                     // 1: perfleet.v1.Agent
@@ -1972,61 +2605,73 @@ var file_perfleet_v1_agent_proto_goTypes = []any{
 	(*LaunchModelServer)(nil),         // 12: perfleet.v1.LaunchModelServer
 	(*StopModelServer)(nil),           // 13: perfleet.v1.StopModelServer
 	(*ModelServerEvent)(nil),          // 14: perfleet.v1.ModelServerEvent
-	(*Heartbeat)(nil),                 // 15: perfleet.v1.Heartbeat
-	(*Hello)(nil),                     // 16: perfleet.v1.Hello
-	(*Welcome)(nil),                   // 17: perfleet.v1.Welcome
-	(*Redirect)(nil),                  // 18: perfleet.v1.Redirect
-	(*ConnectRequest)(nil),            // 19: perfleet.v1.ConnectRequest
-	(*Goodbye)(nil),                   // 20: perfleet.v1.Goodbye
-	(*ConnectResponse)(nil),           // 21: perfleet.v1.ConnectResponse
-	(*GossipMeta)(nil),                // 22: perfleet.v1.GossipMeta
-	nil,                               // 23: perfleet.v1.Agent.LabelsEntry
-	nil,                               // 24: perfleet.v1.ModelServerSpec.EnvEntry
-	nil,                               // 25: perfleet.v1.GossipMeta.LabelsEntry
-	(*timestamppb.Timestamp)(nil),     // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 27: google.protobuf.Duration
+	(*ShardPlan)(nil),                 // 15: perfleet.v1.ShardPlan
+	(*RunShard)(nil),                  // 16: perfleet.v1.RunShard
+	(*CancelShard)(nil),               // 17: perfleet.v1.CancelShard
+	(*ShardWindow)(nil),               // 18: perfleet.v1.ShardWindow
+	(*WindowAck)(nil),                 // 19: perfleet.v1.WindowAck
+	(*ShardDone)(nil),                 // 20: perfleet.v1.ShardDone
+	(*Heartbeat)(nil),                 // 21: perfleet.v1.Heartbeat
+	(*Hello)(nil),                     // 22: perfleet.v1.Hello
+	(*Welcome)(nil),                   // 23: perfleet.v1.Welcome
+	(*Redirect)(nil),                  // 24: perfleet.v1.Redirect
+	(*ConnectRequest)(nil),            // 25: perfleet.v1.ConnectRequest
+	(*Goodbye)(nil),                   // 26: perfleet.v1.Goodbye
+	(*ConnectResponse)(nil),           // 27: perfleet.v1.ConnectResponse
+	(*GossipMeta)(nil),                // 28: perfleet.v1.GossipMeta
+	nil,                               // 29: perfleet.v1.Agent.LabelsEntry
+	nil,                               // 30: perfleet.v1.ModelServerSpec.EnvEntry
+	nil,                               // 31: perfleet.v1.GossipMeta.LabelsEntry
+	(*timestamppb.Timestamp)(nil),     // 32: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 33: google.protobuf.Duration
 }
 var file_perfleet_v1_agent_proto_depIdxs = []int32{
 	0,  // 0: perfleet.v1.Agent.gpus:type_name -> perfleet.v1.GPUSummary
-	23, // 1: perfleet.v1.Agent.labels:type_name -> perfleet.v1.Agent.LabelsEntry
-	26, // 2: perfleet.v1.Agent.status_time:type_name -> google.protobuf.Timestamp
-	26, // 3: perfleet.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	29, // 1: perfleet.v1.Agent.labels:type_name -> perfleet.v1.Agent.LabelsEntry
+	32, // 2: perfleet.v1.Agent.status_time:type_name -> google.protobuf.Timestamp
+	32, // 3: perfleet.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
 	1,  // 4: perfleet.v1.ListAgentsResponse.agents:type_name -> perfleet.v1.Agent
 	1,  // 5: perfleet.v1.DescribeAgentResponse.agent:type_name -> perfleet.v1.Agent
-	24, // 6: perfleet.v1.ModelServerSpec.env:type_name -> perfleet.v1.ModelServerSpec.EnvEntry
-	27, // 7: perfleet.v1.ModelServerSpec.readiness_timeout:type_name -> google.protobuf.Duration
-	27, // 8: perfleet.v1.ModelServerStatus.setup_time:type_name -> google.protobuf.Duration
+	30, // 6: perfleet.v1.ModelServerSpec.env:type_name -> perfleet.v1.ModelServerSpec.EnvEntry
+	33, // 7: perfleet.v1.ModelServerSpec.readiness_timeout:type_name -> google.protobuf.Duration
+	33, // 8: perfleet.v1.ModelServerStatus.setup_time:type_name -> google.protobuf.Duration
 	6,  // 9: perfleet.v1.LaunchModelServerRequest.spec:type_name -> perfleet.v1.ModelServerSpec
 	7,  // 10: perfleet.v1.LaunchModelServerResponse.status:type_name -> perfleet.v1.ModelServerStatus
 	7,  // 11: perfleet.v1.StopModelServerResponse.status:type_name -> perfleet.v1.ModelServerStatus
 	6,  // 12: perfleet.v1.LaunchModelServer.spec:type_name -> perfleet.v1.ModelServerSpec
 	7,  // 13: perfleet.v1.ModelServerEvent.status:type_name -> perfleet.v1.ModelServerStatus
-	16, // 14: perfleet.v1.ConnectRequest.hello:type_name -> perfleet.v1.Hello
-	15, // 15: perfleet.v1.ConnectRequest.heartbeat:type_name -> perfleet.v1.Heartbeat
-	20, // 16: perfleet.v1.ConnectRequest.goodbye:type_name -> perfleet.v1.Goodbye
-	14, // 17: perfleet.v1.ConnectRequest.model_server:type_name -> perfleet.v1.ModelServerEvent
-	17, // 18: perfleet.v1.ConnectResponse.welcome:type_name -> perfleet.v1.Welcome
-	18, // 19: perfleet.v1.ConnectResponse.redirect:type_name -> perfleet.v1.Redirect
-	15, // 20: perfleet.v1.ConnectResponse.heartbeat:type_name -> perfleet.v1.Heartbeat
-	12, // 21: perfleet.v1.ConnectResponse.launch_model_server:type_name -> perfleet.v1.LaunchModelServer
-	13, // 22: perfleet.v1.ConnectResponse.stop_model_server:type_name -> perfleet.v1.StopModelServer
-	0,  // 23: perfleet.v1.GossipMeta.gpus:type_name -> perfleet.v1.GPUSummary
-	25, // 24: perfleet.v1.GossipMeta.labels:type_name -> perfleet.v1.GossipMeta.LabelsEntry
-	2,  // 25: perfleet.v1.FleetService.ListAgents:input_type -> perfleet.v1.ListAgentsRequest
-	4,  // 26: perfleet.v1.FleetService.DescribeAgent:input_type -> perfleet.v1.DescribeAgentRequest
-	8,  // 27: perfleet.v1.FleetService.LaunchModelServer:input_type -> perfleet.v1.LaunchModelServerRequest
-	10, // 28: perfleet.v1.FleetService.StopModelServer:input_type -> perfleet.v1.StopModelServerRequest
-	19, // 29: perfleet.v1.AgentService.Connect:input_type -> perfleet.v1.ConnectRequest
-	3,  // 30: perfleet.v1.FleetService.ListAgents:output_type -> perfleet.v1.ListAgentsResponse
-	5,  // 31: perfleet.v1.FleetService.DescribeAgent:output_type -> perfleet.v1.DescribeAgentResponse
-	9,  // 32: perfleet.v1.FleetService.LaunchModelServer:output_type -> perfleet.v1.LaunchModelServerResponse
-	11, // 33: perfleet.v1.FleetService.StopModelServer:output_type -> perfleet.v1.StopModelServerResponse
-	21, // 34: perfleet.v1.AgentService.Connect:output_type -> perfleet.v1.ConnectResponse
-	30, // [30:35] is the sub-list for method output_type
-	25, // [25:30] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	15, // 14: perfleet.v1.RunShard.shard:type_name -> perfleet.v1.ShardPlan
+	22, // 15: perfleet.v1.ConnectRequest.hello:type_name -> perfleet.v1.Hello
+	21, // 16: perfleet.v1.ConnectRequest.heartbeat:type_name -> perfleet.v1.Heartbeat
+	26, // 17: perfleet.v1.ConnectRequest.goodbye:type_name -> perfleet.v1.Goodbye
+	14, // 18: perfleet.v1.ConnectRequest.model_server:type_name -> perfleet.v1.ModelServerEvent
+	18, // 19: perfleet.v1.ConnectRequest.shard_window:type_name -> perfleet.v1.ShardWindow
+	20, // 20: perfleet.v1.ConnectRequest.shard_done:type_name -> perfleet.v1.ShardDone
+	23, // 21: perfleet.v1.ConnectResponse.welcome:type_name -> perfleet.v1.Welcome
+	24, // 22: perfleet.v1.ConnectResponse.redirect:type_name -> perfleet.v1.Redirect
+	21, // 23: perfleet.v1.ConnectResponse.heartbeat:type_name -> perfleet.v1.Heartbeat
+	12, // 24: perfleet.v1.ConnectResponse.launch_model_server:type_name -> perfleet.v1.LaunchModelServer
+	13, // 25: perfleet.v1.ConnectResponse.stop_model_server:type_name -> perfleet.v1.StopModelServer
+	16, // 26: perfleet.v1.ConnectResponse.run_shard:type_name -> perfleet.v1.RunShard
+	17, // 27: perfleet.v1.ConnectResponse.cancel_shard:type_name -> perfleet.v1.CancelShard
+	19, // 28: perfleet.v1.ConnectResponse.window_ack:type_name -> perfleet.v1.WindowAck
+	0,  // 29: perfleet.v1.GossipMeta.gpus:type_name -> perfleet.v1.GPUSummary
+	31, // 30: perfleet.v1.GossipMeta.labels:type_name -> perfleet.v1.GossipMeta.LabelsEntry
+	2,  // 31: perfleet.v1.FleetService.ListAgents:input_type -> perfleet.v1.ListAgentsRequest
+	4,  // 32: perfleet.v1.FleetService.DescribeAgent:input_type -> perfleet.v1.DescribeAgentRequest
+	8,  // 33: perfleet.v1.FleetService.LaunchModelServer:input_type -> perfleet.v1.LaunchModelServerRequest
+	10, // 34: perfleet.v1.FleetService.StopModelServer:input_type -> perfleet.v1.StopModelServerRequest
+	25, // 35: perfleet.v1.AgentService.Connect:input_type -> perfleet.v1.ConnectRequest
+	3,  // 36: perfleet.v1.FleetService.ListAgents:output_type -> perfleet.v1.ListAgentsResponse
+	5,  // 37: perfleet.v1.FleetService.DescribeAgent:output_type -> perfleet.v1.DescribeAgentResponse
+	9,  // 38: perfleet.v1.FleetService.LaunchModelServer:output_type -> perfleet.v1.LaunchModelServerResponse
+	11, // 39: perfleet.v1.FleetService.StopModelServer:output_type -> perfleet.v1.StopModelServerResponse
+	27, // 40: perfleet.v1.AgentService.Connect:output_type -> perfleet.v1.ConnectResponse
+	36, // [36:41] is the sub-list for method output_type
+	31, // [31:36] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_agent_proto_init() }
@@ -2034,18 +2679,23 @@ func file_perfleet_v1_agent_proto_init() {
 	if File_perfleet_v1_agent_proto != nil {
 		return
 	}
-	file_perfleet_v1_agent_proto_msgTypes[19].OneofWrappers = []any{
+	file_perfleet_v1_agent_proto_msgTypes[25].OneofWrappers = []any{
 		(*ConnectRequest_Hello)(nil),
 		(*ConnectRequest_Heartbeat)(nil),
 		(*ConnectRequest_Goodbye)(nil),
 		(*ConnectRequest_ModelServer)(nil),
+		(*ConnectRequest_ShardWindow)(nil),
+		(*ConnectRequest_ShardDone)(nil),
 	}
-	file_perfleet_v1_agent_proto_msgTypes[21].OneofWrappers = []any{
+	file_perfleet_v1_agent_proto_msgTypes[27].OneofWrappers = []any{
 		(*ConnectResponse_Welcome)(nil),
 		(*ConnectResponse_Redirect)(nil),
 		(*ConnectResponse_Heartbeat)(nil),
 		(*ConnectResponse_LaunchModelServer)(nil),
 		(*ConnectResponse_StopModelServer)(nil),
+		(*ConnectResponse_RunShard)(nil),
+		(*ConnectResponse_CancelShard)(nil),
+		(*ConnectResponse_WindowAck)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2053,7 +2703,7 @@ func file_perfleet_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_agent_proto_rawDesc), len(file_perfleet_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -1,0 +1,184 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/perfleet/perfleet/agent/control"
+	"github.com/perfleet/perfleet/agent/shard"
+	"github.com/perfleet/perfleet/coordinator/scheduler"
+	"github.com/perfleet/perfleet/pkg/metrics"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+)
+
+// Window buffer limits per running shard.
+const (
+	shardBufferMem  = 64 << 20
+	shardBufferDisk = 1 << 30
+)
+
+// shardRunner runs the shards the leader assigns: each window is kept in a
+// buffer until the leader acknowledges it and resent after a reconnect; the
+// final report is resent too until the last window is acknowledged.
+type shardRunner struct {
+	agentID string
+	dir     string
+	client  func() *control.Client
+	log     *slog.Logger
+
+	mu   sync.Mutex
+	runs map[uint64]*shardRun
+}
+
+type shardRun struct {
+	cancel context.CancelFunc
+	buf    *shard.Buffer
+	done   *pb.ShardDone // set when the shard ended
+	acked  uint64
+}
+
+var _ control.ShardHandler = (*shardRunner)(nil)
+
+func newShardRunner(agentID, dir string, client func() *control.Client, log *slog.Logger) *shardRunner {
+	return &shardRunner{agentID: agentID, dir: dir, client: client, log: log, runs: map[uint64]*shardRun{}}
+}
+
+// RunShard starts a shard in the background.
+func (r *shardRunner) RunShard(ctx context.Context, m *pb.RunShard) {
+	id := m.GetRunId()
+	r.mu.Lock()
+	if r.runs[id] != nil {
+		r.mu.Unlock()
+		return // a duplicate dispatch after a reconnect
+	}
+	buf, err := shard.NewBuffer(filepath.Join(r.dir, fmt.Sprintf("run-%d", id)), shardBufferMem, shardBufferDisk)
+	if err != nil {
+		r.mu.Unlock()
+		r.report(&pb.ShardDone{RunId: id, Error: "window buffer: " + err.Error()})
+		return
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	run := &shardRun{cancel: cancel, buf: buf}
+	r.runs[id] = run
+	r.mu.Unlock()
+
+	// The leader's start time, on this agent's clock.
+	startAt := time.Unix(0, m.GetStartUnixNano())
+	if off, _, ok := r.client().ClockOffset(); ok {
+		startAt = startAt.Add(-off)
+	}
+	p := m.GetShard()
+	a := shard.Assignment{JobID: m.GetJobArn(), LevelIndex: int(m.GetLevelIndex()), LevelName: m.GetLevelName(),
+		Shard: scheduler.Shard{AgentID: r.agentID, Index: int(p.GetIndex()), Of: int(p.GetOf()), Concurrency: int(p.GetConcurrency()),
+			Rate: p.GetRate(), SpawnRate: p.GetSpawnRate(), RequestCount: int(p.GetRequestCount()), Seed: p.GetSeed(),
+			Slice: scheduler.Slice{Start: int(p.GetSliceStart()), Stride: int(p.GetSliceStride())}},
+		Spec: m.GetSpec(), TargetURL: m.GetTargetUrl(), Models: m.GetModels(), StartAt: startAt}
+	opts := shard.Options{AgentID: r.agentID, Emit: func(seq uint64, w *metrics.Window) {
+		b := metrics.MarshalWindow(w)
+		if err := buf.Add(seq, b); err != nil {
+			r.log.Warn("window buffer full; the leader will miss this window unless the stream is up", "run", id, "seq", seq, "err", err)
+		}
+		_ = r.client().Send(&pb.ConnectRequest{Body: &pb.ConnectRequest_ShardWindow{ShardWindow: &pb.ShardWindow{RunId: id, Seq: seq, Window: b}}})
+	}}
+	go func() {
+		defer cancel()
+		done := &pb.ShardDone{RunId: id}
+		res, err := shard.Run(sctx, a, opts)
+		if err != nil {
+			done.Error = err.Error()
+		}
+		if res != nil {
+			done.Windows, done.Sent, done.Ok, done.Errors, done.Stopped = res.Windows, res.Sent, res.OK, res.Errors, res.Stopped
+		}
+		r.mu.Lock()
+		run.done = done
+		r.mu.Unlock()
+		r.report(done)
+		r.log.Info("shard ended", "run", id, "level", m.GetLevelName(), "sent", done.Sent, "ok", done.Ok, "errors", done.Errors, "err", done.Error)
+	}()
+}
+
+func (r *shardRunner) report(d *pb.ShardDone) {
+	_ = r.client().Send(&pb.ConnectRequest{Body: &pb.ConnectRequest_ShardDone{ShardDone: d}})
+}
+
+// CancelShard stops a shard; it still reports and its windows still flow.
+func (r *shardRunner) CancelShard(runID uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if run := r.runs[runID]; run != nil {
+		run.cancel()
+	}
+}
+
+// WindowAck forgets acknowledged windows; a finished shard whose last window
+// is acknowledged is forgotten altogether.
+func (r *shardRunner) WindowAck(runID, seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	run := r.runs[runID]
+	if run == nil {
+		return
+	}
+	run.buf.Ack(seq)
+	run.acked = max(run.acked, seq)
+	if run.done != nil && run.acked >= run.done.GetWindows() {
+		_ = run.buf.Close()
+		delete(r.runs, runID)
+	}
+}
+
+// StreamUp resends every unacknowledged window, in order, and the reports of
+// finished shards.
+func (r *shardRunner) StreamUp() {
+	r.mu.Lock()
+	ids := make([]uint64, 0, len(r.runs))
+	for id := range r.runs {
+		ids = append(ids, id)
+	}
+	r.mu.Unlock()
+	for _, id := range ids {
+		r.mu.Lock()
+		run := r.runs[id]
+		r.mu.Unlock()
+		if run == nil {
+			continue
+		}
+		pending, err := run.buf.Unacked()
+		if err != nil {
+			r.log.Warn("reading buffered windows", "run", id, "err", err)
+		}
+		for _, p := range pending {
+			if err := r.client().Send(&pb.ConnectRequest{Body: &pb.ConnectRequest_ShardWindow{ShardWindow: &pb.ShardWindow{RunId: id, Seq: p.Seq, Window: p.Data}}}); err != nil {
+				return
+			}
+		}
+		r.mu.Lock()
+		done := run.done
+		r.mu.Unlock()
+		if done != nil {
+			r.report(done)
+		}
+	}
+}
+
+// stopAll cancels every shard (agent shutdown).
+func (r *shardRunner) stopAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, run := range r.runs {
+		run.cancel()
+	}
+}
+
+func shardDir(base string) string {
+	if base == "" {
+		base = filepath.Join(os.TempDir(), "perfleet-agent")
+	}
+	return filepath.Join(base, "shards")
+}

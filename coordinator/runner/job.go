@@ -1,0 +1,292 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/perfleet/perfleet/coordinator/scheduler"
+	"github.com/perfleet/perfleet/coordinator/state"
+	"github.com/perfleet/perfleet/pkg/metrics"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+	"github.com/perfleet/perfleet/pkg/resultstore"
+	"github.com/perfleet/perfleet/pkg/workload"
+)
+
+// jobRun is one benchmark job being executed by this leader.
+type jobRun struct {
+	r      *Runner
+	key    string
+	job    *state.Job
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	stopped bool
+	active  []*shardRun // the current level's shards
+}
+
+// stop cancels the job's shards; execute then records Stopped.
+func (jr *jobRun) stop() {
+	jr.mu.Lock()
+	if jr.stopped {
+		jr.mu.Unlock()
+		return
+	}
+	jr.stopped = true
+	active := jr.active
+	jr.mu.Unlock()
+	for _, sr := range active {
+		_ = jr.r.c.SendToAgent(sr.agentID, &pb.ConnectResponse{Body: &pb.ConnectResponse_CancelShard{CancelShard: &pb.CancelShard{RunId: sr.id}}})
+	}
+}
+
+func (jr *jobRun) isStopped() bool {
+	jr.mu.Lock()
+	defer jr.mu.Unlock()
+	return jr.stopped
+}
+
+// errLost marks a job failed because an agent went away.
+var errLost = errors.New("agent lost")
+
+// execute runs every level in order and records the job's end.
+func (jr *jobRun) execute(ctx context.Context) {
+	r, j := jr.r, jr.job
+	defer func() {
+		r.mu.Lock()
+		delete(r.jobs, jr.key)
+		r.mu.Unlock()
+		jr.cancel()
+	}()
+	levels, err := jr.run(ctx)
+	switch {
+	case ctx.Err() != nil:
+		r.log.Info("leadership lost; the next leader restarts the job", "job", j.Name)
+	case jr.isStopped():
+		r.setStatus(context.Background(), j, state.StatusStopped, "", state.StatusStopping, state.StatusInProgress)
+		r.log.Info("job stopped", "job", j.Name, "levels_done", levels)
+	case err != nil:
+		r.setStatus(ctx, j, state.StatusFailed, err.Error(), state.StatusInProgress)
+		r.log.Warn("job failed", "job", j.Name, "err", err)
+	default:
+		r.setStatus(ctx, j, state.StatusCompleted, "", state.StatusInProgress)
+		r.log.Info("job completed", "job", j.Name, "levels", levels)
+	}
+}
+
+// run plans the job and runs its levels; it returns how many levels ended.
+func (jr *jobRun) run(ctx context.Context) (int, error) {
+	r, j := jr.r, jr.job
+	rec := j.Benchmark.GetJob()
+	cfg, err := r.c.State().WorkloadConfig(j.Account, j.Benchmark.GetWorkloadConfigName())
+	if err != nil {
+		return 0, fmt.Errorf("workload config: %w", err)
+	}
+	spec, err := workload.Parse([]byte(cfg.GetConfig().GetAiWorkloadConfigs().GetWorkloadSpec().GetInline()))
+	if err != nil {
+		return 0, fmt.Errorf("workload spec: %w", err)
+	}
+	canonical, err := spec.Canonical()
+	if err != nil {
+		return 0, err
+	}
+	target := rec.GetBenchmarkTarget().GetEndpoint().GetIdentifier()
+	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return 0, fmt.Errorf("benchmark target %q: named endpoints are not supported yet; give an http(s)://host:port URL", target)
+	}
+	var models []string
+	for _, ic := range rec.GetBenchmarkTarget().GetEndpoint().GetInferenceComponents() {
+		models = append(models, ic.GetIdentifier())
+	}
+	agents, err := r.c.State().Agents(nil)
+	if err != nil {
+		return 0, err
+	}
+	levels := spec.Levels()
+	plan, err := scheduler.Schedule(scheduler.Input{Seed: uint64(spec.Parameters.RandomSeed), Levels: levels, Placement: spec.Placement,
+		VPC: rec.GetNetworkConfig().GetVpcConfig(), Candidates: scheduler.FromAgents(agents)})
+	if err != nil {
+		return 0, err
+	}
+	store, err := resultstore.Open(ctx, rec.GetOutputConfig().GetS3OutputLocation(), resultstore.Options{})
+	if err != nil {
+		return 0, fmt.Errorf("output location: %w", err)
+	}
+	goodput, err := metrics.GoodputFromMap(spec.Parameters.Goodput)
+	if err != nil {
+		return 0, fmt.Errorf("goodput: %w", err)
+	}
+	for i, lp := range plan.Levels {
+		merged, err := jr.runLevel(ctx, lp, canonical, target, models)
+		if err != nil || ctx.Err() != nil {
+			return i, err
+		}
+		dir := j.Name
+		if len(plan.Levels) > 1 && lp.Name != "" {
+			dir += "/" + lp.Name
+		}
+		if err := writeLevel(ctx, store, dir, merged, goodput, spec, j, lp); err != nil {
+			return i, fmt.Errorf("writing results of level %s: %w", lp.Name, err)
+		}
+		if jr.isStopped() {
+			return i + 1, nil
+		}
+	}
+	return len(plan.Levels), nil
+}
+
+// runLevel dispatches a level's shards with a common start and waits for
+// every shard to end; it returns the merge of all their windows.
+func (jr *jobRun) runLevel(ctx context.Context, lp scheduler.LevelPlan, spec []byte, target string, models []string) (*metrics.Window, error) {
+	r, j := jr.r, jr.job
+	start := r.c.Now().Add(r.StartDelay)
+	shards := make([]*shardRun, len(lp.Shards))
+	for i, sh := range lp.Shards {
+		shards[i] = &shardRun{id: r.nextRun.Add(1), agentID: sh.AgentID, next: 1, done: make(chan struct{}),
+			merged: metrics.NewWindow("", 0, 0, 0)}
+	}
+	r.mu.Lock()
+	for _, sr := range shards {
+		r.shards[sr.id] = sr
+	}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		for _, sr := range shards {
+			delete(r.shards, sr.id)
+		}
+		r.mu.Unlock()
+	}()
+	jr.mu.Lock()
+	jr.active = shards
+	stopped := jr.stopped
+	jr.mu.Unlock()
+	if stopped {
+		return metrics.NewWindow("", 0, 0, 0), nil
+	}
+	for i, sh := range lp.Shards {
+		m := &pb.RunShard{RunId: shards[i].id, JobArn: j.ARN(), LevelIndex: uint32(lp.Index), LevelName: lp.Name,
+			Shard: &pb.ShardPlan{Index: uint32(sh.Index), Of: uint32(sh.Of), Concurrency: uint32(sh.Concurrency), Rate: sh.Rate,
+				SpawnRate: sh.SpawnRate, RequestCount: uint64(sh.RequestCount), Seed: sh.Seed,
+				SliceStart: uint64(sh.Slice.Start), SliceStride: uint64(sh.Slice.Stride)},
+			Spec: spec, TargetUrl: target, Models: models, StartUnixNano: start.UnixNano()}
+		if err := r.c.SendToAgent(sh.AgentID, &pb.ConnectResponse{Body: &pb.ConnectResponse_RunShard{RunShard: m}}); err != nil {
+			jr.stop()
+			return nil, fmt.Errorf("level %s: could not send agent %s its shard: %v", levelName(lp), sh.AgentID, err)
+		}
+	}
+	r.log.Info("level started", "job", j.Name, "level", levelName(lp), "shards", len(shards), "start", start)
+	for _, sr := range shards {
+		if err := jr.waitShard(ctx, sr, lp); err != nil {
+			jr.stop()
+			return nil, err
+		}
+	}
+	merged := metrics.NewWindow("", 0, 0, 0)
+	var failures []string
+	for _, sr := range shards {
+		merged.Merge(sr.merged)
+		if e := sr.report.GetError(); e != "" && !sr.report.GetStopped() {
+			failures = append(failures, sr.agentID+": "+e)
+		}
+	}
+	if len(failures) > 0 && !jr.isStopped() {
+		return nil, fmt.Errorf("level %s: %s", levelName(lp), strings.Join(failures, "; "))
+	}
+	return merged, nil
+}
+
+// waitShard waits for a shard's report, failing when its agent has been
+// disconnected for LostAfter.
+func (jr *jobRun) waitShard(ctx context.Context, sr *shardRun, lp scheduler.LevelPlan) error {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	var gone time.Time
+	for {
+		select {
+		case <-sr.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			if jr.r.c.AgentConnected(sr.agentID) {
+				gone = time.Time{}
+				continue
+			}
+			if gone.IsZero() {
+				gone = time.Now()
+			}
+			if time.Since(gone) > jr.r.LostAfter {
+				return fmt.Errorf("%w: agent %s lost its control stream during level %s at %s (no spare agent takes over yet)",
+					errLost, sr.agentID, levelName(lp), jr.r.c.Now().Format(time.RFC3339))
+			}
+		}
+	}
+}
+
+func levelName(lp scheduler.LevelPlan) string {
+	if lp.Name != "" {
+		return lp.Name
+	}
+	return fmt.Sprint(lp.Index)
+}
+
+// shardRun is one dispatched shard whose windows the leader merges.
+type shardRun struct {
+	id      uint64
+	agentID string
+
+	mu     sync.Mutex
+	next   uint64 // next window seq expected
+	merged *metrics.Window
+	report *pb.ShardDone
+	done   chan struct{}
+}
+
+// window merges an in-order window and returns the seq to acknowledge.
+func (sr *shardRun) window(w *pb.ShardWindow) uint64 {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	if w.GetSeq() == sr.next {
+		if win, err := metrics.UnmarshalWindow(w.GetWindow()); err == nil {
+			sr.merged.Merge(win)
+			sr.next++
+		}
+	}
+	return sr.next - 1
+}
+
+// finish records the report once every window it announces has arrived.
+func (sr *shardRun) finish(d *pb.ShardDone) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	if sr.report != nil || sr.next-1 < d.GetWindows() {
+		return // windows still missing: the agent resends the report after them
+	}
+	sr.report = d
+	close(sr.done)
+}
+
+// writeLevel writes a level's AIPerf files under dir.
+func writeLevel(ctx context.Context, store resultstore.Store, dir string, merged *metrics.Window, goodput metrics.Goodput,
+	spec *workload.Spec, j *state.Job, lp scheduler.LevelPlan) error {
+	sum := metrics.Summarize(merged, nil, goodput)
+	var js, csv bytes.Buffer
+	meta := metrics.ExportMeta{PerfleetVersion: "0.1.0", BenchmarkID: j.ARN(), InputConfig: spec}
+	if err := metrics.WriteJSON(&js, sum, meta); err != nil {
+		return err
+	}
+	if err := metrics.WriteCSV(&csv, sum); err != nil {
+		return err
+	}
+	if err := store.Put(ctx, dir+"/"+metrics.FileJSON, &js, int64(js.Len()), "application/json"); err != nil {
+		return err
+	}
+	return store.Put(ctx, dir+"/"+metrics.FileCSV, &csv, int64(csv.Len()), "text/csv")
+}

@@ -1,0 +1,155 @@
+// Package runner executes benchmark jobs on the leader: it plans each job
+// with coordinator/scheduler, sends every agent its shard of a level over
+// the control stream with a common start time, merges the agents' 1-second
+// windows, writes AIPerf's result files to the job's output location and
+// completes, fails or stops the job through Raft.
+//
+// Live windows do not go through Raft. This first version keeps a job's
+// progress in the leader's memory: a new leader restarts an InProgress job
+// from its first level, and an agent lost mid-level fails the job.
+package runner
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/perfleet/perfleet/coordinator/fsm"
+	"github.com/perfleet/perfleet/coordinator/state"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+)
+
+// Cluster is what the runner needs from the leader.
+type Cluster interface {
+	State() *state.Store
+	Apply(ctx context.Context, t fsm.MessageType, msg proto.Message) (any, error)
+	Now() time.Time
+	// SendToAgent sends a message on an agent's control stream.
+	SendToAgent(agentID string, m *pb.ConnectResponse) error
+	// AgentConnected reports whether an agent holds a control stream.
+	AgentConnected(agentID string) bool
+}
+
+// Runner runs the leader's benchmark jobs.
+type Runner struct {
+	c   Cluster
+	log *slog.Logger
+
+	// StartDelay is how far ahead of dispatch a level's common start lies.
+	StartDelay time.Duration
+	// LostAfter is how long an agent may be disconnected mid-level before
+	// the job fails.
+	LostAfter time.Duration
+
+	nextRun atomic.Uint64
+	mu      sync.Mutex
+	jobs    map[string]*jobRun    // by job key (account/name)
+	shards  map[uint64]*shardRun // by run ID
+}
+
+// New returns a runner.
+func New(c Cluster, log *slog.Logger) *Runner {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{c: c, log: log, StartDelay: time.Second, LostAfter: 10 * time.Second,
+		jobs: map[string]*jobRun{}, shards: map[uint64]*shardRun{}}
+}
+
+// Run starts InProgress jobs, stops Stopping ones, until ctx ends (the node
+// lost leadership); running jobs are abandoned to the next leader.
+func (r *Runner) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		ws := memdb.NewWatchSet()
+		st := r.c.State()
+		ws.Add(st.AbandonCh())
+		inProgress, err1 := st.JobsInStatus(ws, state.KindBenchmark, state.StatusInProgress)
+		stopping, err2 := st.JobsInStatus(ws, state.KindBenchmark, state.StatusStopping)
+		if err1 == nil && err2 == nil {
+			for _, j := range inProgress {
+				if jr := r.startJob(ctx, j); jr != nil {
+					wg.Add(1)
+					go func() { defer wg.Done(); jr.execute(ctx) }()
+				}
+			}
+			for _, j := range stopping {
+				r.stopJob(ctx, j)
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_ = ws.WatchCtx(wctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// startJob registers a job run unless one is running.
+func (r *Runner) startJob(ctx context.Context, j *state.Job) *jobRun {
+	key := j.Account + "/" + j.Name
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.jobs[key] != nil {
+		return nil
+	}
+	jctx, cancel := context.WithCancel(ctx)
+	jr := &jobRun{r: r, key: key, job: j, ctx: jctx, cancel: cancel}
+	r.jobs[key] = jr
+	return jr
+}
+
+// stopJob cancels a running job (it finishes as Stopped itself) or moves a
+// job no run holds straight to Stopped.
+func (r *Runner) stopJob(ctx context.Context, j *state.Job) {
+	r.mu.Lock()
+	jr := r.jobs[j.Account+"/"+j.Name]
+	r.mu.Unlock()
+	if jr != nil {
+		jr.stop()
+		return
+	}
+	r.setStatus(ctx, j, state.StatusStopped, "", state.StatusStopping)
+}
+
+func (r *Runner) setStatus(ctx context.Context, j *state.Job, status, reason string, from ...string) {
+	if len(reason) > 1024 {
+		reason = reason[:1021] + "..."
+	}
+	_, err := r.c.Apply(ctx, fsm.SetJobStatusType, &pb.SetJobStatusCommand{Kind: j.Kind, AccountId: j.Account, Name: j.Name,
+		Status: status, FromStatuses: from, Time: timestamppb.New(r.c.Now()), FailureReason: reason})
+	if err != nil {
+		r.log.Warn("job status not recorded", "job", j.Name, "status", status, "err", err)
+	}
+}
+
+// OnWindow takes a window an agent sent and returns the sequence number to
+// acknowledge: the highest received in order (duplicates after a resend are
+// dropped).
+func (r *Runner) OnWindow(agentID string, w *pb.ShardWindow) uint64 {
+	r.mu.Lock()
+	sr := r.shards[w.GetRunId()]
+	r.mu.Unlock()
+	if sr == nil || sr.agentID != agentID {
+		return w.GetSeq() // a run this leader does not hold: let the agent forget it
+	}
+	return sr.window(w)
+}
+
+// OnDone takes an agent's report of a finished shard.
+func (r *Runner) OnDone(agentID string, d *pb.ShardDone) {
+	r.mu.Lock()
+	sr := r.shards[d.GetRunId()]
+	r.mu.Unlock()
+	if sr != nil && sr.agentID == agentID {
+		sr.finish(d)
+	}
+}

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/perfleet/perfleet/agent/daemon"
+	"github.com/perfleet/perfleet/agent/gpu"
+	"github.com/perfleet/perfleet/pkg/llmsim"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+)
+
+// simTarget serves llmsim on loopback with a fast fixed inter-token latency.
+func simTarget(t *testing.T) (*llmsim.Server, string) {
+	t.Helper()
+	prof, err := llmsim.ProfileFor("H100-80GB", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := llmsim.New(llmsim.Config{Models: []string{"sim-llm"}, Profile: prof.WithFixedITL(2 * time.Millisecond), Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(sim.Handler())
+	t.Cleanup(func() { hs.Close(); sim.Close() })
+	return sim, hs.URL
+}
+
+// fleetOf starts a one-node cluster and n connected agents.
+func fleetOf(t *testing.T, n int) (*Server, pb.InferenceOptimizationClient) {
+	t.Helper()
+	servers := TestCluster(t, 1, nil)
+	s := servers[0]
+	fleet := pb.NewFleetServiceClient(testConn(t, s.Addr()))
+	for i := 0; i < n; i++ {
+		spec, _ := gpu.ParseSimulated("1xL4")
+		a, err := daemon.Start(daemon.Config{ID: "load-" + string(rune('a'+i)), GossipAddr: "127.0.0.1:0", Join: []string{s.GossipAddr()},
+			FastGossip: true, GPUs: gpu.NewSimulated(spec, gpu.SimOptions{}), Heartbeat: 200 * time.Millisecond, DataDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Kill() })
+	}
+	eventually(t, 10*time.Second, "agents connected", func() bool {
+		n2 := 0
+		for _, a := range listAgents(t, fleet, &pb.ListAgentsRequest{Status: "alive"}) {
+			if a.GetConnected() {
+				n2++
+			}
+		}
+		return n2 == n
+	})
+	return s, client(t, s.Addr())
+}
+
+func createJob(t *testing.T, c pb.InferenceOptimizationClient, name, spec, target, out string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.CreateAIWorkloadConfig(ctx, &pb.CreateAIWorkloadConfigRequest{AiWorkloadConfigName: name + "-wl",
+		AiWorkloadConfigs: &pb.AIWorkloadConfigs{WorkloadSpec: &pb.WorkloadSpec{Inline: spec}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateAIBenchmarkJob(ctx, &pb.CreateAIBenchmarkJobRequest{AiBenchmarkJobName: name, AiWorkloadConfigIdentifier: name + "-wl",
+		BenchmarkTarget: &pb.BenchmarkTarget{Endpoint: &pb.BenchmarkEndpoint{Identifier: target, InferenceComponents: []*pb.InferenceComponentRef{{Identifier: "sim-llm"}}}},
+		OutputConfig:    &pb.AIBenchmarkOutputConfig{S3OutputLocation: "file://" + out}, RoleArn: "arn:aws:iam::000000000000:role/bench"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func jobStatus(t *testing.T, c pb.InferenceOptimizationClient, name string) *pb.DescribeAIBenchmarkJobResponse {
+	t.Helper()
+	d, err := c.DescribeAIBenchmarkJob(context.Background(), &pb.DescribeAIBenchmarkJobRequest{AiBenchmarkJobName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestBenchmarkJobRunsAcrossAgents(t *testing.T) {
+	sim, target := simTarget(t)
+	_, c := fleetOf(t, 2)
+	out := t.TempDir()
+	spec := "benchmark:\n  type: aiperf\nplacement:\n  agents: 2\nparameters:\n  concurrency: [2, 4]\n  request_count: 20\n" +
+		"  isl: 16\n  osl: 8\n  extra_inputs: \"ignore_eos:true\"\n"
+	createJob(t, c, "sweep", spec, target, out)
+	eventually(t, 60*time.Second, "job completed", func() bool {
+		d := jobStatus(t, c, "sweep")
+		if d.GetAiBenchmarkJobStatus() == "Failed" {
+			t.Fatalf("job failed: %s", d.GetFailureReason())
+		}
+		return d.GetAiBenchmarkJobStatus() == "Completed"
+	})
+	d := jobStatus(t, c, "sweep")
+	if d.GetEndTime() == nil {
+		t.Fatal("no end time")
+	}
+	total := 0.0
+	for _, level := range []string{"concurrency_2", "concurrency_4"} {
+		b, err := os.ReadFile(filepath.Join(out, "sweep", level, "profile_export_aiperf.json"))
+		if err != nil {
+			t.Fatalf("result file: %v", err)
+		}
+		var res map[string]any
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatal(err)
+		}
+		rc, _ := res["request_count"].(map[string]any)
+		// Both agents' shards merge into exactly the level's request count.
+		if rc["avg"] != 20.0 {
+			t.Fatalf("%s request_count %v, want 20: %s", level, rc, b[:min(len(b), 600)])
+		}
+		total += rc["avg"].(float64)
+		if _, err := os.Stat(filepath.Join(out, "sweep", level, "profile_export_aiperf.csv")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sim.Stats().RequestsCompleted; float64(got) != total {
+		t.Fatalf("the simulator completed %d requests, the results count %v", got, total)
+	}
+}
+
+func TestStopBenchmarkJobMidLevel(t *testing.T) {
+	_, target := simTarget(t)
+	_, c := fleetOf(t, 2)
+	spec := "benchmark:\n  type: aiperf\nplacement:\n  agents: 2\nparameters:\n  concurrency: 4\n  benchmark_duration: 60\n" +
+		"  benchmark_grace_period: 1\n  isl: 16\n  osl: 64\n"
+	createJob(t, c, "long", spec, target, t.TempDir())
+	time.Sleep(3 * time.Second) // the level is running
+	if _, err := c.StopAIBenchmarkJob(context.Background(), &pb.StopAIBenchmarkJobRequest{AiBenchmarkJobName: "long"}); err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, 20*time.Second, "job stopped", func() bool {
+		return jobStatus(t, c, "long").GetAiBenchmarkJobStatus() == "Stopped"
+	})
+	t.Logf("stopped %v after Stop", took)
+}
