@@ -49,7 +49,7 @@ type Runner struct {
 
 	nextRun atomic.Uint64
 	mu      sync.Mutex
-	jobs    map[string]*jobRun    // by job key (account/name)
+	jobs    map[string]*jobRun   // by job key (account/name)
 	shards  map[uint64]*shardRun // by run ID
 }
 

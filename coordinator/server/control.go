@@ -102,7 +102,9 @@ func (s *session) received(m *pb.ConnectRequest, at int64) {
 	}
 	if w := m.GetShardWindow(); w != nil && s.onWindow != nil {
 		ack := s.onWindow(s.agentID, w)
-		go func() { _ = s.send(&pb.ConnectResponse{Body: &pb.ConnectResponse_WindowAck{WindowAck: &pb.WindowAck{RunId: w.GetRunId(), Seq: ack}}}) }()
+		go func() {
+			_ = s.send(&pb.ConnectResponse{Body: &pb.ConnectResponse_WindowAck{WindowAck: &pb.WindowAck{RunId: w.GetRunId(), Seq: ack}}})
+		}()
 	}
 	if d := m.GetShardDone(); d != nil && s.onDone != nil {
 		s.onDone(s.agentID, d)
