@@ -95,7 +95,7 @@ several comma-separated addresses to fail over between nodes.`,
 	pf.BoolVar(&g.stale, "stale", false, "let any node answer reads from its local state (x-perfleet-consistency: stale)")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit for one command")
 	root.AddCommand(newServerCmd(g), newDevCmd(g), newWorkloadConfigCmd(g), newBenchmarkJobCmd(g),
-		newRecommendationJobCmd(g), newAgentCmd(g), newOperatorCmd(g))
+		newRecommendationJobCmd(g), newAgentCmd(g), newOperatorCmd(g), newTLSCmd(g))
 	return root
 }
 
