@@ -23,6 +23,7 @@ type agentFlags struct {
 	id, gossipAddr, gossipAdvertise, join, coordinators string
 	gossipKey, gossipKeyFile                            string
 	instanceType, region, simulateGPUs, logLevel        string
+	dataDir                                             string
 	labels                                              []string
 	sampleInterval                                      time.Duration
 }
@@ -58,6 +59,7 @@ The subcommands also work standalone: 'run' benchmarks a server like
 	fl.StringArrayVar(&f.labels, "label", nil, "label as key=value for placement, e.g. subnet=s-1 (repeatable)")
 	fl.StringVar(&f.simulateGPUs, "simulate-gpus", "", "simulated GPU inventory instead of NVML, e.g. 8xH100-80GB or 1xL4")
 	fl.DurationVar(&f.sampleInterval, "sample-interval", time.Second, "GPU sampling interval (at least 100ms)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "folder for window buffers (default: perfleet-agent-data-<id> in the temporary directory)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
@@ -105,7 +107,7 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 	}
 	a, err := daemon.Start(daemon.Config{ID: f.id, GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
 		Join: splitComma(f.join), GossipKey: key, Coordinators: splitComma(f.coordinators), InstanceType: instanceType,
-		Region: region, Labels: labels, GPUs: backend, SampleInterval: f.sampleInterval, Logger: logger})
+		Region: region, Labels: labels, GPUs: backend, SampleInterval: f.sampleInterval, DataDir: f.dataDir, Logger: logger})
 	if err != nil {
 		return err
 	}

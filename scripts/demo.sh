@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# make demo: start a dev coordinator and a simulated model server, store a
-# workload config, record a benchmark job through the API, run the same
-# workload's concurrency sweep with the load engine against the simulator,
-# and print where the report is. Everything runs on loopback and is cleaned
-# up on exit.
+# make demo: start a dev coordinator, a simulated GPU fleet of three agents
+# and a simulated model server; create a workload config and a benchmark job
+# through the API; the coordinator splits each level of the concurrency sweep
+# across the agents, merges their metrics and writes AIPerf's result files;
+# print where they are. Everything runs on loopback and is cleaned up on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=./bin
@@ -43,33 +43,40 @@ wait_line "$WORK/sim.log" "$SIM" 20
 cat >"$WORK/chat.yaml" <<'SPEC'
 benchmark:
   type: aiperf
+placement:
+  agents: all
 parameters:
   model: demo-llm
   concurrency: [1, 8, 32]
-  request_count: 48
+  request_count: 96
   prompt_input_tokens_mean: 256
   output_tokens_mean: 64
   extra_inputs: "ignore_eos:true"
   goodput: "time_to_first_token:200 inter_token_latency:40"
-  warmup_request_count: 8
 SPEC
 
-echo "== API session (perfleet CLI -> coordinator)"
+echo "== API session: a workload config and a benchmark job, run by the agents"
 $BIN/perfleet workload-config create chat --spec "$WORK/chat.yaml" --tag team=demo
 $BIN/perfleet benchmark-job create chat-sweep --workload-config chat --endpoint "http://$SIM" \
   --inference-component demo-llm --output-location "file://$OUT"
+status=""
+for _ in $(seq 1 240); do
+  status=$($BIN/perfleet benchmark-job describe chat-sweep -o json | grep -o '"ai_benchmark_job_status": *"[A-Za-z]*"' | cut -d'"' -f4)
+  case "$status" in Completed|Failed|Stopped) break ;; esac
+  sleep 1
+done
+$BIN/perfleet benchmark-job describe chat-sweep
+[ "$status" = Completed ] || { echo "the job ended $status"; exit 1; }
+
+echo "== the same workload standalone with perfleet-agent run (like aiperf profile), for comparison"
+$BIN/perfleet-agent run --target "http://$SIM" --workload "$WORK/chat.yaml" --output "$OUT/standalone" >"$WORK/standalone.log" 2>&1 \
+  && tail -n 4 "$WORK/standalone.log"
+
 $BIN/perfleet benchmark-job list
-echo "(the distributed job runner is not built yet: the job stays InProgress; the sweep below runs the same workload standalone)"
-
-echo "== concurrency sweep with the load engine against the simulator"
-$BIN/perfleet-agent run --target "http://$SIM" --workload "$WORK/chat.yaml" --output "$OUT/chat-sweep"
-
-echo "== stopping and cleaning up the job record"
-$BIN/perfleet benchmark-job stop chat-sweep
-for _ in $(seq 1 50); do $BIN/perfleet benchmark-job describe chat-sweep | grep -q "Status:.*Stopped" && break; sleep 0.1; done
-$BIN/perfleet benchmark-job describe chat-sweep | grep -E "Name|Status|Ended"
 $BIN/perfleet operator raft list-peers
 
 echo
-echo "Results of the sweep: $OUT/chat-sweep"
-find "$OUT/chat-sweep" -name 'profile_export_aiperf.json' | sort | sed 's/^/  /'
+echo "Results of the distributed sweep (AIPerf format): $OUT/chat-sweep"
+find "$OUT/chat-sweep" -name 'profile_export_aiperf.*' | sort | sed 's/^/  /'
+echo "Summary of concurrency_32 (profile_export_aiperf.csv):"
+head -n 8 "$OUT/chat-sweep/concurrency_32/profile_export_aiperf.csv" | sed 's/^/  /'

@@ -47,8 +47,8 @@ type Config struct {
 	SampleInterval time.Duration
 	// Heartbeat is the control stream heartbeat (default 1 s).
 	Heartbeat time.Duration
-	// DataDir holds the agent's window buffers (default: a perfleet-agent
-	// folder in the temporary directory).
+	// DataDir holds the agent's window buffers (default: a
+	// perfleet-agent-data-<id> folder in the temporary directory).
 	DataDir string
 	// ModelServers configures the model-server manager (GPUs are filled in
 	// from the inventory).
@@ -103,7 +103,7 @@ func Start(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, pool: pool, servers: newModelServers(cfg.ID, manager, cfg.GPUs)}
-	a.shards = newShardRunner(cfg.ID, shardDir(cfg.DataDir), func() *control.Client { return a.control }, cfg.Logger)
+	a.shards = newShardRunner(cfg.ID, shardDir(cfg.DataDir, cfg.ID), func() *control.Client { return a.control }, cfg.Logger)
 	a.control = control.New(control.Config{AgentID: cfg.ID, Version: Version, Coordinators: a.coordinators,
 		Heartbeat: cfg.Heartbeat, Logger: cfg.Logger, Handler: a.servers, Shards: a.shards})
 	a.sampler, err = gpu.New(cfg.GPUs, cfg.SampleInterval, 0, cfg.Logger)

@@ -59,7 +59,7 @@ func (r *shardRunner) RunShard(ctx context.Context, m *pb.RunShard) {
 	buf, err := shard.NewBuffer(filepath.Join(r.dir, fmt.Sprintf("run-%d", id)), shardBufferMem, shardBufferDisk)
 	if err != nil {
 		r.mu.Unlock()
-		r.report(&pb.ShardDone{RunId: id, Error: "window buffer: " + err.Error()})
+		r.report(&pb.ShardDone{RunId: id, Error: err.Error()})
 		return
 	}
 	sctx, cancel := context.WithCancel(ctx)
@@ -176,9 +176,11 @@ func (r *shardRunner) stopAll() {
 	}
 }
 
-func shardDir(base string) string {
+// shardDir is where an agent's window buffers live: DataDir/shards, or a
+// per-agent folder in the temporary directory.
+func shardDir(base, agentID string) string {
 	if base == "" {
-		base = filepath.Join(os.TempDir(), "perfleet-agent")
+		base = filepath.Join(os.TempDir(), "perfleet-agent-data-"+agentID)
 	}
 	return filepath.Join(base, "shards")
 }
