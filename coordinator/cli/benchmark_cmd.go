@@ -78,8 +78,12 @@ func benchmarkCreate(g *globals) *cobra.Command {
 endpoint: an http(s)://host:port URL of an OpenAI-compatible server, or the
 name of an endpoint registered with perfleet.
 
-The job is recorded InProgress. The runner that executes jobs on agents is
-not built yet: until it is, a job stays InProgress until it is stopped.
+The leader splits each level of the workload across the live agents that
+match the spec's placement section (and the job's subnets and security
+groups), merges their metrics and writes AIPerf's files (one
+concurrency_N/ folder per sweep level) under <output-location>/<job-name>/.
+The job ends Completed, Failed with a reason, or Stopped. A job whose
+placement no agent can satisfy fails at once, naming the selector.
 
 Example:
   perfleet benchmark-job create chat-sweep --workload-config chat \
