@@ -67,6 +67,7 @@ for _ in $(seq 1 240); do
 done
 $BIN/perfleet benchmark-job describe chat-sweep
 [ "$status" = Completed ] || { echo "the job ended $status"; exit 1; }
+$BIN/perfleet benchmark-job results chat-sweep
 
 echo "== the same workload standalone with perfleet-agent run (like aiperf profile), for comparison"
 $BIN/perfleet-agent run --target "http://$SIM" --workload "$WORK/chat.yaml" --output "$OUT/standalone" >"$WORK/standalone.log" 2>&1 \

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
@@ -62,7 +63,7 @@ func newBenchmarkJobCmd(g *globals) *cobra.Command {
 			return r.GetAiBenchmarkJobArn(), err
 		},
 	}
-	cmd.AddCommand(benchmarkCreate(g))
+	cmd.AddCommand(benchmarkCreate(g), benchmarkResults(g))
 	cmd.AddCommand(ops.commands(g, "WORKLOAD")...)
 	return cmd
 }
@@ -123,4 +124,75 @@ Example:
 	f.StringArrayVar(&subnets, "subnet", nil, "only use agents in this subnet (repeatable)")
 	f.StringArrayVar(&groups, "security-group", nil, "only use agents in this security group (repeatable)")
 	return cmd
+}
+
+// resultMetrics are the headline metrics of 'benchmark-job results', in
+// AIPerf's console order.
+var resultMetrics = []string{"time_to_first_token", "inter_token_latency", "request_latency", "output_token_throughput_per_user"}
+
+func benchmarkResults(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "results NAME",
+		Short: "Show the metrics of a benchmark job's finished levels",
+		Long: `Show each finished level of a benchmark job: requests, errors, throughput
+and the p50/p99 of TTFT, ITL and request latency, read from the cluster (no
+download of the result files). A running job shows the levels finished so
+far. -o json gives every metric with avg, min, max, p50, p90, p95, p99 and std.`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			var resp *pb.GetAIBenchmarkJobResultsResponse
+			err := g.call(cmd.Context(), true, func(ctx context.Context, c *grpc.ClientConn) (err error) {
+				resp, err = pb.NewInferenceOptimizationClient(c).GetAIBenchmarkJobResults(ctx, &pb.GetAIBenchmarkJobResultsRequest{AiBenchmarkJobName: a[0]})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return g.printJSON(resp)
+			}
+			fmt.Fprintf(g.out, "%s: %s, %d level(s) finished\n", a[0], resp.GetAiBenchmarkJobStatus(), len(resp.GetLevels()))
+			header := []string{"LEVEL", "REQUESTS", "ERRORS", "REQ/S", "OUT TOK/S"}
+			for _, m := range resultMetrics {
+				header = append(header, strings.ToUpper(abbrev(m))+" P50", strings.ToUpper(abbrev(m))+" P99")
+			}
+			t := newTable(g.out, header...)
+			for _, l := range resp.GetLevels() {
+				by := map[string]*pb.MetricSummary{}
+				for _, m := range l.GetMetrics() {
+					by[m.GetTag()] = m
+				}
+				name := l.GetName()
+				if name == "" {
+					name = fmt.Sprint(l.GetIndex())
+				}
+				row := []string{name, fmt.Sprint(l.GetRequestCount()), fmt.Sprint(l.GetErrorRequestCount()),
+					fmt.Sprintf("%.2f", by["request_throughput"].GetValue()), fmt.Sprintf("%.1f", by["output_token_throughput"].GetValue())}
+				for _, m := range resultMetrics {
+					row = append(row, fmt.Sprintf("%.2f", by[m].GetP50()), fmt.Sprintf("%.2f", by[m].GetP99()))
+				}
+				t.row(row...)
+			}
+			t.flush()
+			for _, l := range resp.GetLevels() {
+				fmt.Fprintf(g.out, "files: %s\n", l.GetLocation())
+			}
+			return nil
+		},
+	}
+}
+
+// abbrev shortens a metric tag for a column header.
+func abbrev(tag string) string {
+	switch tag {
+	case "time_to_first_token":
+		return "ttft ms"
+	case "inter_token_latency":
+		return "itl ms"
+	case "request_latency":
+		return "latency ms"
+	case "output_token_throughput_per_user":
+		return "tok/s/user"
+	}
+	return tag
 }

@@ -131,3 +131,12 @@ func (e *Endpoint) DeleteAIBenchmarkJob(ctx context.Context, req *pb.DeleteAIBen
 	}
 	return &pb.DeleteAIBenchmarkJobResponse{AiBenchmarkJobArn: arn}, nil
 }
+
+// GetAIBenchmarkJobResults returns the job's finished levels.
+func (e *Endpoint) GetAIBenchmarkJobResults(ctx context.Context, req *pb.GetAIBenchmarkJobResultsRequest) (*pb.GetAIBenchmarkJobResultsResponse, error) {
+	j, err := e.getJob(ctx, "ai_benchmark_job_name", req.GetAiBenchmarkJobName(), state.KindBenchmark)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetAIBenchmarkJobResultsResponse{AiBenchmarkJobArn: j.ARN(), AiBenchmarkJobStatus: j.Status, Levels: j.Benchmark.GetLevels()}, nil
+}

@@ -26,6 +26,7 @@ const (
 	SetClusterMetaType    MessageType = 6
 	PruneClientTokensType MessageType = 7
 	UpsertAgentType       MessageType = 8
+	RecordLevelResultType MessageType = 9
 )
 
 // IgnoreUnknownTypeFlag marks a command that older servers may skip when they
@@ -61,6 +62,7 @@ var commandTypes = map[MessageType]func() proto.Message{
 	SetClusterMetaType:    func() proto.Message { return &pb.SetClusterMetaCommand{} },
 	PruneClientTokensType: func() proto.Message { return &pb.PruneClientTokensCommand{} },
 	UpsertAgentType:       func() proto.Message { return &pb.UpsertAgentCommand{} },
+	RecordLevelResultType: func() proto.Message { return &pb.RecordLevelResultCommand{} },
 }
 
 // TypeOf returns the command type of a payload message.

@@ -49,6 +49,9 @@ func New(log *slog.Logger) *FSM {
 		SetClusterMetaType: func(s *state.Store, m proto.Message) any {
 			return errOrNil(s.SetMeta(m.(*pb.SetClusterMetaCommand).GetMeta()))
 		},
+		RecordLevelResultType: func(s *state.Store, m proto.Message) any {
+			return errOrNil(s.RecordLevelResult(m.(*pb.RecordLevelResultCommand)))
+		},
 		UpsertAgentType: func(s *state.Store, m proto.Message) any {
 			return errOrNil(s.UpsertAgent(m.(*pb.UpsertAgentCommand).GetAgent()))
 		},

@@ -5,17 +5,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/perfleet/perfleet/coordinator/fsm"
 	"github.com/perfleet/perfleet/coordinator/scheduler"
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/metrics"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/resultstore"
 	"github.com/perfleet/perfleet/pkg/workload"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // jobRun is one benchmark job being executed by this leader.
@@ -122,7 +125,15 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("goodput: %w", err)
 	}
+	done := map[uint32]bool{} // levels an earlier leader finished
+	for _, l := range j.Benchmark.GetLevels() {
+		done[l.GetIndex()] = true
+	}
 	for i, lp := range plan.Levels {
+		if done[uint32(lp.Index)] {
+			r.log.Info("level already finished before a leader change; skipping", "job", j.Name, "level", levelName(lp))
+			continue
+		}
 		merged, err := jr.runLevel(ctx, lp, canonical, target, models)
 		if err != nil || ctx.Err() != nil {
 			return i, err
@@ -131,8 +142,13 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 		if len(plan.Levels) > 1 && lp.Name != "" {
 			dir += "/" + lp.Name
 		}
-		if err := writeLevel(ctx, store, dir, merged, goodput, spec, j, lp); err != nil {
+		sum, err := writeLevel(ctx, store, dir, merged, goodput, spec, j)
+		if err != nil {
 			return i, fmt.Errorf("writing results of level %s: %w", lp.Name, err)
+		}
+		if _, err := r.c.Apply(ctx, fsm.RecordLevelResultType, &pb.RecordLevelResultCommand{AccountId: j.Account, Name: j.Name,
+			Level: levelResult(sum, lp, store.URI(dir), r.c.Now())}); err != nil {
+			return i, fmt.Errorf("recording level %s: %w", levelName(lp), err)
 		}
 		if jr.isStopped() {
 			return i + 1, nil
@@ -273,20 +289,49 @@ func (sr *shardRun) finish(d *pb.ShardDone) {
 	close(sr.done)
 }
 
-// writeLevel writes a level's AIPerf files under dir.
+// writeLevel writes a level's AIPerf files under dir and returns its
+// summary.
 func writeLevel(ctx context.Context, store resultstore.Store, dir string, merged *metrics.Window, goodput metrics.Goodput,
-	spec *workload.Spec, j *state.Job, lp scheduler.LevelPlan) error {
+	spec *workload.Spec, j *state.Job) (*metrics.Summary, error) {
 	sum := metrics.Summarize(merged, nil, goodput)
 	var js, csv bytes.Buffer
 	meta := metrics.ExportMeta{PerfleetVersion: "0.1.0", BenchmarkID: j.ARN(), InputConfig: spec}
 	if err := metrics.WriteJSON(&js, sum, meta); err != nil {
-		return err
+		return nil, err
 	}
 	if err := metrics.WriteCSV(&csv, sum); err != nil {
-		return err
+		return nil, err
 	}
 	if err := store.Put(ctx, dir+"/"+metrics.FileJSON, &js, int64(js.Len()), "application/json"); err != nil {
-		return err
+		return nil, err
 	}
-	return store.Put(ctx, dir+"/"+metrics.FileCSV, &csv, int64(csv.Len()), "text/csv")
+	return sum, store.Put(ctx, dir+"/"+metrics.FileCSV, &csv, int64(csv.Len()), "text/csv")
+}
+
+// levelResult is the replicated record of a finished level.
+func levelResult(sum *metrics.Summary, lp scheduler.LevelPlan, location string, now time.Time) *pb.LevelResult {
+	lr := &pb.LevelResult{Index: uint32(lp.Index), Name: lp.Name, Location: location, EndTime: timestamppb.New(now)}
+	for _, m := range sum.Metrics {
+		ms := &pb.MetricSummary{Tag: m.Tag, Unit: m.Unit, Value: finite(m.Value)}
+		if st := m.Stats; st != nil {
+			ms.Avg, ms.Min, ms.Max, ms.Std, ms.Count = finite(st.Avg), finite(st.Min), finite(st.Max), finite(st.Std), st.Count
+			ms.P50, ms.P90, ms.P95, ms.P99 = finite(st.Pct(50)), finite(st.Pct(90)), finite(st.Pct(95)), finite(st.Pct(99))
+		}
+		switch m.Tag {
+		case "request_count":
+			lr.RequestCount = int64(m.Value)
+		case "error_request_count":
+			lr.ErrorRequestCount = int64(m.Value)
+		}
+		lr.Metrics = append(lr.Metrics, ms)
+	}
+	return lr
+}
+
+// finite maps NaN and infinities, which JSON cannot carry, to 0.
+func finite(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
 }

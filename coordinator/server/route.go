@@ -55,7 +55,7 @@ var routes = func() map[string]route {
 		name := string(svc.Methods().Get(i).Name())
 		full := "/" + string(svc.FullName()) + "/" + name
 		switch {
-		case strings.HasPrefix(name, "Describe"), strings.HasPrefix(name, "List"):
+		case strings.HasPrefix(name, "Describe"), strings.HasPrefix(name, "List"), strings.HasPrefix(name, "Get"):
 			m[full] = routeRead
 		default:
 			m[full] = routeWrite

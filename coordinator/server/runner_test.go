@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +125,30 @@ func TestBenchmarkJobRunsAcrossAgents(t *testing.T) {
 	}
 	if got := sim.Stats().RequestsCompleted; float64(got) != total {
 		t.Fatalf("the simulator completed %d requests, the results count %v", got, total)
+	}
+
+	// The same figures come back through the API, from the replicated state.
+	res, err := c.GetAIBenchmarkJobResults(context.Background(), &pb.GetAIBenchmarkJobResultsRequest{AiBenchmarkJobName: "sweep"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.GetAiBenchmarkJobStatus() != "Completed" || len(res.GetLevels()) != 2 {
+		t.Fatalf("results: %v", res)
+	}
+	for i, l := range res.GetLevels() {
+		if l.GetName() != []string{"concurrency_2", "concurrency_4"}[i] || l.GetRequestCount() != 20 || l.GetErrorRequestCount() != 0 ||
+			!strings.HasSuffix(l.GetLocation(), "/sweep/"+l.GetName()) {
+			t.Fatalf("level %d: %v", i, l)
+		}
+		var ttft *pb.MetricSummary
+		for _, m := range l.GetMetrics() {
+			if m.GetTag() == "time_to_first_token" {
+				ttft = m
+			}
+		}
+		if ttft == nil || ttft.GetCount() != 20 || ttft.GetAvg() <= 0 || ttft.GetP99() < ttft.GetP50() || ttft.GetUnit() != "ms" {
+			t.Fatalf("level %d time_to_first_token: %v", i, ttft)
+		}
 	}
 }
 

@@ -316,3 +316,32 @@ func (s *Store) UpsertAgent(a *pb.Agent) error {
 	txn.Commit()
 	return nil
 }
+
+// RecordLevelResult adds a finished level to a benchmark job, replacing a
+// record with the same index; levels stay in index order.
+func (s *Store) RecordLevelResult(cmd *pb.RecordLevelResultCommand) error {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	raw, err := txn.First(tableJobs, "id", jobKey(KindBenchmark, cmd.GetAccountId(), cmd.GetName()))
+	if err != nil {
+		return err
+	}
+	if raw == nil {
+		return fmt.Errorf("%w: ai-benchmark-job %q does not exist", ErrNotFound, cmd.GetName())
+	}
+	r := clone(raw.(*Job).Benchmark)
+	levels := r.GetLevels()[:0:0]
+	for _, l := range r.GetLevels() {
+		if l.GetIndex() != cmd.GetLevel().GetIndex() {
+			levels = append(levels, l)
+		}
+	}
+	levels = append(levels, cmd.GetLevel())
+	slices.SortFunc(levels, func(a, b *pb.LevelResult) int { return int(a.GetIndex()) - int(b.GetIndex()) })
+	r.Levels = levels
+	if err := txn.Insert(tableJobs, newBenchmarkJob(r)); err != nil {
+		return err
+	}
+	txn.Commit()
+	return nil
+}

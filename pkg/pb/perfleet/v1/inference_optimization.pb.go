@@ -2076,6 +2076,355 @@ func (x *DeleteAIBenchmarkJobResponse) GetAiBenchmarkJobArn() string {
 	return ""
 }
 
+// GetAIBenchmarkJobResultsRequest names a job.
+type GetAIBenchmarkJobResultsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's name or ARN. Required.
+	AiBenchmarkJobName string `protobuf:"bytes,1,opt,name=ai_benchmark_job_name,json=aiBenchmarkJobName,proto3" json:"ai_benchmark_job_name,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *GetAIBenchmarkJobResultsRequest) Reset() {
+	*x = GetAIBenchmarkJobResultsRequest{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAIBenchmarkJobResultsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAIBenchmarkJobResultsRequest) ProtoMessage() {}
+
+func (x *GetAIBenchmarkJobResultsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAIBenchmarkJobResultsRequest.ProtoReflect.Descriptor instead.
+func (*GetAIBenchmarkJobResultsRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetAIBenchmarkJobResultsRequest) GetAiBenchmarkJobName() string {
+	if x != nil {
+		return x.AiBenchmarkJobName
+	}
+	return ""
+}
+
+// MetricSummary is one AIPerf metric of a level: statistics for per-request
+// metrics (time_to_first_token, …), value for aggregate ones
+// (request_throughput, …).
+type MetricSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// AIPerf's metric tag, e.g. time_to_first_token.
+	Tag string `protobuf:"bytes,1,opt,name=tag,proto3" json:"tag,omitempty"`
+	// Unit, e.g. ms or tokens/sec.
+	Unit string `protobuf:"bytes,2,opt,name=unit,proto3" json:"unit,omitempty"`
+	// Statistics over requests; absent for aggregate metrics.
+	Avg float64 `protobuf:"fixed64,3,opt,name=avg,proto3" json:"avg,omitempty"`
+	Min float64 `protobuf:"fixed64,4,opt,name=min,proto3" json:"min,omitempty"`
+	Max float64 `protobuf:"fixed64,5,opt,name=max,proto3" json:"max,omitempty"`
+	P50 float64 `protobuf:"fixed64,6,opt,name=p50,proto3" json:"p50,omitempty"`
+	P90 float64 `protobuf:"fixed64,7,opt,name=p90,proto3" json:"p90,omitempty"`
+	P95 float64 `protobuf:"fixed64,8,opt,name=p95,proto3" json:"p95,omitempty"`
+	P99 float64 `protobuf:"fixed64,9,opt,name=p99,proto3" json:"p99,omitempty"`
+	Std float64 `protobuf:"fixed64,10,opt,name=std,proto3" json:"std,omitempty"`
+	// Number of requests the statistics cover.
+	Count int64 `protobuf:"varint,11,opt,name=count,proto3" json:"count,omitempty"`
+	// The value of an aggregate metric.
+	Value         float64 `protobuf:"fixed64,12,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricSummary) Reset() {
+	*x = MetricSummary{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricSummary) ProtoMessage() {}
+
+func (x *MetricSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricSummary.ProtoReflect.Descriptor instead.
+func (*MetricSummary) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *MetricSummary) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+func (x *MetricSummary) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *MetricSummary) GetAvg() float64 {
+	if x != nil {
+		return x.Avg
+	}
+	return 0
+}
+
+func (x *MetricSummary) GetMin() float64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *MetricSummary) GetMax() float64 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *MetricSummary) GetP50() float64 {
+	if x != nil {
+		return x.P50
+	}
+	return 0
+}
+
+func (x *MetricSummary) GetP90() float64 {
+	if x != nil {
+		return x.P90
+	}
+	return 0
+}
+
+func (x *MetricSummary) GetP95() float64 {
+	if x != nil {
+		return x.P95
+	}
+	return 0
+}
+
+func (x *MetricSummary) GetP99() float64 {
+	if x != nil {
+		return x.P99
+	}
+	return 0
+}
+
+func (x *MetricSummary) GetStd() float64 {
+	if x != nil {
+		return x.Std
+	}
+	return 0
+}
+
+func (x *MetricSummary) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *MetricSummary) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+// LevelResult is one finished level of a benchmark job.
+type LevelResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Position in the plan.
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// Name, e.g. concurrency_8 (empty for a single-level job).
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Where the level's AIPerf files were written.
+	Location string `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"`
+	// Requests answered successfully and failed.
+	RequestCount      int64 `protobuf:"varint,4,opt,name=request_count,json=requestCount,proto3" json:"request_count,omitempty"`
+	ErrorRequestCount int64 `protobuf:"varint,5,opt,name=error_request_count,json=errorRequestCount,proto3" json:"error_request_count,omitempty"`
+	// The metrics.
+	Metrics []*MetricSummary `protobuf:"bytes,6,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	// When the level ended.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LevelResult) Reset() {
+	*x = LevelResult{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LevelResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LevelResult) ProtoMessage() {}
+
+func (x *LevelResult) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LevelResult.ProtoReflect.Descriptor instead.
+func (*LevelResult) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *LevelResult) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *LevelResult) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LevelResult) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
+func (x *LevelResult) GetRequestCount() int64 {
+	if x != nil {
+		return x.RequestCount
+	}
+	return 0
+}
+
+func (x *LevelResult) GetErrorRequestCount() int64 {
+	if x != nil {
+		return x.ErrorRequestCount
+	}
+	return 0
+}
+
+func (x *LevelResult) GetMetrics() []*MetricSummary {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+func (x *LevelResult) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// GetAIBenchmarkJobResultsResponse is a job's finished levels.
+type GetAIBenchmarkJobResultsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's ARN.
+	AiBenchmarkJobArn string `protobuf:"bytes,1,opt,name=ai_benchmark_job_arn,json=aiBenchmarkJobArn,proto3" json:"ai_benchmark_job_arn,omitempty"`
+	// The job's status.
+	AiBenchmarkJobStatus string `protobuf:"bytes,2,opt,name=ai_benchmark_job_status,json=aiBenchmarkJobStatus,proto3" json:"ai_benchmark_job_status,omitempty"`
+	// Finished levels, in plan order.
+	Levels        []*LevelResult `protobuf:"bytes,3,rep,name=levels,proto3" json:"levels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAIBenchmarkJobResultsResponse) Reset() {
+	*x = GetAIBenchmarkJobResultsResponse{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAIBenchmarkJobResultsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAIBenchmarkJobResultsResponse) ProtoMessage() {}
+
+func (x *GetAIBenchmarkJobResultsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAIBenchmarkJobResultsResponse.ProtoReflect.Descriptor instead.
+func (*GetAIBenchmarkJobResultsResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *GetAIBenchmarkJobResultsResponse) GetAiBenchmarkJobArn() string {
+	if x != nil {
+		return x.AiBenchmarkJobArn
+	}
+	return ""
+}
+
+func (x *GetAIBenchmarkJobResultsResponse) GetAiBenchmarkJobStatus() string {
+	if x != nil {
+		return x.AiBenchmarkJobStatus
+	}
+	return ""
+}
+
+func (x *GetAIBenchmarkJobResultsResponse) GetLevels() []*LevelResult {
+	if x != nil {
+		return x.Levels
+	}
+	return nil
+}
+
 var File_perfleet_v1_inference_optimization_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
@@ -2221,7 +2570,35 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\x1bDeleteAIBenchmarkJobRequest\x121\n" +
 	"\x15ai_benchmark_job_name\x18\x01 \x01(\tR\x12aiBenchmarkJobName\"O\n" +
 	"\x1cDeleteAIBenchmarkJobResponse\x12/\n" +
-	"\x14ai_benchmark_job_arn\x18\x01 \x01(\tR\x11aiBenchmarkJobArn2\xee\f\n" +
+	"\x14ai_benchmark_job_arn\x18\x01 \x01(\tR\x11aiBenchmarkJobArn\"T\n" +
+	"\x1fGetAIBenchmarkJobResultsRequest\x121\n" +
+	"\x15ai_benchmark_job_name\x18\x01 \x01(\tR\x12aiBenchmarkJobName\"\xf1\x01\n" +
+	"\rMetricSummary\x12\x10\n" +
+	"\x03tag\x18\x01 \x01(\tR\x03tag\x12\x12\n" +
+	"\x04unit\x18\x02 \x01(\tR\x04unit\x12\x10\n" +
+	"\x03avg\x18\x03 \x01(\x01R\x03avg\x12\x10\n" +
+	"\x03min\x18\x04 \x01(\x01R\x03min\x12\x10\n" +
+	"\x03max\x18\x05 \x01(\x01R\x03max\x12\x10\n" +
+	"\x03p50\x18\x06 \x01(\x01R\x03p50\x12\x10\n" +
+	"\x03p90\x18\a \x01(\x01R\x03p90\x12\x10\n" +
+	"\x03p95\x18\b \x01(\x01R\x03p95\x12\x10\n" +
+	"\x03p99\x18\t \x01(\x01R\x03p99\x12\x10\n" +
+	"\x03std\x18\n" +
+	" \x01(\x01R\x03std\x12\x14\n" +
+	"\x05count\x18\v \x01(\x03R\x05count\x12\x14\n" +
+	"\x05value\x18\f \x01(\x01R\x05value\"\x95\x02\n" +
+	"\vLevelResult\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\blocation\x18\x03 \x01(\tR\blocation\x12#\n" +
+	"\rrequest_count\x18\x04 \x01(\x03R\frequestCount\x12.\n" +
+	"\x13error_request_count\x18\x05 \x01(\x03R\x11errorRequestCount\x124\n" +
+	"\ametrics\x18\x06 \x03(\v2\x1a.perfleet.v1.MetricSummaryR\ametrics\x125\n" +
+	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xbc\x01\n" +
+	" GetAIBenchmarkJobResultsResponse\x12/\n" +
+	"\x14ai_benchmark_job_arn\x18\x01 \x01(\tR\x11aiBenchmarkJobArn\x125\n" +
+	"\x17ai_benchmark_job_status\x18\x02 \x01(\tR\x14aiBenchmarkJobStatus\x120\n" +
+	"\x06levels\x18\x03 \x03(\v2\x18.perfleet.v1.LevelResultR\x06levels2\xe7\r\n" +
 	"\x15InferenceOptimization\x12q\n" +
 	"\x16CreateAIWorkloadConfig\x12*.perfleet.v1.CreateAIWorkloadConfigRequest\x1a+.perfleet.v1.CreateAIWorkloadConfigResponse\x12w\n" +
 	"\x18DescribeAIWorkloadConfig\x12,.perfleet.v1.DescribeAIWorkloadConfigRequest\x1a-.perfleet.v1.DescribeAIWorkloadConfigResponse\x12n\n" +
@@ -2231,7 +2608,8 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\x16DescribeAIBenchmarkJob\x12*.perfleet.v1.DescribeAIBenchmarkJobRequest\x1a+.perfleet.v1.DescribeAIBenchmarkJobResponse\x12h\n" +
 	"\x13ListAIBenchmarkJobs\x12'.perfleet.v1.ListAIBenchmarkJobsRequest\x1a(.perfleet.v1.ListAIBenchmarkJobsResponse\x12e\n" +
 	"\x12StopAIBenchmarkJob\x12&.perfleet.v1.StopAIBenchmarkJobRequest\x1a'.perfleet.v1.StopAIBenchmarkJobResponse\x12k\n" +
-	"\x14DeleteAIBenchmarkJob\x12(.perfleet.v1.DeleteAIBenchmarkJobRequest\x1a).perfleet.v1.DeleteAIBenchmarkJobResponse\x12z\n" +
+	"\x14DeleteAIBenchmarkJob\x12(.perfleet.v1.DeleteAIBenchmarkJobRequest\x1a).perfleet.v1.DeleteAIBenchmarkJobResponse\x12w\n" +
+	"\x18GetAIBenchmarkJobResults\x12,.perfleet.v1.GetAIBenchmarkJobResultsRequest\x1a-.perfleet.v1.GetAIBenchmarkJobResultsResponse\x12z\n" +
 	"\x19CreateAIRecommendationJob\x12-.perfleet.v1.CreateAIRecommendationJobRequest\x1a..perfleet.v1.CreateAIRecommendationJobResponse\x12\x80\x01\n" +
 	"\x1bDescribeAIRecommendationJob\x12/.perfleet.v1.DescribeAIRecommendationJobRequest\x1a0.perfleet.v1.DescribeAIRecommendationJobResponse\x12w\n" +
 	"\x18ListAIRecommendationJobs\x12,.perfleet.v1.ListAIRecommendationJobsRequest\x1a-.perfleet.v1.ListAIRecommendationJobsResponse\x12t\n" +
@@ -2251,7 +2629,7 @@ func file_perfleet_v1_inference_optimization_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_inference_optimization_proto_rawDescData
 }
 
-var file_perfleet_v1_inference_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_perfleet_v1_inference_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_perfleet_v1_inference_optimization_proto_goTypes = []any{
 	(*WorkloadSpec)(nil),                        // 0: perfleet.v1.WorkloadSpec
 	(*AIWorkloadConfigs)(nil),                   // 1: perfleet.v1.AIWorkloadConfigs
@@ -2286,19 +2664,23 @@ var file_perfleet_v1_inference_optimization_proto_goTypes = []any{
 	(*StopAIBenchmarkJobResponse)(nil),          // 30: perfleet.v1.StopAIBenchmarkJobResponse
 	(*DeleteAIBenchmarkJobRequest)(nil),         // 31: perfleet.v1.DeleteAIBenchmarkJobRequest
 	(*DeleteAIBenchmarkJobResponse)(nil),        // 32: perfleet.v1.DeleteAIBenchmarkJobResponse
-	(*Tag)(nil),                                 // 33: perfleet.v1.Tag
-	(*timestamppb.Timestamp)(nil),               // 34: google.protobuf.Timestamp
-	(*MlflowConfig)(nil),                        // 35: perfleet.v1.MlflowConfig
-	(*CreateAIRecommendationJobRequest)(nil),    // 36: perfleet.v1.CreateAIRecommendationJobRequest
-	(*DescribeAIRecommendationJobRequest)(nil),  // 37: perfleet.v1.DescribeAIRecommendationJobRequest
-	(*ListAIRecommendationJobsRequest)(nil),     // 38: perfleet.v1.ListAIRecommendationJobsRequest
-	(*StopAIRecommendationJobRequest)(nil),      // 39: perfleet.v1.StopAIRecommendationJobRequest
-	(*DeleteAIRecommendationJobRequest)(nil),    // 40: perfleet.v1.DeleteAIRecommendationJobRequest
-	(*CreateAIRecommendationJobResponse)(nil),   // 41: perfleet.v1.CreateAIRecommendationJobResponse
-	(*DescribeAIRecommendationJobResponse)(nil), // 42: perfleet.v1.DescribeAIRecommendationJobResponse
-	(*ListAIRecommendationJobsResponse)(nil),    // 43: perfleet.v1.ListAIRecommendationJobsResponse
-	(*StopAIRecommendationJobResponse)(nil),     // 44: perfleet.v1.StopAIRecommendationJobResponse
-	(*DeleteAIRecommendationJobResponse)(nil),   // 45: perfleet.v1.DeleteAIRecommendationJobResponse
+	(*GetAIBenchmarkJobResultsRequest)(nil),     // 33: perfleet.v1.GetAIBenchmarkJobResultsRequest
+	(*MetricSummary)(nil),                       // 34: perfleet.v1.MetricSummary
+	(*LevelResult)(nil),                         // 35: perfleet.v1.LevelResult
+	(*GetAIBenchmarkJobResultsResponse)(nil),    // 36: perfleet.v1.GetAIBenchmarkJobResultsResponse
+	(*Tag)(nil),                                 // 37: perfleet.v1.Tag
+	(*timestamppb.Timestamp)(nil),               // 38: google.protobuf.Timestamp
+	(*MlflowConfig)(nil),                        // 39: perfleet.v1.MlflowConfig
+	(*CreateAIRecommendationJobRequest)(nil),    // 40: perfleet.v1.CreateAIRecommendationJobRequest
+	(*DescribeAIRecommendationJobRequest)(nil),  // 41: perfleet.v1.DescribeAIRecommendationJobRequest
+	(*ListAIRecommendationJobsRequest)(nil),     // 42: perfleet.v1.ListAIRecommendationJobsRequest
+	(*StopAIRecommendationJobRequest)(nil),      // 43: perfleet.v1.StopAIRecommendationJobRequest
+	(*DeleteAIRecommendationJobRequest)(nil),    // 44: perfleet.v1.DeleteAIRecommendationJobRequest
+	(*CreateAIRecommendationJobResponse)(nil),   // 45: perfleet.v1.CreateAIRecommendationJobResponse
+	(*DescribeAIRecommendationJobResponse)(nil), // 46: perfleet.v1.DescribeAIRecommendationJobResponse
+	(*ListAIRecommendationJobsResponse)(nil),    // 47: perfleet.v1.ListAIRecommendationJobsResponse
+	(*StopAIRecommendationJobResponse)(nil),     // 48: perfleet.v1.StopAIRecommendationJobResponse
+	(*DeleteAIRecommendationJobResponse)(nil),   // 49: perfleet.v1.DeleteAIRecommendationJobResponse
 }
 var file_perfleet_v1_inference_optimization_proto_depIdxs = []int32{
 	0,  // 0: perfleet.v1.AIWorkloadConfigs.workload_spec:type_name -> perfleet.v1.WorkloadSpec
@@ -2307,70 +2689,75 @@ var file_perfleet_v1_inference_optimization_proto_depIdxs = []int32{
 	4,  // 3: perfleet.v1.DatasetConfig.input_data_config:type_name -> perfleet.v1.InputDataConfig
 	1,  // 4: perfleet.v1.CreateAIWorkloadConfigRequest.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigs
 	5,  // 5: perfleet.v1.CreateAIWorkloadConfigRequest.dataset_config:type_name -> perfleet.v1.DatasetConfig
-	33, // 6: perfleet.v1.CreateAIWorkloadConfigRequest.tags:type_name -> perfleet.v1.Tag
+	37, // 6: perfleet.v1.CreateAIWorkloadConfigRequest.tags:type_name -> perfleet.v1.Tag
 	1,  // 7: perfleet.v1.DescribeAIWorkloadConfigResponse.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigs
 	5,  // 8: perfleet.v1.DescribeAIWorkloadConfigResponse.dataset_config:type_name -> perfleet.v1.DatasetConfig
-	33, // 9: perfleet.v1.DescribeAIWorkloadConfigResponse.tags:type_name -> perfleet.v1.Tag
-	34, // 10: perfleet.v1.DescribeAIWorkloadConfigResponse.creation_time:type_name -> google.protobuf.Timestamp
-	34, // 11: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
-	34, // 12: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
-	34, // 13: perfleet.v1.AIWorkloadConfigSummary.creation_time:type_name -> google.protobuf.Timestamp
+	37, // 9: perfleet.v1.DescribeAIWorkloadConfigResponse.tags:type_name -> perfleet.v1.Tag
+	38, // 10: perfleet.v1.DescribeAIWorkloadConfigResponse.creation_time:type_name -> google.protobuf.Timestamp
+	38, // 11: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
+	38, // 12: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
+	38, // 13: perfleet.v1.AIWorkloadConfigSummary.creation_time:type_name -> google.protobuf.Timestamp
 	11, // 14: perfleet.v1.ListAIWorkloadConfigsResponse.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigSummary
 	15, // 15: perfleet.v1.BenchmarkEndpoint.inference_components:type_name -> perfleet.v1.InferenceComponentRef
 	16, // 16: perfleet.v1.BenchmarkTarget.endpoint:type_name -> perfleet.v1.BenchmarkEndpoint
-	35, // 17: perfleet.v1.AIBenchmarkOutputConfig.mlflow_config:type_name -> perfleet.v1.MlflowConfig
+	39, // 17: perfleet.v1.AIBenchmarkOutputConfig.mlflow_config:type_name -> perfleet.v1.MlflowConfig
 	18, // 18: perfleet.v1.AIBenchmarkOutputConfig.cloud_watch_logs:type_name -> perfleet.v1.CloudWatchLogs
 	20, // 19: perfleet.v1.NetworkConfig.vpc_config:type_name -> perfleet.v1.VpcConfig
 	17, // 20: perfleet.v1.CreateAIBenchmarkJobRequest.benchmark_target:type_name -> perfleet.v1.BenchmarkTarget
 	19, // 21: perfleet.v1.CreateAIBenchmarkJobRequest.output_config:type_name -> perfleet.v1.AIBenchmarkOutputConfig
 	21, // 22: perfleet.v1.CreateAIBenchmarkJobRequest.network_config:type_name -> perfleet.v1.NetworkConfig
-	33, // 23: perfleet.v1.CreateAIBenchmarkJobRequest.tags:type_name -> perfleet.v1.Tag
+	37, // 23: perfleet.v1.CreateAIBenchmarkJobRequest.tags:type_name -> perfleet.v1.Tag
 	17, // 24: perfleet.v1.DescribeAIBenchmarkJobResponse.benchmark_target:type_name -> perfleet.v1.BenchmarkTarget
-	34, // 25: perfleet.v1.DescribeAIBenchmarkJobResponse.creation_time:type_name -> google.protobuf.Timestamp
+	38, // 25: perfleet.v1.DescribeAIBenchmarkJobResponse.creation_time:type_name -> google.protobuf.Timestamp
 	19, // 26: perfleet.v1.DescribeAIBenchmarkJobResponse.output_config:type_name -> perfleet.v1.AIBenchmarkOutputConfig
-	34, // 27: perfleet.v1.DescribeAIBenchmarkJobResponse.start_time:type_name -> google.protobuf.Timestamp
-	34, // 28: perfleet.v1.DescribeAIBenchmarkJobResponse.end_time:type_name -> google.protobuf.Timestamp
+	38, // 27: perfleet.v1.DescribeAIBenchmarkJobResponse.start_time:type_name -> google.protobuf.Timestamp
+	38, // 28: perfleet.v1.DescribeAIBenchmarkJobResponse.end_time:type_name -> google.protobuf.Timestamp
 	21, // 29: perfleet.v1.DescribeAIBenchmarkJobResponse.network_config:type_name -> perfleet.v1.NetworkConfig
-	33, // 30: perfleet.v1.DescribeAIBenchmarkJobResponse.tags:type_name -> perfleet.v1.Tag
-	34, // 31: perfleet.v1.DescribeAIBenchmarkJobResponse.last_modified_time:type_name -> google.protobuf.Timestamp
-	34, // 32: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
-	34, // 33: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
-	34, // 34: perfleet.v1.AIBenchmarkJobSummary.creation_time:type_name -> google.protobuf.Timestamp
-	34, // 35: perfleet.v1.AIBenchmarkJobSummary.end_time:type_name -> google.protobuf.Timestamp
+	37, // 30: perfleet.v1.DescribeAIBenchmarkJobResponse.tags:type_name -> perfleet.v1.Tag
+	38, // 31: perfleet.v1.DescribeAIBenchmarkJobResponse.last_modified_time:type_name -> google.protobuf.Timestamp
+	38, // 32: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
+	38, // 33: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
+	38, // 34: perfleet.v1.AIBenchmarkJobSummary.creation_time:type_name -> google.protobuf.Timestamp
+	38, // 35: perfleet.v1.AIBenchmarkJobSummary.end_time:type_name -> google.protobuf.Timestamp
 	27, // 36: perfleet.v1.ListAIBenchmarkJobsResponse.ai_benchmark_jobs:type_name -> perfleet.v1.AIBenchmarkJobSummary
-	6,  // 37: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:input_type -> perfleet.v1.CreateAIWorkloadConfigRequest
-	8,  // 38: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:input_type -> perfleet.v1.DescribeAIWorkloadConfigRequest
-	10, // 39: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:input_type -> perfleet.v1.ListAIWorkloadConfigsRequest
-	13, // 40: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:input_type -> perfleet.v1.DeleteAIWorkloadConfigRequest
-	22, // 41: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:input_type -> perfleet.v1.CreateAIBenchmarkJobRequest
-	24, // 42: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:input_type -> perfleet.v1.DescribeAIBenchmarkJobRequest
-	26, // 43: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:input_type -> perfleet.v1.ListAIBenchmarkJobsRequest
-	29, // 44: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:input_type -> perfleet.v1.StopAIBenchmarkJobRequest
-	31, // 45: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:input_type -> perfleet.v1.DeleteAIBenchmarkJobRequest
-	36, // 46: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:input_type -> perfleet.v1.CreateAIRecommendationJobRequest
-	37, // 47: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:input_type -> perfleet.v1.DescribeAIRecommendationJobRequest
-	38, // 48: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:input_type -> perfleet.v1.ListAIRecommendationJobsRequest
-	39, // 49: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:input_type -> perfleet.v1.StopAIRecommendationJobRequest
-	40, // 50: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:input_type -> perfleet.v1.DeleteAIRecommendationJobRequest
-	7,  // 51: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:output_type -> perfleet.v1.CreateAIWorkloadConfigResponse
-	9,  // 52: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:output_type -> perfleet.v1.DescribeAIWorkloadConfigResponse
-	12, // 53: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:output_type -> perfleet.v1.ListAIWorkloadConfigsResponse
-	14, // 54: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:output_type -> perfleet.v1.DeleteAIWorkloadConfigResponse
-	23, // 55: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:output_type -> perfleet.v1.CreateAIBenchmarkJobResponse
-	25, // 56: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:output_type -> perfleet.v1.DescribeAIBenchmarkJobResponse
-	28, // 57: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:output_type -> perfleet.v1.ListAIBenchmarkJobsResponse
-	30, // 58: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:output_type -> perfleet.v1.StopAIBenchmarkJobResponse
-	32, // 59: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:output_type -> perfleet.v1.DeleteAIBenchmarkJobResponse
-	41, // 60: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:output_type -> perfleet.v1.CreateAIRecommendationJobResponse
-	42, // 61: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:output_type -> perfleet.v1.DescribeAIRecommendationJobResponse
-	43, // 62: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:output_type -> perfleet.v1.ListAIRecommendationJobsResponse
-	44, // 63: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:output_type -> perfleet.v1.StopAIRecommendationJobResponse
-	45, // 64: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:output_type -> perfleet.v1.DeleteAIRecommendationJobResponse
-	51, // [51:65] is the sub-list for method output_type
-	37, // [37:51] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	34, // 37: perfleet.v1.LevelResult.metrics:type_name -> perfleet.v1.MetricSummary
+	38, // 38: perfleet.v1.LevelResult.end_time:type_name -> google.protobuf.Timestamp
+	35, // 39: perfleet.v1.GetAIBenchmarkJobResultsResponse.levels:type_name -> perfleet.v1.LevelResult
+	6,  // 40: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:input_type -> perfleet.v1.CreateAIWorkloadConfigRequest
+	8,  // 41: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:input_type -> perfleet.v1.DescribeAIWorkloadConfigRequest
+	10, // 42: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:input_type -> perfleet.v1.ListAIWorkloadConfigsRequest
+	13, // 43: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:input_type -> perfleet.v1.DeleteAIWorkloadConfigRequest
+	22, // 44: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:input_type -> perfleet.v1.CreateAIBenchmarkJobRequest
+	24, // 45: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:input_type -> perfleet.v1.DescribeAIBenchmarkJobRequest
+	26, // 46: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:input_type -> perfleet.v1.ListAIBenchmarkJobsRequest
+	29, // 47: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:input_type -> perfleet.v1.StopAIBenchmarkJobRequest
+	31, // 48: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:input_type -> perfleet.v1.DeleteAIBenchmarkJobRequest
+	33, // 49: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:input_type -> perfleet.v1.GetAIBenchmarkJobResultsRequest
+	40, // 50: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:input_type -> perfleet.v1.CreateAIRecommendationJobRequest
+	41, // 51: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:input_type -> perfleet.v1.DescribeAIRecommendationJobRequest
+	42, // 52: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:input_type -> perfleet.v1.ListAIRecommendationJobsRequest
+	43, // 53: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:input_type -> perfleet.v1.StopAIRecommendationJobRequest
+	44, // 54: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:input_type -> perfleet.v1.DeleteAIRecommendationJobRequest
+	7,  // 55: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:output_type -> perfleet.v1.CreateAIWorkloadConfigResponse
+	9,  // 56: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:output_type -> perfleet.v1.DescribeAIWorkloadConfigResponse
+	12, // 57: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:output_type -> perfleet.v1.ListAIWorkloadConfigsResponse
+	14, // 58: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:output_type -> perfleet.v1.DeleteAIWorkloadConfigResponse
+	23, // 59: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:output_type -> perfleet.v1.CreateAIBenchmarkJobResponse
+	25, // 60: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:output_type -> perfleet.v1.DescribeAIBenchmarkJobResponse
+	28, // 61: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:output_type -> perfleet.v1.ListAIBenchmarkJobsResponse
+	30, // 62: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:output_type -> perfleet.v1.StopAIBenchmarkJobResponse
+	32, // 63: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:output_type -> perfleet.v1.DeleteAIBenchmarkJobResponse
+	36, // 64: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:output_type -> perfleet.v1.GetAIBenchmarkJobResultsResponse
+	45, // 65: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:output_type -> perfleet.v1.CreateAIRecommendationJobResponse
+	46, // 66: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:output_type -> perfleet.v1.DescribeAIRecommendationJobResponse
+	47, // 67: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:output_type -> perfleet.v1.ListAIRecommendationJobsResponse
+	48, // 68: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:output_type -> perfleet.v1.StopAIRecommendationJobResponse
+	49, // 69: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:output_type -> perfleet.v1.DeleteAIRecommendationJobResponse
+	55, // [55:70] is the sub-list for method output_type
+	40, // [40:55] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_inference_optimization_proto_init() }
@@ -2386,7 +2773,7 @@ func file_perfleet_v1_inference_optimization_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_inference_optimization_proto_rawDesc), len(file_perfleet_v1_inference_optimization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

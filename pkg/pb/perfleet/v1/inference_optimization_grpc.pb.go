@@ -28,6 +28,7 @@ const (
 	InferenceOptimization_ListAIBenchmarkJobs_FullMethodName         = "/perfleet.v1.InferenceOptimization/ListAIBenchmarkJobs"
 	InferenceOptimization_StopAIBenchmarkJob_FullMethodName          = "/perfleet.v1.InferenceOptimization/StopAIBenchmarkJob"
 	InferenceOptimization_DeleteAIBenchmarkJob_FullMethodName        = "/perfleet.v1.InferenceOptimization/DeleteAIBenchmarkJob"
+	InferenceOptimization_GetAIBenchmarkJobResults_FullMethodName    = "/perfleet.v1.InferenceOptimization/GetAIBenchmarkJobResults"
 	InferenceOptimization_CreateAIRecommendationJob_FullMethodName   = "/perfleet.v1.InferenceOptimization/CreateAIRecommendationJob"
 	InferenceOptimization_DescribeAIRecommendationJob_FullMethodName = "/perfleet.v1.InferenceOptimization/DescribeAIRecommendationJob"
 	InferenceOptimization_ListAIRecommendationJobs_FullMethodName    = "/perfleet.v1.InferenceOptimization/ListAIRecommendationJobs"
@@ -82,6 +83,10 @@ type InferenceOptimizationClient interface {
 	// DeleteAIBenchmarkJob deletes a job in a terminal state (Completed, Failed
 	// or Stopped); otherwise it fails with ResourceInUse (FAILED_PRECONDITION).
 	DeleteAIBenchmarkJob(ctx context.Context, in *DeleteAIBenchmarkJobRequest, opts ...grpc.CallOption) (*DeleteAIBenchmarkJobResponse, error)
+	// GetAIBenchmarkJobResults returns the metrics of every finished level of
+	// a job (a perfleet extension: no download of the result files needed).
+	// Levels appear as they finish, so it also shows a running job's progress.
+	GetAIBenchmarkJobResults(ctx context.Context, in *GetAIBenchmarkJobResultsRequest, opts ...grpc.CallOption) (*GetAIBenchmarkJobResultsResponse, error)
 	// CreateAIRecommendationJob starts a recommendation job: candidate
 	// deployments are benchmarked and ranked by the performance target.
 	CreateAIRecommendationJob(ctx context.Context, in *CreateAIRecommendationJobRequest, opts ...grpc.CallOption) (*CreateAIRecommendationJobResponse, error)
@@ -196,6 +201,16 @@ func (c *inferenceOptimizationClient) DeleteAIBenchmarkJob(ctx context.Context, 
 	return out, nil
 }
 
+func (c *inferenceOptimizationClient) GetAIBenchmarkJobResults(ctx context.Context, in *GetAIBenchmarkJobResultsRequest, opts ...grpc.CallOption) (*GetAIBenchmarkJobResultsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAIBenchmarkJobResultsResponse)
+	err := c.cc.Invoke(ctx, InferenceOptimization_GetAIBenchmarkJobResults_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *inferenceOptimizationClient) CreateAIRecommendationJob(ctx context.Context, in *CreateAIRecommendationJobRequest, opts ...grpc.CallOption) (*CreateAIRecommendationJobResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateAIRecommendationJobResponse)
@@ -293,6 +308,10 @@ type InferenceOptimizationServer interface {
 	// DeleteAIBenchmarkJob deletes a job in a terminal state (Completed, Failed
 	// or Stopped); otherwise it fails with ResourceInUse (FAILED_PRECONDITION).
 	DeleteAIBenchmarkJob(context.Context, *DeleteAIBenchmarkJobRequest) (*DeleteAIBenchmarkJobResponse, error)
+	// GetAIBenchmarkJobResults returns the metrics of every finished level of
+	// a job (a perfleet extension: no download of the result files needed).
+	// Levels appear as they finish, so it also shows a running job's progress.
+	GetAIBenchmarkJobResults(context.Context, *GetAIBenchmarkJobResultsRequest) (*GetAIBenchmarkJobResultsResponse, error)
 	// CreateAIRecommendationJob starts a recommendation job: candidate
 	// deployments are benchmarked and ranked by the performance target.
 	CreateAIRecommendationJob(context.Context, *CreateAIRecommendationJobRequest) (*CreateAIRecommendationJobResponse, error)
@@ -343,6 +362,9 @@ func (UnimplementedInferenceOptimizationServer) StopAIBenchmarkJob(context.Conte
 }
 func (UnimplementedInferenceOptimizationServer) DeleteAIBenchmarkJob(context.Context, *DeleteAIBenchmarkJobRequest) (*DeleteAIBenchmarkJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteAIBenchmarkJob not implemented")
+}
+func (UnimplementedInferenceOptimizationServer) GetAIBenchmarkJobResults(context.Context, *GetAIBenchmarkJobResultsRequest) (*GetAIBenchmarkJobResultsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAIBenchmarkJobResults not implemented")
 }
 func (UnimplementedInferenceOptimizationServer) CreateAIRecommendationJob(context.Context, *CreateAIRecommendationJobRequest) (*CreateAIRecommendationJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateAIRecommendationJob not implemented")
@@ -542,6 +564,24 @@ func _InferenceOptimization_DeleteAIBenchmarkJob_Handler(srv interface{}, ctx co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _InferenceOptimization_GetAIBenchmarkJobResults_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAIBenchmarkJobResultsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InferenceOptimizationServer).GetAIBenchmarkJobResults(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InferenceOptimization_GetAIBenchmarkJobResults_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InferenceOptimizationServer).GetAIBenchmarkJobResults(ctx, req.(*GetAIBenchmarkJobResultsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _InferenceOptimization_CreateAIRecommendationJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateAIRecommendationJobRequest)
 	if err := dec(in); err != nil {
@@ -674,6 +714,10 @@ var InferenceOptimization_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteAIBenchmarkJob",
 			Handler:    _InferenceOptimization_DeleteAIBenchmarkJob_Handler,
+		},
+		{
+			MethodName: "GetAIBenchmarkJobResults",
+			Handler:    _InferenceOptimization_GetAIBenchmarkJobResults_Handler,
 		},
 		{
 			MethodName: "CreateAIRecommendationJob",

@@ -86,8 +86,10 @@ type BenchmarkJobRecord struct {
 	Job *DescribeAIBenchmarkJobResponse `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
 	// The bare name of the referenced workload config.
 	WorkloadConfigName string `protobuf:"bytes,3,opt,name=workload_config_name,json=workloadConfigName,proto3" json:"workload_config_name,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Finished levels; a new leader resumes after the last one.
+	Levels        []*LevelResult `protobuf:"bytes,4,rep,name=levels,proto3" json:"levels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BenchmarkJobRecord) Reset() {
@@ -139,6 +141,13 @@ func (x *BenchmarkJobRecord) GetWorkloadConfigName() string {
 		return x.WorkloadConfigName
 	}
 	return ""
+}
+
+func (x *BenchmarkJobRecord) GetLevels() []*LevelResult {
+	if x != nil {
+		return x.Levels
+	}
+	return nil
 }
 
 // RecommendationJobRecord is a stored recommendation job.
@@ -831,6 +840,71 @@ func (x *UpsertAgentCommand) GetAgent() *Agent {
 	return nil
 }
 
+// RecordLevelResultCommand records a finished level of a benchmark job
+// (replacing a record of the same index).
+type RecordLevelResultCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The owning account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The job name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The level.
+	Level         *LevelResult `protobuf:"bytes,3,opt,name=level,proto3" json:"level,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordLevelResultCommand) Reset() {
+	*x = RecordLevelResultCommand{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordLevelResultCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordLevelResultCommand) ProtoMessage() {}
+
+func (x *RecordLevelResultCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordLevelResultCommand.ProtoReflect.Descriptor instead.
+func (*RecordLevelResultCommand) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RecordLevelResultCommand) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *RecordLevelResultCommand) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RecordLevelResultCommand) GetLevel() *LevelResult {
+	if x != nil {
+		return x.Level
+	}
+	return nil
+}
+
 var File_perfleet_v1_store_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_store_proto_rawDesc = "" +
@@ -839,12 +913,13 @@ const file_perfleet_v1_store_proto_rawDesc = "" +
 	"\x14WorkloadConfigRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12E\n" +
-	"\x06config\x18\x02 \x01(\v2-.perfleet.v1.DescribeAIWorkloadConfigResponseR\x06config\"\xa4\x01\n" +
+	"\x06config\x18\x02 \x01(\v2-.perfleet.v1.DescribeAIWorkloadConfigResponseR\x06config\"\xd6\x01\n" +
 	"\x12BenchmarkJobRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12=\n" +
 	"\x03job\x18\x02 \x01(\v2+.perfleet.v1.DescribeAIBenchmarkJobResponseR\x03job\x120\n" +
-	"\x14workload_config_name\x18\x03 \x01(\tR\x12workloadConfigName\"\xae\x01\n" +
+	"\x14workload_config_name\x18\x03 \x01(\tR\x12workloadConfigName\x120\n" +
+	"\x06levels\x18\x04 \x03(\v2\x18.perfleet.v1.LevelResultR\x06levels\"\xae\x01\n" +
 	"\x17RecommendationJobRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12B\n" +
@@ -891,7 +966,12 @@ const file_perfleet_v1_store_proto_rawDesc = "" +
 	"\x18PruneClientTokensCommand\x122\n" +
 	"\x06before\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06before\">\n" +
 	"\x12UpsertAgentCommand\x12(\n" +
-	"\x05agent\x18\x01 \x01(\v2\x12.perfleet.v1.AgentR\x05agentB\xa6\x01\n" +
+	"\x05agent\x18\x01 \x01(\v2\x12.perfleet.v1.AgentR\x05agent\"}\n" +
+	"\x18RecordLevelResultCommand\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12.\n" +
+	"\x05level\x18\x03 \x01(\v2\x18.perfleet.v1.LevelResultR\x05levelB\xa6\x01\n" +
 	"\x0fcom.perfleet.v1B\n" +
 	"StoreProtoP\x01Z:github.com/perfleet/perfleet/pkg/pb/perfleet/v1;perfleetv1\xa2\x02\x03PXX\xaa\x02\vPerfleet.V1\xca\x02\vPerfleet\\V1\xe2\x02\x17Perfleet\\V1\\GPBMetadata\xea\x02\fPerfleet::V1b\x06proto3"
 
@@ -907,7 +987,7 @@ func file_perfleet_v1_store_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_store_proto_rawDescData
 }
 
-var file_perfleet_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_perfleet_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_perfleet_v1_store_proto_goTypes = []any{
 	(*WorkloadConfigRecord)(nil),                // 0: perfleet.v1.WorkloadConfigRecord
 	(*BenchmarkJobRecord)(nil),                  // 1: perfleet.v1.BenchmarkJobRecord
@@ -922,32 +1002,36 @@ var file_perfleet_v1_store_proto_goTypes = []any{
 	(*SetClusterMetaCommand)(nil),               // 10: perfleet.v1.SetClusterMetaCommand
 	(*PruneClientTokensCommand)(nil),            // 11: perfleet.v1.PruneClientTokensCommand
 	(*UpsertAgentCommand)(nil),                  // 12: perfleet.v1.UpsertAgentCommand
-	(*DescribeAIWorkloadConfigResponse)(nil),    // 13: perfleet.v1.DescribeAIWorkloadConfigResponse
-	(*DescribeAIBenchmarkJobResponse)(nil),      // 14: perfleet.v1.DescribeAIBenchmarkJobResponse
-	(*DescribeAIRecommendationJobResponse)(nil), // 15: perfleet.v1.DescribeAIRecommendationJobResponse
-	(*timestamppb.Timestamp)(nil),               // 16: google.protobuf.Timestamp
-	(*ServerIdentity)(nil),                      // 17: perfleet.v1.ServerIdentity
-	(*Agent)(nil),                               // 18: perfleet.v1.Agent
+	(*RecordLevelResultCommand)(nil),            // 13: perfleet.v1.RecordLevelResultCommand
+	(*DescribeAIWorkloadConfigResponse)(nil),    // 14: perfleet.v1.DescribeAIWorkloadConfigResponse
+	(*DescribeAIBenchmarkJobResponse)(nil),      // 15: perfleet.v1.DescribeAIBenchmarkJobResponse
+	(*LevelResult)(nil),                         // 16: perfleet.v1.LevelResult
+	(*DescribeAIRecommendationJobResponse)(nil), // 17: perfleet.v1.DescribeAIRecommendationJobResponse
+	(*timestamppb.Timestamp)(nil),               // 18: google.protobuf.Timestamp
+	(*ServerIdentity)(nil),                      // 19: perfleet.v1.ServerIdentity
+	(*Agent)(nil),                               // 20: perfleet.v1.Agent
 }
 var file_perfleet_v1_store_proto_depIdxs = []int32{
-	13, // 0: perfleet.v1.WorkloadConfigRecord.config:type_name -> perfleet.v1.DescribeAIWorkloadConfigResponse
-	14, // 1: perfleet.v1.BenchmarkJobRecord.job:type_name -> perfleet.v1.DescribeAIBenchmarkJobResponse
-	15, // 2: perfleet.v1.RecommendationJobRecord.job:type_name -> perfleet.v1.DescribeAIRecommendationJobResponse
-	16, // 3: perfleet.v1.ClientTokenRecord.created:type_name -> google.protobuf.Timestamp
-	0,  // 4: perfleet.v1.CreateResourceCommand.workload_config:type_name -> perfleet.v1.WorkloadConfigRecord
-	1,  // 5: perfleet.v1.CreateResourceCommand.benchmark_job:type_name -> perfleet.v1.BenchmarkJobRecord
-	2,  // 6: perfleet.v1.CreateResourceCommand.recommendation_job:type_name -> perfleet.v1.RecommendationJobRecord
-	3,  // 7: perfleet.v1.CreateResourceCommand.client_token:type_name -> perfleet.v1.ClientTokenRecord
-	16, // 8: perfleet.v1.SetJobStatusCommand.time:type_name -> google.protobuf.Timestamp
-	17, // 9: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
-	4,  // 10: perfleet.v1.SetClusterMetaCommand.meta:type_name -> perfleet.v1.ClusterMeta
-	16, // 11: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
-	18, // 12: perfleet.v1.UpsertAgentCommand.agent:type_name -> perfleet.v1.Agent
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	14, // 0: perfleet.v1.WorkloadConfigRecord.config:type_name -> perfleet.v1.DescribeAIWorkloadConfigResponse
+	15, // 1: perfleet.v1.BenchmarkJobRecord.job:type_name -> perfleet.v1.DescribeAIBenchmarkJobResponse
+	16, // 2: perfleet.v1.BenchmarkJobRecord.levels:type_name -> perfleet.v1.LevelResult
+	17, // 3: perfleet.v1.RecommendationJobRecord.job:type_name -> perfleet.v1.DescribeAIRecommendationJobResponse
+	18, // 4: perfleet.v1.ClientTokenRecord.created:type_name -> google.protobuf.Timestamp
+	0,  // 5: perfleet.v1.CreateResourceCommand.workload_config:type_name -> perfleet.v1.WorkloadConfigRecord
+	1,  // 6: perfleet.v1.CreateResourceCommand.benchmark_job:type_name -> perfleet.v1.BenchmarkJobRecord
+	2,  // 7: perfleet.v1.CreateResourceCommand.recommendation_job:type_name -> perfleet.v1.RecommendationJobRecord
+	3,  // 8: perfleet.v1.CreateResourceCommand.client_token:type_name -> perfleet.v1.ClientTokenRecord
+	18, // 9: perfleet.v1.SetJobStatusCommand.time:type_name -> google.protobuf.Timestamp
+	19, // 10: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
+	4,  // 11: perfleet.v1.SetClusterMetaCommand.meta:type_name -> perfleet.v1.ClusterMeta
+	18, // 12: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
+	20, // 13: perfleet.v1.UpsertAgentCommand.agent:type_name -> perfleet.v1.Agent
+	16, // 14: perfleet.v1.RecordLevelResultCommand.level:type_name -> perfleet.v1.LevelResult
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_store_proto_init() }
@@ -965,7 +1049,7 @@ func file_perfleet_v1_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_store_proto_rawDesc), len(file_perfleet_v1_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

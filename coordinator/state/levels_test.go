@@ -1,0 +1,42 @@
+package state
+
+import (
+	"errors"
+	"testing"
+
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+)
+
+func TestRecordLevelResultKeepsIndexOrderAndReplaces(t *testing.T) {
+	s := New()
+	if _, err := s.Create(&pb.CreateResourceCommand{WorkloadConfig: &pb.WorkloadConfigRecord{AccountId: "000000000000",
+		Config: &pb.DescribeAIWorkloadConfigResponse{AiWorkloadConfigName: "wl"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(&pb.CreateResourceCommand{BenchmarkJob: &pb.BenchmarkJobRecord{AccountId: "000000000000", WorkloadConfigName: "wl",
+		Job: &pb.DescribeAIBenchmarkJobResponse{AiBenchmarkJobName: "j", AiBenchmarkJobStatus: StatusInProgress}}}); err != nil {
+		t.Fatal(err)
+	}
+	record := func(i uint32, requests int64) {
+		t.Helper()
+		if err := s.RecordLevelResult(&pb.RecordLevelResultCommand{AccountId: "000000000000", Name: "j",
+			Level: &pb.LevelResult{Index: i, RequestCount: requests}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(1, 10)
+	record(0, 5)
+	record(1, 11) // a level re-run after a leader change replaces its record
+	j, err := s.Job(KindBenchmark, "000000000000", "j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := j.Benchmark.GetLevels()
+	if len(levels) != 2 || levels[0].GetIndex() != 0 || levels[1].GetIndex() != 1 || levels[1].GetRequestCount() != 11 {
+		t.Fatalf("levels %v", levels)
+	}
+	err = s.RecordLevelResult(&pb.RecordLevelResultCommand{AccountId: "000000000000", Name: "nope", Level: &pb.LevelResult{}})
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing job: %v", err)
+	}
+}
