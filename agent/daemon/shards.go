@@ -36,6 +36,7 @@ type shardRunner struct {
 }
 
 type shardRun struct {
+	leader string // the leader that assigned it
 	cancel context.CancelFunc
 	buf    *shard.Buffer
 	done   *pb.ShardDone // set when the shard ended
@@ -63,7 +64,8 @@ func (r *shardRunner) RunShard(ctx context.Context, m *pb.RunShard) {
 		return
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	run := &shardRun{cancel: cancel, buf: buf}
+	leader, _ := r.client().Leader()
+	run := &shardRun{leader: leader, cancel: cancel, buf: buf}
 	r.runs[id] = run
 	r.mu.Unlock()
 
@@ -134,11 +136,20 @@ func (r *shardRunner) WindowAck(runID, seq uint64) {
 }
 
 // StreamUp resends every unacknowledged window, in order, and the reports of
-// finished shards.
+// finished shards. Shards another leader assigned are stopped and forgotten:
+// a new leader runs the interrupted level again.
 func (r *shardRunner) StreamUp() {
+	leader, _ := r.client().Leader()
 	r.mu.Lock()
 	ids := make([]uint64, 0, len(r.runs))
-	for id := range r.runs {
+	for id, run := range r.runs {
+		if run.leader != leader {
+			run.cancel()
+			_ = run.buf.Close()
+			delete(r.runs, id)
+			r.log.Info("dropping a shard of the previous leader", "run", id, "leader", run.leader, "new_leader", leader)
+			continue
+		}
 		ids = append(ids, id)
 	}
 	r.mu.Unlock()

@@ -34,7 +34,8 @@ type jobRun struct {
 	active  []*shardRun // the current level's shards
 }
 
-// stop cancels the job's shards; execute then records Stopped.
+// stop is the user's Stop: it cancels the job's shards, and execute then
+// records Stopped.
 func (jr *jobRun) stop() {
 	jr.mu.Lock()
 	if jr.stopped {
@@ -42,6 +43,13 @@ func (jr *jobRun) stop() {
 		return
 	}
 	jr.stopped = true
+	jr.mu.Unlock()
+	jr.cancelShards()
+}
+
+// cancelShards cancels the current level's shards on their agents.
+func (jr *jobRun) cancelShards() {
+	jr.mu.Lock()
 	active := jr.active
 	jr.mu.Unlock()
 	for _, sr := range active {
@@ -186,6 +194,12 @@ func (jr *jobRun) runLevel(ctx context.Context, lp scheduler.LevelPlan, spec []b
 	if stopped {
 		return metrics.NewWindow("", 0, 0, 0), nil
 	}
+	// After a leader change agents take a moment to reconnect to this node.
+	for _, sh := range lp.Shards {
+		if err := jr.waitConnected(ctx, sh.AgentID, lp); err != nil {
+			return nil, err
+		}
+	}
 	for i, sh := range lp.Shards {
 		m := &pb.RunShard{RunId: shards[i].id, JobArn: j.ARN(), LevelIndex: uint32(lp.Index), LevelName: lp.Name,
 			Shard: &pb.ShardPlan{Index: uint32(sh.Index), Of: uint32(sh.Of), Concurrency: uint32(sh.Concurrency), Rate: sh.Rate,
@@ -193,14 +207,14 @@ func (jr *jobRun) runLevel(ctx context.Context, lp scheduler.LevelPlan, spec []b
 				SliceStart: uint64(sh.Slice.Start), SliceStride: uint64(sh.Slice.Stride)},
 			Spec: spec, TargetUrl: target, Models: models, StartUnixNano: start.UnixNano()}
 		if err := r.c.SendToAgent(sh.AgentID, &pb.ConnectResponse{Body: &pb.ConnectResponse_RunShard{RunShard: m}}); err != nil {
-			jr.stop()
+			jr.cancelShards()
 			return nil, fmt.Errorf("level %s: could not send agent %s its shard: %v", levelName(lp), sh.AgentID, err)
 		}
 	}
 	r.log.Info("level started", "job", j.Name, "level", levelName(lp), "shards", len(shards), "start", start)
 	for _, sr := range shards {
 		if err := jr.waitShard(ctx, sr, lp); err != nil {
-			jr.stop()
+			jr.cancelShards()
 			return nil, err
 		}
 	}
@@ -216,6 +230,22 @@ func (jr *jobRun) runLevel(ctx context.Context, lp scheduler.LevelPlan, spec []b
 		return nil, fmt.Errorf("level %s: %s", levelName(lp), strings.Join(failures, "; "))
 	}
 	return merged, nil
+}
+
+// waitConnected waits up to LostAfter for an agent's control stream.
+func (jr *jobRun) waitConnected(ctx context.Context, agentID string, lp scheduler.LevelPlan) error {
+	deadline := time.Now().Add(jr.r.LostAfter)
+	for !jr.r.c.AgentConnected(agentID) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: agent %s has no control stream to the leader for level %s", errLost, agentID, levelName(lp))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // waitShard waits for a shard's report, failing when its agent has been

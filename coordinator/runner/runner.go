@@ -58,8 +58,12 @@ func New(c Cluster, log *slog.Logger) *Runner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{c: c, log: log, StartDelay: time.Second, LostAfter: 10 * time.Second,
+	r := &Runner{c: c, log: log, StartDelay: time.Second, LostAfter: 10 * time.Second,
 		jobs: map[string]*jobRun{}, shards: map[uint64]*shardRun{}}
+	// Run IDs start from the clock so that a later leader's never repeat an
+	// earlier leader's, which agents may still hold.
+	r.nextRun.Store(uint64(time.Now().UnixNano()))
+	return r
 }
 
 // Run starts InProgress jobs, stops Stopping ones, until ctx ends (the node

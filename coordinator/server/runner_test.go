@@ -167,3 +167,58 @@ func TestStopBenchmarkJobMidLevel(t *testing.T) {
 	})
 	t.Logf("stopped %v after Stop", took)
 }
+
+func TestBenchmarkJobSurvivesLeaderLoss(t *testing.T) {
+	_, target := simTarget(t)
+	servers := TestCluster(t, 3, nil)
+	leader := WaitForLeader(t, servers...)
+	var join []string
+	for _, s := range servers {
+		join = append(join, s.GossipAddr())
+	}
+	spec, _ := gpu.ParseSimulated("1xL4")
+	a, err := daemon.Start(daemon.Config{ID: "load-f", GossipAddr: "127.0.0.1:0", Join: join, FastGossip: true,
+		GPUs: gpu.NewSimulated(spec, gpu.SimOptions{}), Heartbeat: 200 * time.Millisecond, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Kill() })
+	fs := followers(servers)
+	c := pb.NewInferenceOptimizationClient(testConn(t, fs[0].Addr()))
+	fleet := pb.NewFleetServiceClient(testConn(t, leader.Addr()))
+	eventually(t, 10*time.Second, "agent connected", func() bool {
+		return listAgents(t, fleet, &pb.ListAgentsRequest{})["load-f"].GetConnected()
+	})
+	createJob(t, c, "failover", "benchmark:\n  type: aiperf\nparameters:\n  concurrency: [1, 2, 4]\n  request_count: 30\n"+
+		"  isl: 16\n  osl: 32\n  extra_inputs: \"ignore_eos:true\"\n", target, t.TempDir())
+	results := func() *pb.GetAIBenchmarkJobResultsResponse {
+		r, err := c.GetAIBenchmarkJobResults(context.Background(), &pb.GetAIBenchmarkJobResultsRequest{AiBenchmarkJobName: "failover"})
+		if err != nil {
+			return nil
+		}
+		return r
+	}
+	eventually(t, 60*time.Second, "first level recorded", func() bool { return len(results().GetLevels()) >= 1 })
+	first := results().GetLevels()[0]
+	leader.Kill()
+	WaitForLeader(t, fs...)
+	eventually(t, 90*time.Second, "job completed under the new leader", func() bool {
+		r := results()
+		if r.GetAiBenchmarkJobStatus() == "Failed" {
+			t.Fatalf("job failed: %v", jobStatus(t, c, "failover").GetFailureReason())
+		}
+		return r.GetAiBenchmarkJobStatus() == "Completed"
+	})
+	levels := results().GetLevels()
+	if len(levels) != 3 {
+		t.Fatalf("want 3 levels, got %v", levels)
+	}
+	for _, l := range levels {
+		if l.GetRequestCount() != 30 {
+			t.Fatalf("level %s: %d requests, want 30", l.GetName(), l.GetRequestCount())
+		}
+	}
+	if !levels[0].GetEndTime().AsTime().Equal(first.GetEndTime().AsTime()) {
+		t.Fatal("the new leader ran the finished first level again")
+	}
+}
