@@ -58,15 +58,8 @@ SPEC
 echo "== API session: a workload config and a benchmark job, run by the agents"
 $BIN/perfleet workload-config create chat --spec "$WORK/chat.yaml" --tag team=demo
 $BIN/perfleet benchmark-job create chat-sweep --workload-config chat --endpoint "http://$SIM" \
-  --inference-component demo-llm --output-location "file://$OUT"
-status=""
-for _ in $(seq 1 240); do
-  status=$($BIN/perfleet benchmark-job describe chat-sweep -o json | grep -o '"ai_benchmark_job_status": *"[A-Za-z]*"' | cut -d'"' -f4)
-  case "$status" in Completed|Failed|Stopped) break ;; esac
-  sleep 1
-done
+  --inference-component demo-llm --output-location "file://$OUT" --watch
 $BIN/perfleet benchmark-job describe chat-sweep
-[ "$status" = Completed ] || { echo "the job ended $status"; exit 1; }
 $BIN/perfleet benchmark-job results chat-sweep
 
 echo "== the same workload standalone with perfleet-agent run (like aiperf profile), for comparison"

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
@@ -63,7 +67,7 @@ func newBenchmarkJobCmd(g *globals) *cobra.Command {
 			return r.GetAiBenchmarkJobArn(), err
 		},
 	}
-	cmd.AddCommand(benchmarkCreate(g), benchmarkResults(g))
+	cmd.AddCommand(benchmarkCreate(g), benchmarkResults(g), benchmarkWatch(g))
 	cmd.AddCommand(ops.commands(g, "WORKLOAD")...)
 	return cmd
 }
@@ -72,6 +76,7 @@ func benchmarkCreate(g *globals) *cobra.Command {
 	var jc jobCommon
 	var endpoint, container string
 	var components, subnets, groups []string
+	var watch bool
 	cmd := &cobra.Command{
 		Use:   "create NAME --workload-config WL --endpoint URL",
 		Short: "Create and start a benchmark job",
@@ -111,9 +116,12 @@ Example:
 			if len(subnets)+len(groups) > 0 {
 				req.NetworkConfig = &pb.NetworkConfig{VpcConfig: &pb.VpcConfig{Subnets: subnets, SecurityGroupIds: groups}}
 			}
-			return createJob(g, cmd, func(ctx context.Context, c pb.InferenceOptimizationClient) (*pb.CreateAIBenchmarkJobResponse, error) {
+			if err := createJob(g, cmd, func(ctx context.Context, c pb.InferenceOptimizationClient) (*pb.CreateAIBenchmarkJobResponse, error) {
 				return c.CreateAIBenchmarkJob(ctx, req)
-			}, (*pb.CreateAIBenchmarkJobResponse).GetAiBenchmarkJobArn)
+			}, (*pb.CreateAIBenchmarkJobResponse).GetAiBenchmarkJobArn); err != nil || !watch {
+				return err
+			}
+			return g.watchJob(cmd, a[0])
 		},
 	}
 	jc.register(cmd)
@@ -123,6 +131,7 @@ Example:
 	f.StringArrayVar(&components, "inference-component", nil, "model or adapter name to send requests to (repeatable)")
 	f.StringArrayVar(&subnets, "subnet", nil, "only use agents in this subnet (repeatable)")
 	f.StringArrayVar(&groups, "security-group", nil, "only use agents in this security group (repeatable)")
+	f.BoolVar(&watch, "watch", false, "follow the job's progress until it ends (like 'benchmark-job watch')")
 	return cmd
 }
 
@@ -195,4 +204,93 @@ func abbrev(tag string) string {
 		return "tok/s/user"
 	}
 	return tag
+}
+
+func benchmarkWatch(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "watch NAME",
+		Short: "Follow a benchmark job's progress until it ends",
+		Long: `Follow a benchmark job: one line per second with the running level, its
+requests and errors, the achieved request rate and token throughput, and
+TTFT, ITL and latency percentiles merged over all agents; it ends when the
+job does, with a non-zero exit status if the job failed.`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error { return g.watchJob(cmd, a[0]) },
+	}
+}
+
+// watchJob prints a job's updates until its final state.
+func (g *globals) watchJob(cmd *cobra.Command, name string) error {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	addrs := strings.Split(g.addr, ",")
+	var last *pb.WatchAIBenchmarkJobResponse
+	for attempt := 0; attempt < 20; attempt++ {
+		conn, err := grpc.NewClient(strings.TrimSpace(addrs[attempt%len(addrs)]), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return usageError{err}
+		}
+		stream, err := pb.NewInferenceOptimizationClient(conn).WatchAIBenchmarkJob(ctx, &pb.WatchAIBenchmarkJobRequest{AiBenchmarkJobName: name})
+		for err == nil {
+			var u *pb.WatchAIBenchmarkJobResponse
+			if u, err = stream.Recv(); err == nil {
+				last = u
+				g.printUpdate(name, u)
+				if u.GetFinal() {
+					conn.Close()
+					if u.GetAiBenchmarkJobStatus() == "Failed" {
+						return fmt.Errorf("benchmark job %s failed: %s", name, u.GetFailureReason())
+					}
+					return nil
+				}
+			}
+		}
+		conn.Close()
+		if status.Code(err) != codes.Unavailable {
+			return err
+		}
+		time.Sleep(backoff(attempt)) // the node went away: follow another one
+	}
+	if last != nil {
+		return fmt.Errorf("lost the job's progress stream; last status %s", last.GetAiBenchmarkJobStatus())
+	}
+	return fmt.Errorf("could not follow benchmark job %s", name)
+}
+
+func (g *globals) printUpdate(name string, u *pb.WatchAIBenchmarkJobResponse) {
+	if g.output == "json" {
+		_ = g.printJSON(u)
+		return
+	}
+	if u.GetFinal() {
+		fmt.Fprintf(g.out, "%s: %s after %d level(s)", name, u.GetAiBenchmarkJobStatus(), u.GetLevelsFinished())
+		if u.GetFailureReason() != "" {
+			fmt.Fprintf(g.out, ": %s", u.GetFailureReason())
+		}
+		fmt.Fprintln(g.out)
+		return
+	}
+	l := u.GetLevel()
+	if l == nil {
+		fmt.Fprintf(g.out, "%s: %s, %d/%d level(s) finished\n", name, u.GetAiBenchmarkJobStatus(), u.GetLevelsFinished(), u.GetLevelsTotal())
+		return
+	}
+	level := l.GetName()
+	if level == "" {
+		level = "level"
+	}
+	if l.GetElapsedSeconds() == 0 && l.GetRequestCount() == 0 {
+		fmt.Fprintf(g.out, "[%s %d/%d] starting on %d agent(s)\n", level, l.GetIndex()+1, u.GetLevelsTotal(), l.GetAgents())
+		return
+	}
+	done := fmt.Sprint(l.GetRequestCount())
+	if l.GetPlannedRequestCount() > 0 {
+		done = fmt.Sprintf("%d/%d", l.GetRequestCount(), l.GetPlannedRequestCount())
+	}
+	fmt.Fprintf(g.out, "[%s %d/%d, %d agents] %5.1fs  ok %s  err %d | %.1f req/s  %.0f tok/s | TTFT p50 %.1f p99 %.1f ms | ITL p50 %.2f ms | latency p50 %.0f p99 %.0f ms\n",
+		level, l.GetIndex()+1, u.GetLevelsTotal(), l.GetAgents(), l.GetElapsedSeconds(), done, l.GetErrorRequestCount(),
+		l.GetRequestThroughput(), l.GetOutputTokenThroughput(), l.GetTimeToFirstTokenP50(), l.GetTimeToFirstTokenP99(),
+		l.GetInterTokenLatencyP50(), l.GetRequestLatencyP50(), l.GetRequestLatencyP99())
 }

@@ -3,6 +3,7 @@ package endpoint
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/names"
@@ -139,4 +140,35 @@ func (e *Endpoint) GetAIBenchmarkJobResults(ctx context.Context, req *pb.GetAIBe
 		return nil, err
 	}
 	return &pb.GetAIBenchmarkJobResultsResponse{AiBenchmarkJobArn: j.ARN(), AiBenchmarkJobStatus: j.Status, Levels: j.Benchmark.GetLevels()}, nil
+}
+
+// WatchAIBenchmarkJob sends the job's state and live level once a second,
+// then a final update once the job is terminal.
+func (e *Endpoint) WatchAIBenchmarkJob(req *pb.WatchAIBenchmarkJobRequest, stream pb.InferenceOptimization_WatchAIBenchmarkJobServer) error {
+	ctx := stream.Context()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		j, err := e.getJob(ctx, "ai_benchmark_job_name", req.GetAiBenchmarkJobName(), state.KindBenchmark)
+		if err != nil {
+			return ToStatus(err)
+		}
+		d := j.Benchmark.GetJob()
+		resp := &pb.WatchAIBenchmarkJobResponse{AiBenchmarkJobStatus: j.Status, FailureReason: d.GetFailureReason(),
+			LevelsFinished: uint32(len(j.Benchmark.GetLevels())), Final: state.Terminal(j.Status)}
+		if total, level, ok := e.b.Progress(j.Account, j.Name); ok && !resp.Final {
+			resp.LevelsTotal, resp.Level = uint32(total), level
+		}
+		if resp.LevelsTotal < resp.LevelsFinished {
+			resp.LevelsTotal = resp.LevelsFinished
+		}
+		if err := stream.Send(resp); err != nil || resp.Final {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }

@@ -34,6 +34,9 @@ type Backend interface {
 	PageKey() []byte
 	// MaxActiveJobs is the per-account active job limit.
 	MaxActiveJobs() uint32
+	// Progress is a running benchmark job's plan size and live level, when
+	// this node runs it.
+	Progress(account, name string) (levels int, level *pb.LevelProgress, ok bool)
 }
 
 // Endpoint implements the InferenceOptimization service.

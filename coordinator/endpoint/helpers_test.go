@@ -62,6 +62,9 @@ func (b *backend) Account(context.Context) string { return b.account }
 func (b *backend) Now() time.Time                 { return b.clock.now }
 func (b *backend) PageKey() []byte                { return b.fsm.State().Meta().GetPageTokenKey() }
 func (b *backend) MaxActiveJobs() uint32          { return b.maxActive }
+func (b *backend) Progress(string, string) (int, *pb.LevelProgress, bool) {
+	return 0, nil, false
+}
 
 // env is one endpoint over a fresh FSM whose cluster meta holds a page key.
 type env struct {

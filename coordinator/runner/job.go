@@ -32,6 +32,9 @@ type jobRun struct {
 	mu      sync.Mutex
 	stopped bool
 	active  []*shardRun // the current level's shards
+	total   int         // levels in the plan
+	level   *scheduler.LevelPlan
+	start   time.Time // the current level's common start
 }
 
 // stop is the user's Stop: it cancels the job's shards, and execute then
@@ -120,6 +123,9 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	levels := spec.Levels()
+	jr.mu.Lock()
+	jr.total = len(levels)
+	jr.mu.Unlock()
 	plan, err := scheduler.Schedule(scheduler.Input{Seed: uint64(spec.Parameters.RandomSeed), Levels: levels, Placement: spec.Placement,
 		VPC: rec.GetNetworkConfig().GetVpcConfig(), Candidates: scheduler.FromAgents(agents)})
 	if err != nil {
@@ -188,7 +194,7 @@ func (jr *jobRun) runLevel(ctx context.Context, lp scheduler.LevelPlan, spec []b
 		r.mu.Unlock()
 	}()
 	jr.mu.Lock()
-	jr.active = shards
+	jr.active, jr.level, jr.start = shards, &lp, start
 	stopped := jr.stopped
 	jr.mu.Unlock()
 	if stopped {
@@ -364,4 +370,49 @@ func finite(x float64) float64 {
 		return 0
 	}
 	return x
+}
+
+// progress is the running level's live state, merged over the windows
+// received so far.
+func (jr *jobRun) progress(now time.Time) (int, *pb.LevelProgress) {
+	jr.mu.Lock()
+	total, lp, start, active := jr.total, jr.level, jr.start, jr.active
+	jr.mu.Unlock()
+	if lp == nil {
+		return total, nil
+	}
+	merged := metrics.NewWindow("", 0, 0, 0)
+	for _, sr := range active {
+		sr.mu.Lock()
+		merged.Merge(sr.merged)
+		sr.mu.Unlock()
+	}
+	p := &pb.LevelProgress{Index: uint32(lp.Index), Name: lp.Name, Agents: uint32(len(lp.Shards)),
+		ElapsedSeconds: max(0, now.Sub(start).Seconds())}
+	for _, sh := range lp.Shards {
+		p.PlannedRequestCount += int64(sh.RequestCount)
+	}
+	for _, m := range metrics.Summarize(merged, nil, metrics.Goodput{}).Metrics {
+		st := metrics.Stats{}
+		if m.Stats != nil {
+			st = *m.Stats
+		}
+		switch m.Tag {
+		case "request_count":
+			p.RequestCount = int64(m.Value)
+		case "error_request_count":
+			p.ErrorRequestCount = int64(m.Value)
+		case "request_throughput":
+			p.RequestThroughput = finite(m.Value)
+		case "output_token_throughput":
+			p.OutputTokenThroughput = finite(m.Value)
+		case "time_to_first_token":
+			p.TimeToFirstTokenP50, p.TimeToFirstTokenP99 = finite(st.Pct(50)), finite(st.Pct(99))
+		case "inter_token_latency":
+			p.InterTokenLatencyP50 = finite(st.Pct(50))
+		case "request_latency":
+			p.RequestLatencyP50, p.RequestLatencyP99 = finite(st.Pct(50)), finite(st.Pct(99))
+		}
+	}
+	return total, p
 }

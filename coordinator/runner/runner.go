@@ -157,3 +157,16 @@ func (r *Runner) OnDone(agentID string, d *pb.ShardDone) {
 		sr.finish(d)
 	}
 }
+
+// Progress returns a running job's plan size and its running level's live
+// state; ok is false when this node runs no such job.
+func (r *Runner) Progress(account, name string) (levels int, level *pb.LevelProgress, ok bool) {
+	r.mu.Lock()
+	jr := r.jobs[account+"/"+name]
+	r.mu.Unlock()
+	if jr == nil {
+		return 0, nil, false
+	}
+	levels, level = jr.progress(r.c.Now())
+	return levels, level, true
+}

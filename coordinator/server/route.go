@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -258,4 +259,51 @@ func (p *connPool) close() {
 		c.Close()
 	}
 	p.conns = map[string]*grpc.ClientConn{}
+}
+
+// routeStream relays a follower's Watch to the leader, whose runner holds
+// the live metrics; without a known leader the local handler answers with
+// the replicated state alone.
+func (s *Server) routeStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if info.FullMethod != pb.InferenceOptimization_WatchAIBenchmarkJob_FullMethodName || s.IsLeader() || wasForwarded(ss.Context()) {
+		return handler(srv, ss)
+	}
+	ctx := ss.Context()
+	addr, ok := s.leaderAddrNow()
+	if !ok || addr == s.cfg.GRPCAdvertise {
+		return handler(srv, ss)
+	}
+	conn, err := s.conns.get(addr)
+	if err != nil {
+		return handler(srv, ss)
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	out := md.Copy()
+	out.Set(forwardedHeader, s.cfg.NodeID)
+	cs, err := conn.NewStream(metadata.NewOutgoingContext(ctx, out), &grpc.StreamDesc{ServerStreams: true}, info.FullMethod)
+	if err != nil {
+		return err
+	}
+	req := &pb.WatchAIBenchmarkJobRequest{}
+	if err := ss.RecvMsg(req); err != nil {
+		return err
+	}
+	if err := cs.SendMsg(req); err != nil {
+		return err
+	}
+	if err := cs.CloseSend(); err != nil {
+		return err
+	}
+	for {
+		m := &pb.WatchAIBenchmarkJobResponse{}
+		if err := cs.RecvMsg(m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := ss.SendMsg(m); err != nil {
+			return err
+		}
+	}
 }

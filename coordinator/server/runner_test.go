@@ -92,6 +92,34 @@ func TestBenchmarkJobRunsAcrossAgents(t *testing.T) {
 	spec := "benchmark:\n  type: aiperf\nplacement:\n  agents: 2\nparameters:\n  concurrency: [2, 4]\n  request_count: 20\n" +
 		"  isl: 16\n  osl: 8\n  extra_inputs: \"ignore_eos:true\"\n"
 	createJob(t, c, "sweep", spec, target, out)
+	watch, err := c.WatchAIBenchmarkJob(context.Background(), &pb.WatchAIBenchmarkJobRequest{AiBenchmarkJobName: "sweep"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var updates []*pb.WatchAIBenchmarkJobResponse
+	for {
+		u, err := watch.Recv()
+		if err != nil {
+			t.Fatalf("watch ended before the final update: %v", err)
+		}
+		updates = append(updates, u)
+		if u.GetFinal() {
+			break
+		}
+	}
+	final := updates[len(updates)-1]
+	if final.GetAiBenchmarkJobStatus() != "Completed" || final.GetLevelsFinished() != 2 {
+		t.Fatalf("final update %v", final)
+	}
+	live := false
+	for _, u := range updates {
+		if l := u.GetLevel(); l != nil && l.GetAgents() == 2 && u.GetLevelsTotal() == 2 && l.GetPlannedRequestCount() == 20 {
+			live = true
+		}
+	}
+	if !live {
+		t.Fatalf("no live level update among %d updates: %v", len(updates), updates)
+	}
 	eventually(t, 60*time.Second, "job completed", func() bool {
 		d := jobStatus(t, c, "sweep")
 		if d.GetAiBenchmarkJobStatus() == "Failed" {

@@ -121,6 +121,7 @@ func New(cfg Config) (*Server, error) {
 
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.routeUnary),
+		grpc.ChainStreamInterceptor(s.routeStream),
 		grpc.MaxRecvMsgSize(4<<20),
 		// A fixed pool of stream workers instead of a goroutine per call.
 		grpc.NumStreamWorkers(uint32(4*runtime.NumCPU())),
@@ -268,6 +269,11 @@ func (s *Server) Now() time.Time { return time.Now().UTC() }
 
 // MaxActiveJobs is the per-account limit of active jobs of one kind.
 func (s *Server) MaxActiveJobs() uint32 { return uint32(s.cfg.MaxActiveJobs) }
+
+// Progress is a running benchmark job's live state on this node's runner.
+func (s *Server) Progress(account, name string) (int, *pb.LevelProgress, bool) {
+	return s.runner.Progress(account, name)
+}
 
 // PageKey is the cluster's HMAC key for list tokens.
 func (s *Server) PageKey() []byte { return s.State().Meta().GetPageTokenKey() }

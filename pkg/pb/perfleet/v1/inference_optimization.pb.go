@@ -2425,6 +2425,299 @@ func (x *GetAIBenchmarkJobResultsResponse) GetLevels() []*LevelResult {
 	return nil
 }
 
+// WatchAIBenchmarkJobRequest names a job to watch.
+type WatchAIBenchmarkJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's name or ARN. Required.
+	AiBenchmarkJobName string `protobuf:"bytes,1,opt,name=ai_benchmark_job_name,json=aiBenchmarkJobName,proto3" json:"ai_benchmark_job_name,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *WatchAIBenchmarkJobRequest) Reset() {
+	*x = WatchAIBenchmarkJobRequest{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchAIBenchmarkJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchAIBenchmarkJobRequest) ProtoMessage() {}
+
+func (x *WatchAIBenchmarkJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchAIBenchmarkJobRequest.ProtoReflect.Descriptor instead.
+func (*WatchAIBenchmarkJobRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *WatchAIBenchmarkJobRequest) GetAiBenchmarkJobName() string {
+	if x != nil {
+		return x.AiBenchmarkJobName
+	}
+	return ""
+}
+
+// LevelProgress is the live state of the running level, merged over every
+// agent's windows received so far.
+type LevelProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Position and name of the level.
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Name  string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Agents running the level.
+	Agents uint32 `protobuf:"varint,3,opt,name=agents,proto3" json:"agents,omitempty"`
+	// Seconds since the level's common start.
+	ElapsedSeconds float64 `protobuf:"fixed64,4,opt,name=elapsed_seconds,json=elapsedSeconds,proto3" json:"elapsed_seconds,omitempty"`
+	// Requests answered successfully and failed so far.
+	RequestCount      int64 `protobuf:"varint,5,opt,name=request_count,json=requestCount,proto3" json:"request_count,omitempty"`
+	ErrorRequestCount int64 `protobuf:"varint,6,opt,name=error_request_count,json=errorRequestCount,proto3" json:"error_request_count,omitempty"`
+	// Requests the level sends in all (0: bounded by duration).
+	PlannedRequestCount int64 `protobuf:"varint,7,opt,name=planned_request_count,json=plannedRequestCount,proto3" json:"planned_request_count,omitempty"`
+	// Achieved request rate and output token throughput so far.
+	RequestThroughput     float64 `protobuf:"fixed64,8,opt,name=request_throughput,json=requestThroughput,proto3" json:"request_throughput,omitempty"`
+	OutputTokenThroughput float64 `protobuf:"fixed64,9,opt,name=output_token_throughput,json=outputTokenThroughput,proto3" json:"output_token_throughput,omitempty"`
+	// Latencies so far, in ms.
+	TimeToFirstTokenP50  float64 `protobuf:"fixed64,10,opt,name=time_to_first_token_p50,json=timeToFirstTokenP50,proto3" json:"time_to_first_token_p50,omitempty"`
+	TimeToFirstTokenP99  float64 `protobuf:"fixed64,11,opt,name=time_to_first_token_p99,json=timeToFirstTokenP99,proto3" json:"time_to_first_token_p99,omitempty"`
+	InterTokenLatencyP50 float64 `protobuf:"fixed64,12,opt,name=inter_token_latency_p50,json=interTokenLatencyP50,proto3" json:"inter_token_latency_p50,omitempty"`
+	RequestLatencyP50    float64 `protobuf:"fixed64,13,opt,name=request_latency_p50,json=requestLatencyP50,proto3" json:"request_latency_p50,omitempty"`
+	RequestLatencyP99    float64 `protobuf:"fixed64,14,opt,name=request_latency_p99,json=requestLatencyP99,proto3" json:"request_latency_p99,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *LevelProgress) Reset() {
+	*x = LevelProgress{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LevelProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LevelProgress) ProtoMessage() {}
+
+func (x *LevelProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LevelProgress.ProtoReflect.Descriptor instead.
+func (*LevelProgress) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *LevelProgress) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *LevelProgress) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LevelProgress) GetAgents() uint32 {
+	if x != nil {
+		return x.Agents
+	}
+	return 0
+}
+
+func (x *LevelProgress) GetElapsedSeconds() float64 {
+	if x != nil {
+		return x.ElapsedSeconds
+	}
+	return 0
+}
+
+func (x *LevelProgress) GetRequestCount() int64 {
+	if x != nil {
+		return x.RequestCount
+	}
+	return 0
+}
+
+func (x *LevelProgress) GetErrorRequestCount() int64 {
+	if x != nil {
+		return x.ErrorRequestCount
+	}
+	return 0
+}
+
+func (x *LevelProgress) GetPlannedRequestCount() int64 {
+	if x != nil {
+		return x.PlannedRequestCount
+	}
+	return 0
+}
+
+func (x *LevelProgress) GetRequestThroughput() float64 {
+	if x != nil {
+		return x.RequestThroughput
+	}
+	return 0
+}
+
+func (x *LevelProgress) GetOutputTokenThroughput() float64 {
+	if x != nil {
+		return x.OutputTokenThroughput
+	}
+	return 0
+}
+
+func (x *LevelProgress) GetTimeToFirstTokenP50() float64 {
+	if x != nil {
+		return x.TimeToFirstTokenP50
+	}
+	return 0
+}
+
+func (x *LevelProgress) GetTimeToFirstTokenP99() float64 {
+	if x != nil {
+		return x.TimeToFirstTokenP99
+	}
+	return 0
+}
+
+func (x *LevelProgress) GetInterTokenLatencyP50() float64 {
+	if x != nil {
+		return x.InterTokenLatencyP50
+	}
+	return 0
+}
+
+func (x *LevelProgress) GetRequestLatencyP50() float64 {
+	if x != nil {
+		return x.RequestLatencyP50
+	}
+	return 0
+}
+
+func (x *LevelProgress) GetRequestLatencyP99() float64 {
+	if x != nil {
+		return x.RequestLatencyP99
+	}
+	return 0
+}
+
+// WatchAIBenchmarkJobResponse is one update of a watched job.
+type WatchAIBenchmarkJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's status.
+	AiBenchmarkJobStatus string `protobuf:"bytes,1,opt,name=ai_benchmark_job_status,json=aiBenchmarkJobStatus,proto3" json:"ai_benchmark_job_status,omitempty"`
+	// Why it failed, if it did.
+	FailureReason string `protobuf:"bytes,2,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
+	// Levels finished and levels in the plan.
+	LevelsFinished uint32 `protobuf:"varint,3,opt,name=levels_finished,json=levelsFinished,proto3" json:"levels_finished,omitempty"`
+	LevelsTotal    uint32 `protobuf:"varint,4,opt,name=levels_total,json=levelsTotal,proto3" json:"levels_total,omitempty"`
+	// The running level, while one runs.
+	Level *LevelProgress `protobuf:"bytes,5,opt,name=level,proto3" json:"level,omitempty"`
+	// True on the last update (the job reached a terminal state).
+	Final         bool `protobuf:"varint,6,opt,name=final,proto3" json:"final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchAIBenchmarkJobResponse) Reset() {
+	*x = WatchAIBenchmarkJobResponse{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchAIBenchmarkJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchAIBenchmarkJobResponse) ProtoMessage() {}
+
+func (x *WatchAIBenchmarkJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchAIBenchmarkJobResponse.ProtoReflect.Descriptor instead.
+func (*WatchAIBenchmarkJobResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *WatchAIBenchmarkJobResponse) GetAiBenchmarkJobStatus() string {
+	if x != nil {
+		return x.AiBenchmarkJobStatus
+	}
+	return ""
+}
+
+func (x *WatchAIBenchmarkJobResponse) GetFailureReason() string {
+	if x != nil {
+		return x.FailureReason
+	}
+	return ""
+}
+
+func (x *WatchAIBenchmarkJobResponse) GetLevelsFinished() uint32 {
+	if x != nil {
+		return x.LevelsFinished
+	}
+	return 0
+}
+
+func (x *WatchAIBenchmarkJobResponse) GetLevelsTotal() uint32 {
+	if x != nil {
+		return x.LevelsTotal
+	}
+	return 0
+}
+
+func (x *WatchAIBenchmarkJobResponse) GetLevel() *LevelProgress {
+	if x != nil {
+		return x.Level
+	}
+	return nil
+}
+
+func (x *WatchAIBenchmarkJobResponse) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
 var File_perfleet_v1_inference_optimization_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
@@ -2598,7 +2891,32 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	" GetAIBenchmarkJobResultsResponse\x12/\n" +
 	"\x14ai_benchmark_job_arn\x18\x01 \x01(\tR\x11aiBenchmarkJobArn\x125\n" +
 	"\x17ai_benchmark_job_status\x18\x02 \x01(\tR\x14aiBenchmarkJobStatus\x120\n" +
-	"\x06levels\x18\x03 \x03(\v2\x18.perfleet.v1.LevelResultR\x06levels2\xe7\r\n" +
+	"\x06levels\x18\x03 \x03(\v2\x18.perfleet.v1.LevelResultR\x06levels\"O\n" +
+	"\x1aWatchAIBenchmarkJobRequest\x121\n" +
+	"\x15ai_benchmark_job_name\x18\x01 \x01(\tR\x12aiBenchmarkJobName\"\xed\x04\n" +
+	"\rLevelProgress\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06agents\x18\x03 \x01(\rR\x06agents\x12'\n" +
+	"\x0felapsed_seconds\x18\x04 \x01(\x01R\x0eelapsedSeconds\x12#\n" +
+	"\rrequest_count\x18\x05 \x01(\x03R\frequestCount\x12.\n" +
+	"\x13error_request_count\x18\x06 \x01(\x03R\x11errorRequestCount\x122\n" +
+	"\x15planned_request_count\x18\a \x01(\x03R\x13plannedRequestCount\x12-\n" +
+	"\x12request_throughput\x18\b \x01(\x01R\x11requestThroughput\x126\n" +
+	"\x17output_token_throughput\x18\t \x01(\x01R\x15outputTokenThroughput\x124\n" +
+	"\x17time_to_first_token_p50\x18\n" +
+	" \x01(\x01R\x13timeToFirstTokenP50\x124\n" +
+	"\x17time_to_first_token_p99\x18\v \x01(\x01R\x13timeToFirstTokenP99\x125\n" +
+	"\x17inter_token_latency_p50\x18\f \x01(\x01R\x14interTokenLatencyP50\x12.\n" +
+	"\x13request_latency_p50\x18\r \x01(\x01R\x11requestLatencyP50\x12.\n" +
+	"\x13request_latency_p99\x18\x0e \x01(\x01R\x11requestLatencyP99\"\x8f\x02\n" +
+	"\x1bWatchAIBenchmarkJobResponse\x125\n" +
+	"\x17ai_benchmark_job_status\x18\x01 \x01(\tR\x14aiBenchmarkJobStatus\x12%\n" +
+	"\x0efailure_reason\x18\x02 \x01(\tR\rfailureReason\x12'\n" +
+	"\x0flevels_finished\x18\x03 \x01(\rR\x0elevelsFinished\x12!\n" +
+	"\flevels_total\x18\x04 \x01(\rR\vlevelsTotal\x120\n" +
+	"\x05level\x18\x05 \x01(\v2\x1a.perfleet.v1.LevelProgressR\x05level\x12\x14\n" +
+	"\x05final\x18\x06 \x01(\bR\x05final2\xd3\x0e\n" +
 	"\x15InferenceOptimization\x12q\n" +
 	"\x16CreateAIWorkloadConfig\x12*.perfleet.v1.CreateAIWorkloadConfigRequest\x1a+.perfleet.v1.CreateAIWorkloadConfigResponse\x12w\n" +
 	"\x18DescribeAIWorkloadConfig\x12,.perfleet.v1.DescribeAIWorkloadConfigRequest\x1a-.perfleet.v1.DescribeAIWorkloadConfigResponse\x12n\n" +
@@ -2609,7 +2927,8 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\x13ListAIBenchmarkJobs\x12'.perfleet.v1.ListAIBenchmarkJobsRequest\x1a(.perfleet.v1.ListAIBenchmarkJobsResponse\x12e\n" +
 	"\x12StopAIBenchmarkJob\x12&.perfleet.v1.StopAIBenchmarkJobRequest\x1a'.perfleet.v1.StopAIBenchmarkJobResponse\x12k\n" +
 	"\x14DeleteAIBenchmarkJob\x12(.perfleet.v1.DeleteAIBenchmarkJobRequest\x1a).perfleet.v1.DeleteAIBenchmarkJobResponse\x12w\n" +
-	"\x18GetAIBenchmarkJobResults\x12,.perfleet.v1.GetAIBenchmarkJobResultsRequest\x1a-.perfleet.v1.GetAIBenchmarkJobResultsResponse\x12z\n" +
+	"\x18GetAIBenchmarkJobResults\x12,.perfleet.v1.GetAIBenchmarkJobResultsRequest\x1a-.perfleet.v1.GetAIBenchmarkJobResultsResponse\x12j\n" +
+	"\x13WatchAIBenchmarkJob\x12'.perfleet.v1.WatchAIBenchmarkJobRequest\x1a(.perfleet.v1.WatchAIBenchmarkJobResponse0\x01\x12z\n" +
 	"\x19CreateAIRecommendationJob\x12-.perfleet.v1.CreateAIRecommendationJobRequest\x1a..perfleet.v1.CreateAIRecommendationJobResponse\x12\x80\x01\n" +
 	"\x1bDescribeAIRecommendationJob\x12/.perfleet.v1.DescribeAIRecommendationJobRequest\x1a0.perfleet.v1.DescribeAIRecommendationJobResponse\x12w\n" +
 	"\x18ListAIRecommendationJobs\x12,.perfleet.v1.ListAIRecommendationJobsRequest\x1a-.perfleet.v1.ListAIRecommendationJobsResponse\x12t\n" +
@@ -2629,7 +2948,7 @@ func file_perfleet_v1_inference_optimization_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_inference_optimization_proto_rawDescData
 }
 
-var file_perfleet_v1_inference_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_perfleet_v1_inference_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_perfleet_v1_inference_optimization_proto_goTypes = []any{
 	(*WorkloadSpec)(nil),                        // 0: perfleet.v1.WorkloadSpec
 	(*AIWorkloadConfigs)(nil),                   // 1: perfleet.v1.AIWorkloadConfigs
@@ -2668,19 +2987,22 @@ var file_perfleet_v1_inference_optimization_proto_goTypes = []any{
 	(*MetricSummary)(nil),                       // 34: perfleet.v1.MetricSummary
 	(*LevelResult)(nil),                         // 35: perfleet.v1.LevelResult
 	(*GetAIBenchmarkJobResultsResponse)(nil),    // 36: perfleet.v1.GetAIBenchmarkJobResultsResponse
-	(*Tag)(nil),                                 // 37: perfleet.v1.Tag
-	(*timestamppb.Timestamp)(nil),               // 38: google.protobuf.Timestamp
-	(*MlflowConfig)(nil),                        // 39: perfleet.v1.MlflowConfig
-	(*CreateAIRecommendationJobRequest)(nil),    // 40: perfleet.v1.CreateAIRecommendationJobRequest
-	(*DescribeAIRecommendationJobRequest)(nil),  // 41: perfleet.v1.DescribeAIRecommendationJobRequest
-	(*ListAIRecommendationJobsRequest)(nil),     // 42: perfleet.v1.ListAIRecommendationJobsRequest
-	(*StopAIRecommendationJobRequest)(nil),      // 43: perfleet.v1.StopAIRecommendationJobRequest
-	(*DeleteAIRecommendationJobRequest)(nil),    // 44: perfleet.v1.DeleteAIRecommendationJobRequest
-	(*CreateAIRecommendationJobResponse)(nil),   // 45: perfleet.v1.CreateAIRecommendationJobResponse
-	(*DescribeAIRecommendationJobResponse)(nil), // 46: perfleet.v1.DescribeAIRecommendationJobResponse
-	(*ListAIRecommendationJobsResponse)(nil),    // 47: perfleet.v1.ListAIRecommendationJobsResponse
-	(*StopAIRecommendationJobResponse)(nil),     // 48: perfleet.v1.StopAIRecommendationJobResponse
-	(*DeleteAIRecommendationJobResponse)(nil),   // 49: perfleet.v1.DeleteAIRecommendationJobResponse
+	(*WatchAIBenchmarkJobRequest)(nil),          // 37: perfleet.v1.WatchAIBenchmarkJobRequest
+	(*LevelProgress)(nil),                       // 38: perfleet.v1.LevelProgress
+	(*WatchAIBenchmarkJobResponse)(nil),         // 39: perfleet.v1.WatchAIBenchmarkJobResponse
+	(*Tag)(nil),                                 // 40: perfleet.v1.Tag
+	(*timestamppb.Timestamp)(nil),               // 41: google.protobuf.Timestamp
+	(*MlflowConfig)(nil),                        // 42: perfleet.v1.MlflowConfig
+	(*CreateAIRecommendationJobRequest)(nil),    // 43: perfleet.v1.CreateAIRecommendationJobRequest
+	(*DescribeAIRecommendationJobRequest)(nil),  // 44: perfleet.v1.DescribeAIRecommendationJobRequest
+	(*ListAIRecommendationJobsRequest)(nil),     // 45: perfleet.v1.ListAIRecommendationJobsRequest
+	(*StopAIRecommendationJobRequest)(nil),      // 46: perfleet.v1.StopAIRecommendationJobRequest
+	(*DeleteAIRecommendationJobRequest)(nil),    // 47: perfleet.v1.DeleteAIRecommendationJobRequest
+	(*CreateAIRecommendationJobResponse)(nil),   // 48: perfleet.v1.CreateAIRecommendationJobResponse
+	(*DescribeAIRecommendationJobResponse)(nil), // 49: perfleet.v1.DescribeAIRecommendationJobResponse
+	(*ListAIRecommendationJobsResponse)(nil),    // 50: perfleet.v1.ListAIRecommendationJobsResponse
+	(*StopAIRecommendationJobResponse)(nil),     // 51: perfleet.v1.StopAIRecommendationJobResponse
+	(*DeleteAIRecommendationJobResponse)(nil),   // 52: perfleet.v1.DeleteAIRecommendationJobResponse
 }
 var file_perfleet_v1_inference_optimization_proto_depIdxs = []int32{
 	0,  // 0: perfleet.v1.AIWorkloadConfigs.workload_spec:type_name -> perfleet.v1.WorkloadSpec
@@ -2689,75 +3011,78 @@ var file_perfleet_v1_inference_optimization_proto_depIdxs = []int32{
 	4,  // 3: perfleet.v1.DatasetConfig.input_data_config:type_name -> perfleet.v1.InputDataConfig
 	1,  // 4: perfleet.v1.CreateAIWorkloadConfigRequest.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigs
 	5,  // 5: perfleet.v1.CreateAIWorkloadConfigRequest.dataset_config:type_name -> perfleet.v1.DatasetConfig
-	37, // 6: perfleet.v1.CreateAIWorkloadConfigRequest.tags:type_name -> perfleet.v1.Tag
+	40, // 6: perfleet.v1.CreateAIWorkloadConfigRequest.tags:type_name -> perfleet.v1.Tag
 	1,  // 7: perfleet.v1.DescribeAIWorkloadConfigResponse.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigs
 	5,  // 8: perfleet.v1.DescribeAIWorkloadConfigResponse.dataset_config:type_name -> perfleet.v1.DatasetConfig
-	37, // 9: perfleet.v1.DescribeAIWorkloadConfigResponse.tags:type_name -> perfleet.v1.Tag
-	38, // 10: perfleet.v1.DescribeAIWorkloadConfigResponse.creation_time:type_name -> google.protobuf.Timestamp
-	38, // 11: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
-	38, // 12: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
-	38, // 13: perfleet.v1.AIWorkloadConfigSummary.creation_time:type_name -> google.protobuf.Timestamp
+	40, // 9: perfleet.v1.DescribeAIWorkloadConfigResponse.tags:type_name -> perfleet.v1.Tag
+	41, // 10: perfleet.v1.DescribeAIWorkloadConfigResponse.creation_time:type_name -> google.protobuf.Timestamp
+	41, // 11: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
+	41, // 12: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
+	41, // 13: perfleet.v1.AIWorkloadConfigSummary.creation_time:type_name -> google.protobuf.Timestamp
 	11, // 14: perfleet.v1.ListAIWorkloadConfigsResponse.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigSummary
 	15, // 15: perfleet.v1.BenchmarkEndpoint.inference_components:type_name -> perfleet.v1.InferenceComponentRef
 	16, // 16: perfleet.v1.BenchmarkTarget.endpoint:type_name -> perfleet.v1.BenchmarkEndpoint
-	39, // 17: perfleet.v1.AIBenchmarkOutputConfig.mlflow_config:type_name -> perfleet.v1.MlflowConfig
+	42, // 17: perfleet.v1.AIBenchmarkOutputConfig.mlflow_config:type_name -> perfleet.v1.MlflowConfig
 	18, // 18: perfleet.v1.AIBenchmarkOutputConfig.cloud_watch_logs:type_name -> perfleet.v1.CloudWatchLogs
 	20, // 19: perfleet.v1.NetworkConfig.vpc_config:type_name -> perfleet.v1.VpcConfig
 	17, // 20: perfleet.v1.CreateAIBenchmarkJobRequest.benchmark_target:type_name -> perfleet.v1.BenchmarkTarget
 	19, // 21: perfleet.v1.CreateAIBenchmarkJobRequest.output_config:type_name -> perfleet.v1.AIBenchmarkOutputConfig
 	21, // 22: perfleet.v1.CreateAIBenchmarkJobRequest.network_config:type_name -> perfleet.v1.NetworkConfig
-	37, // 23: perfleet.v1.CreateAIBenchmarkJobRequest.tags:type_name -> perfleet.v1.Tag
+	40, // 23: perfleet.v1.CreateAIBenchmarkJobRequest.tags:type_name -> perfleet.v1.Tag
 	17, // 24: perfleet.v1.DescribeAIBenchmarkJobResponse.benchmark_target:type_name -> perfleet.v1.BenchmarkTarget
-	38, // 25: perfleet.v1.DescribeAIBenchmarkJobResponse.creation_time:type_name -> google.protobuf.Timestamp
+	41, // 25: perfleet.v1.DescribeAIBenchmarkJobResponse.creation_time:type_name -> google.protobuf.Timestamp
 	19, // 26: perfleet.v1.DescribeAIBenchmarkJobResponse.output_config:type_name -> perfleet.v1.AIBenchmarkOutputConfig
-	38, // 27: perfleet.v1.DescribeAIBenchmarkJobResponse.start_time:type_name -> google.protobuf.Timestamp
-	38, // 28: perfleet.v1.DescribeAIBenchmarkJobResponse.end_time:type_name -> google.protobuf.Timestamp
+	41, // 27: perfleet.v1.DescribeAIBenchmarkJobResponse.start_time:type_name -> google.protobuf.Timestamp
+	41, // 28: perfleet.v1.DescribeAIBenchmarkJobResponse.end_time:type_name -> google.protobuf.Timestamp
 	21, // 29: perfleet.v1.DescribeAIBenchmarkJobResponse.network_config:type_name -> perfleet.v1.NetworkConfig
-	37, // 30: perfleet.v1.DescribeAIBenchmarkJobResponse.tags:type_name -> perfleet.v1.Tag
-	38, // 31: perfleet.v1.DescribeAIBenchmarkJobResponse.last_modified_time:type_name -> google.protobuf.Timestamp
-	38, // 32: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
-	38, // 33: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
-	38, // 34: perfleet.v1.AIBenchmarkJobSummary.creation_time:type_name -> google.protobuf.Timestamp
-	38, // 35: perfleet.v1.AIBenchmarkJobSummary.end_time:type_name -> google.protobuf.Timestamp
+	40, // 30: perfleet.v1.DescribeAIBenchmarkJobResponse.tags:type_name -> perfleet.v1.Tag
+	41, // 31: perfleet.v1.DescribeAIBenchmarkJobResponse.last_modified_time:type_name -> google.protobuf.Timestamp
+	41, // 32: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
+	41, // 33: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
+	41, // 34: perfleet.v1.AIBenchmarkJobSummary.creation_time:type_name -> google.protobuf.Timestamp
+	41, // 35: perfleet.v1.AIBenchmarkJobSummary.end_time:type_name -> google.protobuf.Timestamp
 	27, // 36: perfleet.v1.ListAIBenchmarkJobsResponse.ai_benchmark_jobs:type_name -> perfleet.v1.AIBenchmarkJobSummary
 	34, // 37: perfleet.v1.LevelResult.metrics:type_name -> perfleet.v1.MetricSummary
-	38, // 38: perfleet.v1.LevelResult.end_time:type_name -> google.protobuf.Timestamp
+	41, // 38: perfleet.v1.LevelResult.end_time:type_name -> google.protobuf.Timestamp
 	35, // 39: perfleet.v1.GetAIBenchmarkJobResultsResponse.levels:type_name -> perfleet.v1.LevelResult
-	6,  // 40: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:input_type -> perfleet.v1.CreateAIWorkloadConfigRequest
-	8,  // 41: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:input_type -> perfleet.v1.DescribeAIWorkloadConfigRequest
-	10, // 42: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:input_type -> perfleet.v1.ListAIWorkloadConfigsRequest
-	13, // 43: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:input_type -> perfleet.v1.DeleteAIWorkloadConfigRequest
-	22, // 44: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:input_type -> perfleet.v1.CreateAIBenchmarkJobRequest
-	24, // 45: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:input_type -> perfleet.v1.DescribeAIBenchmarkJobRequest
-	26, // 46: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:input_type -> perfleet.v1.ListAIBenchmarkJobsRequest
-	29, // 47: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:input_type -> perfleet.v1.StopAIBenchmarkJobRequest
-	31, // 48: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:input_type -> perfleet.v1.DeleteAIBenchmarkJobRequest
-	33, // 49: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:input_type -> perfleet.v1.GetAIBenchmarkJobResultsRequest
-	40, // 50: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:input_type -> perfleet.v1.CreateAIRecommendationJobRequest
-	41, // 51: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:input_type -> perfleet.v1.DescribeAIRecommendationJobRequest
-	42, // 52: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:input_type -> perfleet.v1.ListAIRecommendationJobsRequest
-	43, // 53: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:input_type -> perfleet.v1.StopAIRecommendationJobRequest
-	44, // 54: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:input_type -> perfleet.v1.DeleteAIRecommendationJobRequest
-	7,  // 55: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:output_type -> perfleet.v1.CreateAIWorkloadConfigResponse
-	9,  // 56: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:output_type -> perfleet.v1.DescribeAIWorkloadConfigResponse
-	12, // 57: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:output_type -> perfleet.v1.ListAIWorkloadConfigsResponse
-	14, // 58: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:output_type -> perfleet.v1.DeleteAIWorkloadConfigResponse
-	23, // 59: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:output_type -> perfleet.v1.CreateAIBenchmarkJobResponse
-	25, // 60: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:output_type -> perfleet.v1.DescribeAIBenchmarkJobResponse
-	28, // 61: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:output_type -> perfleet.v1.ListAIBenchmarkJobsResponse
-	30, // 62: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:output_type -> perfleet.v1.StopAIBenchmarkJobResponse
-	32, // 63: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:output_type -> perfleet.v1.DeleteAIBenchmarkJobResponse
-	36, // 64: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:output_type -> perfleet.v1.GetAIBenchmarkJobResultsResponse
-	45, // 65: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:output_type -> perfleet.v1.CreateAIRecommendationJobResponse
-	46, // 66: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:output_type -> perfleet.v1.DescribeAIRecommendationJobResponse
-	47, // 67: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:output_type -> perfleet.v1.ListAIRecommendationJobsResponse
-	48, // 68: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:output_type -> perfleet.v1.StopAIRecommendationJobResponse
-	49, // 69: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:output_type -> perfleet.v1.DeleteAIRecommendationJobResponse
-	55, // [55:70] is the sub-list for method output_type
-	40, // [40:55] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	38, // 40: perfleet.v1.WatchAIBenchmarkJobResponse.level:type_name -> perfleet.v1.LevelProgress
+	6,  // 41: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:input_type -> perfleet.v1.CreateAIWorkloadConfigRequest
+	8,  // 42: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:input_type -> perfleet.v1.DescribeAIWorkloadConfigRequest
+	10, // 43: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:input_type -> perfleet.v1.ListAIWorkloadConfigsRequest
+	13, // 44: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:input_type -> perfleet.v1.DeleteAIWorkloadConfigRequest
+	22, // 45: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:input_type -> perfleet.v1.CreateAIBenchmarkJobRequest
+	24, // 46: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:input_type -> perfleet.v1.DescribeAIBenchmarkJobRequest
+	26, // 47: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:input_type -> perfleet.v1.ListAIBenchmarkJobsRequest
+	29, // 48: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:input_type -> perfleet.v1.StopAIBenchmarkJobRequest
+	31, // 49: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:input_type -> perfleet.v1.DeleteAIBenchmarkJobRequest
+	33, // 50: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:input_type -> perfleet.v1.GetAIBenchmarkJobResultsRequest
+	37, // 51: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:input_type -> perfleet.v1.WatchAIBenchmarkJobRequest
+	43, // 52: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:input_type -> perfleet.v1.CreateAIRecommendationJobRequest
+	44, // 53: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:input_type -> perfleet.v1.DescribeAIRecommendationJobRequest
+	45, // 54: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:input_type -> perfleet.v1.ListAIRecommendationJobsRequest
+	46, // 55: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:input_type -> perfleet.v1.StopAIRecommendationJobRequest
+	47, // 56: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:input_type -> perfleet.v1.DeleteAIRecommendationJobRequest
+	7,  // 57: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:output_type -> perfleet.v1.CreateAIWorkloadConfigResponse
+	9,  // 58: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:output_type -> perfleet.v1.DescribeAIWorkloadConfigResponse
+	12, // 59: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:output_type -> perfleet.v1.ListAIWorkloadConfigsResponse
+	14, // 60: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:output_type -> perfleet.v1.DeleteAIWorkloadConfigResponse
+	23, // 61: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:output_type -> perfleet.v1.CreateAIBenchmarkJobResponse
+	25, // 62: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:output_type -> perfleet.v1.DescribeAIBenchmarkJobResponse
+	28, // 63: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:output_type -> perfleet.v1.ListAIBenchmarkJobsResponse
+	30, // 64: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:output_type -> perfleet.v1.StopAIBenchmarkJobResponse
+	32, // 65: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:output_type -> perfleet.v1.DeleteAIBenchmarkJobResponse
+	36, // 66: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:output_type -> perfleet.v1.GetAIBenchmarkJobResultsResponse
+	39, // 67: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:output_type -> perfleet.v1.WatchAIBenchmarkJobResponse
+	48, // 68: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:output_type -> perfleet.v1.CreateAIRecommendationJobResponse
+	49, // 69: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:output_type -> perfleet.v1.DescribeAIRecommendationJobResponse
+	50, // 70: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:output_type -> perfleet.v1.ListAIRecommendationJobsResponse
+	51, // 71: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:output_type -> perfleet.v1.StopAIRecommendationJobResponse
+	52, // 72: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:output_type -> perfleet.v1.DeleteAIRecommendationJobResponse
+	57, // [57:73] is the sub-list for method output_type
+	41, // [41:57] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_inference_optimization_proto_init() }
@@ -2773,7 +3098,7 @@ func file_perfleet_v1_inference_optimization_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_inference_optimization_proto_rawDesc), len(file_perfleet_v1_inference_optimization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	InferenceOptimization_StopAIBenchmarkJob_FullMethodName          = "/perfleet.v1.InferenceOptimization/StopAIBenchmarkJob"
 	InferenceOptimization_DeleteAIBenchmarkJob_FullMethodName        = "/perfleet.v1.InferenceOptimization/DeleteAIBenchmarkJob"
 	InferenceOptimization_GetAIBenchmarkJobResults_FullMethodName    = "/perfleet.v1.InferenceOptimization/GetAIBenchmarkJobResults"
+	InferenceOptimization_WatchAIBenchmarkJob_FullMethodName         = "/perfleet.v1.InferenceOptimization/WatchAIBenchmarkJob"
 	InferenceOptimization_CreateAIRecommendationJob_FullMethodName   = "/perfleet.v1.InferenceOptimization/CreateAIRecommendationJob"
 	InferenceOptimization_DescribeAIRecommendationJob_FullMethodName = "/perfleet.v1.InferenceOptimization/DescribeAIRecommendationJob"
 	InferenceOptimization_ListAIRecommendationJobs_FullMethodName    = "/perfleet.v1.InferenceOptimization/ListAIRecommendationJobs"
@@ -87,6 +88,11 @@ type InferenceOptimizationClient interface {
 	// a job (a perfleet extension: no download of the result files needed).
 	// Levels appear as they finish, so it also shows a running job's progress.
 	GetAIBenchmarkJobResults(ctx context.Context, in *GetAIBenchmarkJobResultsRequest, opts ...grpc.CallOption) (*GetAIBenchmarkJobResultsResponse, error)
+	// WatchAIBenchmarkJob streams a job's progress: one update per second with
+	// the running level's live merged metrics, and a last update with the
+	// final state, so a client learns of completion without polling (a
+	// perfleet extension). Any node answers; followers relay the leader's.
+	WatchAIBenchmarkJob(ctx context.Context, in *WatchAIBenchmarkJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAIBenchmarkJobResponse], error)
 	// CreateAIRecommendationJob starts a recommendation job: candidate
 	// deployments are benchmarked and ranked by the performance target.
 	CreateAIRecommendationJob(ctx context.Context, in *CreateAIRecommendationJobRequest, opts ...grpc.CallOption) (*CreateAIRecommendationJobResponse, error)
@@ -211,6 +217,25 @@ func (c *inferenceOptimizationClient) GetAIBenchmarkJobResults(ctx context.Conte
 	return out, nil
 }
 
+func (c *inferenceOptimizationClient) WatchAIBenchmarkJob(ctx context.Context, in *WatchAIBenchmarkJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAIBenchmarkJobResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &InferenceOptimization_ServiceDesc.Streams[0], InferenceOptimization_WatchAIBenchmarkJob_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchAIBenchmarkJobRequest, WatchAIBenchmarkJobResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type InferenceOptimization_WatchAIBenchmarkJobClient = grpc.ServerStreamingClient[WatchAIBenchmarkJobResponse]
+
 func (c *inferenceOptimizationClient) CreateAIRecommendationJob(ctx context.Context, in *CreateAIRecommendationJobRequest, opts ...grpc.CallOption) (*CreateAIRecommendationJobResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateAIRecommendationJobResponse)
@@ -312,6 +337,11 @@ type InferenceOptimizationServer interface {
 	// a job (a perfleet extension: no download of the result files needed).
 	// Levels appear as they finish, so it also shows a running job's progress.
 	GetAIBenchmarkJobResults(context.Context, *GetAIBenchmarkJobResultsRequest) (*GetAIBenchmarkJobResultsResponse, error)
+	// WatchAIBenchmarkJob streams a job's progress: one update per second with
+	// the running level's live merged metrics, and a last update with the
+	// final state, so a client learns of completion without polling (a
+	// perfleet extension). Any node answers; followers relay the leader's.
+	WatchAIBenchmarkJob(*WatchAIBenchmarkJobRequest, grpc.ServerStreamingServer[WatchAIBenchmarkJobResponse]) error
 	// CreateAIRecommendationJob starts a recommendation job: candidate
 	// deployments are benchmarked and ranked by the performance target.
 	CreateAIRecommendationJob(context.Context, *CreateAIRecommendationJobRequest) (*CreateAIRecommendationJobResponse, error)
@@ -365,6 +395,9 @@ func (UnimplementedInferenceOptimizationServer) DeleteAIBenchmarkJob(context.Con
 }
 func (UnimplementedInferenceOptimizationServer) GetAIBenchmarkJobResults(context.Context, *GetAIBenchmarkJobResultsRequest) (*GetAIBenchmarkJobResultsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAIBenchmarkJobResults not implemented")
+}
+func (UnimplementedInferenceOptimizationServer) WatchAIBenchmarkJob(*WatchAIBenchmarkJobRequest, grpc.ServerStreamingServer[WatchAIBenchmarkJobResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchAIBenchmarkJob not implemented")
 }
 func (UnimplementedInferenceOptimizationServer) CreateAIRecommendationJob(context.Context, *CreateAIRecommendationJobRequest) (*CreateAIRecommendationJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateAIRecommendationJob not implemented")
@@ -582,6 +615,17 @@ func _InferenceOptimization_GetAIBenchmarkJobResults_Handler(srv interface{}, ct
 	return interceptor(ctx, in, info, handler)
 }
 
+func _InferenceOptimization_WatchAIBenchmarkJob_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchAIBenchmarkJobRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(InferenceOptimizationServer).WatchAIBenchmarkJob(m, &grpc.GenericServerStream[WatchAIBenchmarkJobRequest, WatchAIBenchmarkJobResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type InferenceOptimization_WatchAIBenchmarkJobServer = grpc.ServerStreamingServer[WatchAIBenchmarkJobResponse]
+
 func _InferenceOptimization_CreateAIRecommendationJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateAIRecommendationJobRequest)
 	if err := dec(in); err != nil {
@@ -740,6 +784,12 @@ var InferenceOptimization_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _InferenceOptimization_DeleteAIRecommendationJob_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchAIBenchmarkJob",
+			Handler:       _InferenceOptimization_WatchAIBenchmarkJob_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "perfleet/v1/inference_optimization.proto",
 }
