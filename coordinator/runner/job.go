@@ -131,7 +131,7 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	store, err := resultstore.Open(ctx, rec.GetOutputConfig().GetS3OutputLocation(), resultstore.Options{})
+	store, err := resultstore.Open(ctx, rec.GetOutputConfig().GetS3OutputLocation(), resultstore.Options{Region: r.Region})
 	if err != nil {
 		return 0, fmt.Errorf("output location: %w", err)
 	}
@@ -142,6 +142,9 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	done := map[uint32]bool{} // levels an earlier leader finished
 	for _, l := range j.Benchmark.GetLevels() {
 		done[l.GetIndex()] = true
+	}
+	if err := store.Put(ctx, j.Name+"/inputs.json", bytes.NewReader(canonical), int64(len(canonical)), "application/json"); err != nil {
+		return 0, fmt.Errorf("writing inputs.json: %w", err)
 	}
 	for i, lp := range plan.Levels {
 		if done[uint32(lp.Index)] {
@@ -165,10 +168,10 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 			return i, fmt.Errorf("recording level %s: %w", levelName(lp), err)
 		}
 		if jr.isStopped() {
-			return i + 1, nil
+			return i + 1, writeManifest(ctx, store, j.Name)
 		}
 	}
-	return len(plan.Levels), nil
+	return len(plan.Levels), writeManifest(ctx, store, j.Name)
 }
 
 // runLevel dispatches a level's shards with a common start and waits for
@@ -415,4 +418,17 @@ func (jr *jobRun) progress(now time.Time) (int, *pb.LevelProgress) {
 		}
 	}
 	return total, p
+}
+
+// writeManifest lists every result file of the job, with its size and
+// SHA-256, in <job>/MANIFEST.txt.
+func writeManifest(ctx context.Context, store resultstore.Store, dir string) error {
+	files, err := store.List(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("listing results: %w", err)
+	}
+	if err := resultstore.WriteManifest(ctx, store, dir, files); err != nil {
+		return fmt.Errorf("writing MANIFEST.txt: %w", err)
+	}
+	return nil
 }

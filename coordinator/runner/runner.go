@@ -46,6 +46,8 @@ type Runner struct {
 	// LostAfter is how long an agent may be disconnected mid-level before
 	// the job fails.
 	LostAfter time.Duration
+	// Region is used for s3:// output locations.
+	Region string
 
 	nextRun atomic.Uint64
 	mu      sync.Mutex

@@ -151,6 +151,15 @@ func TestBenchmarkJobRunsAcrossAgents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, f := range []string{"inputs.json", "MANIFEST.txt"} {
+		if _, err := os.Stat(filepath.Join(out, "sweep", f)); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	manifest, _ := os.ReadFile(filepath.Join(out, "sweep", "MANIFEST.txt"))
+	if !strings.Contains(string(manifest), "concurrency_4/profile_export_aiperf.json") {
+		t.Fatalf("MANIFEST.txt lacks the level files:\n%s", manifest)
+	}
 	if got := sim.Stats().RequestsCompleted; float64(got) != total {
 		t.Fatalf("the simulator completed %d requests, the results count %v", got, total)
 	}

@@ -118,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 	s.conns = newConnPool()
 	s.disc = newDiscovery(s.identity())
 	s.runner = runner.New(s, s.log)
+	s.runner.Region = cfg.Region
 
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.routeUnary),
