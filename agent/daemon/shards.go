@@ -79,7 +79,7 @@ func (r *shardRunner) RunShard(ctx context.Context, m *pb.RunShard) {
 		Shard: scheduler.Shard{AgentID: r.agentID, Index: int(p.GetIndex()), Of: int(p.GetOf()), Concurrency: int(p.GetConcurrency()),
 			Rate: p.GetRate(), SpawnRate: p.GetSpawnRate(), RequestCount: int(p.GetRequestCount()), Seed: p.GetSeed(),
 			Slice: scheduler.Slice{Start: int(p.GetSliceStart()), Stride: int(p.GetSliceStride())}},
-		Spec: m.GetSpec(), TargetURL: m.GetTargetUrl(), Models: m.GetModels(), StartAt: startAt}
+		Spec: m.GetSpec(), TargetURL: m.GetTargetUrl(), Models: m.GetModels(), StartAt: startAt, Warmup: m.GetWarmup()}
 	opts := shard.Options{AgentID: r.agentID, Emit: func(seq uint64, w *metrics.Window) {
 		b := metrics.MarshalWindow(w)
 		if err := buf.Add(seq, b); err != nil {

@@ -139,6 +139,7 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("goodput: %w", err)
 	}
+	warmup := spec.Parameters.WarmupRequestCount != nil || spec.Parameters.WarmupDuration != nil
 	done := map[uint32]bool{} // levels an earlier leader finished
 	for _, l := range j.Benchmark.GetLevels() {
 		done[l.GetIndex()] = true
@@ -151,7 +152,7 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 			r.log.Info("level already finished before a leader change; skipping", "job", j.Name, "level", levelName(lp))
 			continue
 		}
-		merged, err := jr.runLevel(ctx, lp, canonical, target, models)
+		merged, err := jr.runLevel(ctx, lp, canonical, target, models, warmup)
 		if err != nil || ctx.Err() != nil {
 			return i, err
 		}
@@ -174,10 +175,39 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	return len(plan.Levels), writeManifest(ctx, store, j.Name)
 }
 
-// runLevel dispatches a level's shards with a common start and waits for
-// every shard to end; it returns the merge of all their windows.
-func (jr *jobRun) runLevel(ctx context.Context, lp scheduler.LevelPlan, spec []byte, target string, models []string) (*metrics.Window, error) {
+// runLevel runs a level's warmup, when the spec has one, and then the
+// measured stage, and returns the merge of every shard's windows.
+func (jr *jobRun) runLevel(ctx context.Context, lp scheduler.LevelPlan, spec []byte, target string, models []string, warmup bool) (*metrics.Window, error) {
+	if warmup {
+		if _, err := jr.dispatch(ctx, lp, spec, target, models, true); err != nil {
+			return nil, err
+		}
+	}
+	shards, err := jr.dispatch(ctx, lp, spec, target, models, false)
+	if err != nil {
+		return nil, err
+	}
+	merged := metrics.NewWindow("", 0, 0, 0)
+	for _, sr := range shards {
+		merged.Merge(sr.merged)
+	}
+	return merged, nil
+}
+
+// dispatch sends every agent its shard of a level (or of its warmup) with a
+// common start time and waits until every shard has reported.
+func (jr *jobRun) dispatch(ctx context.Context, lp scheduler.LevelPlan, spec []byte, target string, models []string, warmup bool) ([]*shardRun, error) {
 	r, j := jr.r, jr.job
+	stage := levelName(lp)
+	if warmup {
+		stage += " warmup"
+	}
+	// After a leader change agents take a moment to reconnect to this node.
+	for _, sh := range lp.Shards {
+		if err := jr.waitConnected(ctx, sh.AgentID, lp); err != nil {
+			return nil, err
+		}
+	}
 	start := r.c.Now().Add(r.StartDelay)
 	shards := make([]*shardRun, len(lp.Shards))
 	for i, sh := range lp.Shards {
@@ -201,44 +231,36 @@ func (jr *jobRun) runLevel(ctx context.Context, lp scheduler.LevelPlan, spec []b
 	stopped := jr.stopped
 	jr.mu.Unlock()
 	if stopped {
-		return metrics.NewWindow("", 0, 0, 0), nil
-	}
-	// After a leader change agents take a moment to reconnect to this node.
-	for _, sh := range lp.Shards {
-		if err := jr.waitConnected(ctx, sh.AgentID, lp); err != nil {
-			return nil, err
-		}
+		return nil, nil
 	}
 	for i, sh := range lp.Shards {
-		m := &pb.RunShard{RunId: shards[i].id, JobArn: j.ARN(), LevelIndex: uint32(lp.Index), LevelName: lp.Name,
+		m := &pb.RunShard{RunId: shards[i].id, JobArn: j.ARN(), LevelIndex: uint32(lp.Index), LevelName: lp.Name, Warmup: warmup,
 			Shard: &pb.ShardPlan{Index: uint32(sh.Index), Of: uint32(sh.Of), Concurrency: uint32(sh.Concurrency), Rate: sh.Rate,
 				SpawnRate: sh.SpawnRate, RequestCount: uint64(sh.RequestCount), Seed: sh.Seed,
 				SliceStart: uint64(sh.Slice.Start), SliceStride: uint64(sh.Slice.Stride)},
 			Spec: spec, TargetUrl: target, Models: models, StartUnixNano: start.UnixNano()}
 		if err := r.c.SendToAgent(sh.AgentID, &pb.ConnectResponse{Body: &pb.ConnectResponse_RunShard{RunShard: m}}); err != nil {
 			jr.cancelShards()
-			return nil, fmt.Errorf("level %s: could not send agent %s its shard: %v", levelName(lp), sh.AgentID, err)
+			return nil, fmt.Errorf("level %s: could not send agent %s its shard: %v", stage, sh.AgentID, err)
 		}
 	}
-	r.log.Info("level started", "job", j.Name, "level", levelName(lp), "shards", len(shards), "start", start)
+	r.log.Info("level started", "job", j.Name, "level", stage, "shards", len(shards), "start", start)
 	for _, sr := range shards {
 		if err := jr.waitShard(ctx, sr, lp); err != nil {
 			jr.cancelShards()
 			return nil, err
 		}
 	}
-	merged := metrics.NewWindow("", 0, 0, 0)
 	var failures []string
 	for _, sr := range shards {
-		merged.Merge(sr.merged)
 		if e := sr.report.GetError(); e != "" && !sr.report.GetStopped() {
 			failures = append(failures, sr.agentID+": "+e)
 		}
 	}
 	if len(failures) > 0 && !jr.isStopped() {
-		return nil, fmt.Errorf("level %s: %s", levelName(lp), strings.Join(failures, "; "))
+		return nil, fmt.Errorf("level %s: %s", stage, strings.Join(failures, "; "))
 	}
-	return merged, nil
+	return shards, nil
 }
 
 // waitConnected waits up to LostAfter for an agent's control stream.

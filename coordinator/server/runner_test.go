@@ -90,7 +90,7 @@ func TestBenchmarkJobRunsAcrossAgents(t *testing.T) {
 	_, c := fleetOf(t, 2)
 	out := t.TempDir()
 	spec := "benchmark:\n  type: aiperf\nplacement:\n  agents: 2\nparameters:\n  concurrency: [2, 4]\n  request_count: 20\n" +
-		"  isl: 16\n  osl: 8\n  extra_inputs: \"ignore_eos:true\"\n"
+		"  warmup_request_count: 4\n  isl: 16\n  osl: 8\n  extra_inputs: \"ignore_eos:true\"\n"
 	createJob(t, c, "sweep", spec, target, out)
 	watch, err := c.WatchAIBenchmarkJob(context.Background(), &pb.WatchAIBenchmarkJobRequest{AiBenchmarkJobName: "sweep"})
 	if err != nil {
@@ -160,8 +160,9 @@ func TestBenchmarkJobRunsAcrossAgents(t *testing.T) {
 	if !strings.Contains(string(manifest), "concurrency_4/profile_export_aiperf.json") {
 		t.Fatalf("MANIFEST.txt lacks the level files:\n%s", manifest)
 	}
-	if got := sim.Stats().RequestsCompleted; float64(got) != total {
-		t.Fatalf("the simulator completed %d requests, the results count %v", got, total)
+	// Each level first ran its 4 warmup requests, which the results leave out.
+	if got := sim.Stats().RequestsCompleted; float64(got) != total+2*4 {
+		t.Fatalf("the simulator completed %d requests; the results count %v plus 2 warmups of 4", got, total)
 	}
 
 	// The same figures come back through the API, from the replicated state.

@@ -1235,6 +1235,9 @@ type RunShard struct {
 	// The common start time of the level on the leader's clock (Unix
 	// nanoseconds); the agent converts it with its clock offset estimate.
 	StartUnixNano int64 `protobuf:"varint,9,opt,name=start_unix_nano,json=startUnixNano,proto3" json:"start_unix_nano,omitempty"`
+	// Run the shard's share of the spec's warmup stage instead: no windows
+	// are sent, only the final report.
+	Warmup        bool `protobuf:"varint,10,opt,name=warmup,proto3" json:"warmup,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1330,6 +1333,13 @@ func (x *RunShard) GetStartUnixNano() int64 {
 		return x.StartUnixNano
 	}
 	return 0
+}
+
+func (x *RunShard) GetWarmup() bool {
+	if x != nil {
+		return x.Warmup
+	}
+	return false
 }
 
 // CancelShard stops a running shard (the job was stopped).
@@ -2479,7 +2489,7 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\x04seed\x18\a \x01(\x04R\x04seed\x12\x1f\n" +
 	"\vslice_start\x18\b \x01(\x04R\n" +
 	"sliceStart\x12!\n" +
-	"\fslice_stride\x18\t \x01(\x04R\vsliceStride\"\x9b\x02\n" +
+	"\fslice_stride\x18\t \x01(\x04R\vsliceStride\"\xb3\x02\n" +
 	"\bRunShard\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x04R\x05runId\x12\x17\n" +
 	"\ajob_arn\x18\x02 \x01(\tR\x06jobArn\x12\x1f\n" +
@@ -2492,7 +2502,9 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"target_url\x18\a \x01(\tR\ttargetUrl\x12\x16\n" +
 	"\x06models\x18\b \x03(\tR\x06models\x12&\n" +
-	"\x0fstart_unix_nano\x18\t \x01(\x03R\rstartUnixNano\"$\n" +
+	"\x0fstart_unix_nano\x18\t \x01(\x03R\rstartUnixNano\x12\x16\n" +
+	"\x06warmup\x18\n" +
+	" \x01(\bR\x06warmup\"$\n" +
 	"\vCancelShard\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x04R\x05runId\"N\n" +
 	"\vShardWindow\x12\x15\n" +
