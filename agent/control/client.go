@@ -75,6 +75,7 @@ type Client struct {
 	clock      *clocksync.Exchange
 	leader     atomic.Value // string: the leader's node ID while connected
 	leaderAddr atomic.Value // string: last known leader address
+	lastFailed atomic.Value // string: the address whose stream last failed
 	connects   atomic.Int64
 	lastSeen   atomic.Uint64 // last coordinator seq processed
 
@@ -132,10 +133,12 @@ func (c *Client) Run(ctx context.Context) {
 		}
 		redirect, err := c.session(ctx, addr)
 		c.leader.Store("")
+		c.lastFailed.Store(addr)
 		switch {
 		case ctx.Err() != nil:
 			return
 		case redirect != "":
+			c.lastFailed.Store("")
 			c.leaderAddr.Store(redirect)
 			failures = 0
 			c.sleep(ctx, 0) // short pause so a stale redirect cannot spin
@@ -152,12 +155,25 @@ func (c *Client) Run(ctx context.Context) {
 	}
 }
 
-// pick returns the last known leader, else a random candidate.
+// pick returns the last known leader, else a random candidate other than
+// the one that just failed (gossip may still list a dead leader as alive for
+// a few seconds).
 func (c *Client) pick() string {
 	if a := c.leaderAddr.Load().(string); a != "" {
 		return a
 	}
 	cands := c.cfg.Coordinators()
+	if failed, _ := c.lastFailed.Load().(string); failed != "" && len(cands) > 1 {
+		others := cands[:0:0]
+		for _, a := range cands {
+			if a != failed {
+				others = append(others, a)
+			}
+		}
+		if len(others) > 0 {
+			cands = others
+		}
+	}
 	if len(cands) == 0 {
 		return ""
 	}
