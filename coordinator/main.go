@@ -6,8 +6,18 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 
 	"github.com/perfleet/perfleet/coordinator/cli"
 )
 
-func main() { os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	// The coordinator's live heap is small and allocation-heavy (gRPC, Raft,
+	// go-memdb copies): collecting at 4x the live heap instead of 2x cut
+	// GC work enough to raise committed creates by 20-27 % in
+	// bench/raftbench. GOGC in the environment still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr))
+}
