@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/perfleet/perfleet/agent/daemon"
 	"github.com/perfleet/perfleet/agent/gpu"
@@ -23,7 +25,7 @@ type agentFlags struct {
 	id, gossipAddr, gossipAdvertise, join, coordinators string
 	gossipKey, gossipKeyFile                            string
 	instanceType, region, simulateGPUs, logLevel        string
-	dataDir                                             string
+	dataDir, configFile                                 string
 	labels                                              []string
 	sampleInterval                                      time.Duration
 }
@@ -59,11 +61,79 @@ The subcommands also work standalone: 'run' benchmarks a server like
 	fl.StringArrayVar(&f.labels, "label", nil, "label as key=value for placement, e.g. subnet=s-1 (repeatable)")
 	fl.StringVar(&f.simulateGPUs, "simulate-gpus", "", "simulated GPU inventory instead of NVML, e.g. 8xH100-80GB or 1xL4")
 	fl.DurationVar(&f.sampleInterval, "sample-interval", time.Second, "GPU sampling interval (at least 100ms)")
+	fl.StringVar(&f.configFile, "config", "", "YAML or JSON file with the same settings, snake_case (id, gossip_addr, join, instance_type, labels, …); flags win")
 	fl.StringVar(&f.dataDir, "data-dir", "", "folder for window buffers (default: perfleet-agent-data-<id> in the temporary directory)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
+// agentFile is the agent's config file: the flags' settings in snake_case.
+type agentFile struct {
+	ID              string            `yaml:"id"`
+	GossipAddr      string            `yaml:"gossip_addr"`
+	GossipAdvertise string            `yaml:"gossip_advertise"`
+	Join            []string          `yaml:"join"`
+	Coordinators    []string          `yaml:"coordinators"`
+	GossipKey       string            `yaml:"gossip_key"`
+	GossipKeyFile   string            `yaml:"gossip_key_file"`
+	InstanceType    string            `yaml:"instance_type"`
+	Region          string            `yaml:"region"`
+	Labels          map[string]string `yaml:"labels"`
+	SimulateGPUs    string            `yaml:"simulate_gpus"`
+	SampleInterval  time.Duration     `yaml:"sample_interval"`
+	DataDir         string            `yaml:"data_dir"`
+	LogLevel        string            `yaml:"log_level"`
+}
+
+// loadAgentFile applies a config file's settings to the flags the command
+// line did not set.
+func loadAgentFile(cmd *cobra.Command, f *agentFlags) error {
+	b, err := os.ReadFile(f.configFile)
+	if err != nil {
+		return fmt.Errorf("--config: %v", err)
+	}
+	var c agentFile
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return fmt.Errorf("--config %s: %v", f.configFile, err)
+	}
+	set := func(flag string, apply func()) {
+		if !cmd.Flags().Changed(flag) {
+			apply()
+		}
+	}
+	str := func(flag string, dst *string, v string) {
+		if v != "" {
+			set(flag, func() { *dst = v })
+		}
+	}
+	str("id", &f.id, c.ID)
+	str("gossip-addr", &f.gossipAddr, c.GossipAddr)
+	str("gossip-advertise", &f.gossipAdvertise, c.GossipAdvertise)
+	str("join", &f.join, strings.Join(c.Join, ","))
+	str("coordinator", &f.coordinators, strings.Join(c.Coordinators, ","))
+	str("gossip-key", &f.gossipKey, c.GossipKey)
+	str("gossip-key-file", &f.gossipKeyFile, c.GossipKeyFile)
+	str("instance-type", &f.instanceType, c.InstanceType)
+	str("region", &f.region, c.Region)
+	str("simulate-gpus", &f.simulateGPUs, c.SimulateGPUs)
+	str("data-dir", &f.dataDir, c.DataDir)
+	str("log-level", &f.logLevel, c.LogLevel)
+	if c.SampleInterval > 0 {
+		set("sample-interval", func() { f.sampleInterval = c.SampleInterval })
+	}
+	for k, v := range c.Labels {
+		f.labels = append(f.labels, k+"="+v) // flags given too add to these
+	}
+	return nil
+}
+
 func runAgent(cmd *cobra.Command, f *agentFlags) error {
+	if f.configFile != "" {
+		if err := loadAgentFile(cmd, f); err != nil {
+			return err
+		}
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
