@@ -22,6 +22,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/perfleet/perfleet/coordinator/endpoint"
 )
 
 // globals are the flags every client command takes.
@@ -162,15 +164,8 @@ func backoff(attempt int) time.Duration {
 	return min(d, time.Second)
 }
 
-func reason(err error) string {
-	st, _ := status.FromError(err)
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			return info.GetReason()
-		}
-	}
-	return ""
-}
+// reason is the AWS error name a server put in the status, or "".
+func reason(err error) string { return endpoint.Reason(err) }
 
 // printError prints an API error as its AWS error name, the message, and one
 // line per field violation.

@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/perfleet/perfleet/coordinator/endpoint"
 
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 )
@@ -59,15 +60,7 @@ func benchReq(name, token string) *pb.CreateAIBenchmarkJobRequest {
 	}
 }
 
-func reason(err error) string {
-	st, _ := status.FromError(err)
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			return info.GetReason()
-		}
-	}
-	return ""
-}
+func reason(err error) string { return endpoint.Reason(err) }
 
 // retry repeats an idempotent call while the cluster elects a leader.
 func retry[T any](t *testing.T, f func() (T, error)) T {
