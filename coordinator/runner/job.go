@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ type jobRun struct {
 	total   int         // levels in the plan
 	level   *scheduler.LevelPlan
 	start   time.Time // the current level's common start
+	maxErr  float64   // the error rate that fails a level (error_rate_sla)
 }
 
 // stop is the user's Stop: it cancels the job's shards, and execute then
@@ -124,7 +126,10 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	}
 	levels := spec.Levels()
 	jr.mu.Lock()
-	jr.total = len(levels)
+	jr.total, jr.maxErr = len(levels), 0.5
+	if spec.Parameters.ErrorRateSLA != nil {
+		jr.maxErr = *spec.Parameters.ErrorRateSLA
+	}
 	jr.mu.Unlock()
 	plan, err := scheduler.Schedule(scheduler.Input{Seed: uint64(spec.Parameters.RandomSeed), Levels: levels, Placement: spec.Placement,
 		VPC: rec.GetNetworkConfig().GetVpcConfig(), Candidates: scheduler.FromAgents(agents)})
@@ -292,6 +297,9 @@ func (jr *jobRun) waitShard(ctx context.Context, sr *shardRun, lp scheduler.Leve
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
+			if err := jr.checkErrorRate(lp); err != nil {
+				return err
+			}
 			if jr.r.c.AgentConnected(sr.agentID) {
 				gone = time.Time{}
 				continue
@@ -305,6 +313,63 @@ func (jr *jobRun) waitShard(ctx context.Context, sr *shardRun, lp scheduler.Leve
 			}
 		}
 	}
+}
+
+// checkErrorRate fails a level whose error rate over the last ErrorWindow,
+// across all its shards, exceeds error_rate_sla: target errors are measured
+// as errors, but a target that fails most requests for that long makes the
+// level meaningless. Window times are the agents' own, so the span is taken
+// from the newest window back.
+func (jr *jobRun) checkErrorRate(lp scheduler.LevelPlan) error {
+	jr.mu.Lock()
+	active, limit := jr.active, jr.maxErr
+	jr.mu.Unlock()
+	span := jr.r.ErrorWindow.Milliseconds()
+	var recent []errSample
+	var newest, oldest int64
+	for _, sr := range active {
+		sr.mu.Lock()
+		for _, e := range sr.recent {
+			recent = append(recent, e)
+			newest = max(newest, e.startMs)
+			if oldest == 0 || e.startMs < oldest {
+				oldest = e.startMs
+			}
+		}
+		sr.mu.Unlock()
+	}
+	if len(recent) == 0 || newest-oldest+1000 < span {
+		return nil // the level has not run for a whole window yet
+	}
+	var ok, bad int64
+	byCode := map[string]int64{}
+	for _, e := range recent {
+		if e.startMs > newest-span {
+			ok, bad = ok+e.ok, bad+e.bad
+			for c, n := range e.codes {
+				byCode[c] += n
+			}
+		}
+	}
+	if bad == 0 || float64(bad)/float64(ok+bad) <= limit {
+		return nil
+	}
+	var codes []metrics.CodeCount
+	for c, n := range byCode {
+		codes = append(codes, metrics.CodeCount{Code: c, Count: n})
+	}
+	sort.Slice(codes, func(i, j int) bool {
+		return codes[i].Count > codes[j].Count || codes[i].Count == codes[j].Count && codes[i].Code < codes[j].Code
+	})
+	var top []string
+	for i, c := range codes {
+		if i == 3 {
+			break
+		}
+		top = append(top, fmt.Sprintf("%s x%d", c.Code, c.Count))
+	}
+	return fmt.Errorf("level %s: %.0f%% of requests failed over the last %v (%d of %d), above error_rate_sla %.2f; top errors: %s",
+		levelName(lp), 100*float64(bad)/float64(ok+bad), jr.r.ErrorWindow, bad, ok+bad, limit, strings.Join(top, ", "))
 }
 
 func levelName(lp scheduler.LevelPlan) string {
@@ -322,6 +387,7 @@ type shardRun struct {
 	mu     sync.Mutex
 	next   uint64 // next window seq expected
 	merged *metrics.Window
+	recent []errSample // the last minute of windows, for the error rate
 	report *pb.ShardDone
 	done   chan struct{}
 }
@@ -334,6 +400,10 @@ func (sr *shardRun) window(w *pb.ShardWindow) uint64 {
 		if win, err := metrics.UnmarshalWindow(w.GetWindow()); err == nil {
 			sr.merged.Merge(win)
 			sr.next++
+			sr.recent = append(sr.recent, newErrSample(win))
+			for len(sr.recent) > 0 && sr.recent[0].startMs < win.StartMs-60_000 {
+				sr.recent = sr.recent[1:]
+			}
 		}
 	}
 	return sr.next - 1
@@ -453,4 +523,22 @@ func writeManifest(ctx context.Context, store resultstore.Store, dir string) err
 		return fmt.Errorf("writing MANIFEST.txt: %w", err)
 	}
 	return nil
+}
+
+// errSample is the part of a window the error-rate rule needs.
+type errSample struct {
+	startMs int64
+	ok, bad int64
+	codes   map[string]int64
+}
+
+func newErrSample(w *metrics.Window) errSample {
+	e := errSample{startMs: w.StartMs, ok: w.Counters[metrics.CounterOK], bad: w.Counters[metrics.CounterError]}
+	for _, c := range w.ErrorCounts() {
+		if e.codes == nil {
+			e.codes = map[string]int64{}
+		}
+		e.codes[c.Code] = c.Count
+	}
+	return e
 }

@@ -48,6 +48,9 @@ type Runner struct {
 	LostAfter time.Duration
 	// Region is used for s3:// output locations.
 	Region string
+	// ErrorWindow is how long a level's error rate must stay above the
+	// spec's error_rate_sla (50 % when unset) before the job fails.
+	ErrorWindow time.Duration
 
 	nextRun atomic.Uint64
 	mu      sync.Mutex
@@ -60,7 +63,7 @@ func New(c Cluster, log *slog.Logger) *Runner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Runner{c: c, log: log, StartDelay: time.Second, LostAfter: 10 * time.Second,
+	r := &Runner{c: c, log: log, StartDelay: time.Second, LostAfter: 10 * time.Second, ErrorWindow: 30 * time.Second,
 		jobs: map[string]*jobRun{}, shards: map[uint64]*shardRun{}}
 	// Run IDs start from the clock so that a later leader's never repeat an
 	// earlier leader's, which agents may still hold.

@@ -260,3 +260,27 @@ func TestBenchmarkJobSurvivesLeaderLoss(t *testing.T) {
 		t.Fatal("the new leader ran the finished first level again")
 	}
 }
+
+func TestBenchmarkJobFailsOnSustainedErrorRate(t *testing.T) {
+	prof, _ := llmsim.ProfileFor("H100-80GB", 1)
+	sim, err := llmsim.New(llmsim.Config{Models: []string{"sim-llm"}, Profile: prof.WithFixedITL(2 * time.Millisecond), Seed: 3,
+		Faults: llmsim.Faults{ErrorRate: 0.9, RateLimitShare: 0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.Start(context.Background())
+	hs := httptest.NewServer(sim.Handler())
+	t.Cleanup(func() { hs.Close(); sim.Close() })
+	s, c := fleetOf(t, 1)
+	s.runner.ErrorWindow = 2 * time.Second
+	createJob(t, c, "flaky", "benchmark:\n  type: aiperf\nparameters:\n  concurrency: 4\n  benchmark_duration: 60\n"+
+		"  benchmark_grace_period: 1\n  isl: 16\n  osl: 8\n", hs.URL, t.TempDir())
+	eventually(t, 30*time.Second, "job failed on its error rate", func() bool {
+		return jobStatus(t, c, "flaky").GetAiBenchmarkJobStatus() == "Failed"
+	})
+	reason := jobStatus(t, c, "flaky").GetFailureReason()
+	if !strings.Contains(reason, "above error_rate_sla 0.50") || !strings.Contains(reason, "http_") {
+		t.Fatalf("failure reason %q", reason)
+	}
+	t.Logf("failure reason: %s", reason)
+}
