@@ -32,7 +32,7 @@ import (
 
 type node struct {
 	id, grpcAddr, raftAddr, gossipAddr, dir string
-	cmd                         *exec.Cmd
+	cmd                                     *exec.Cmd
 }
 
 func (n *node) start(bin string, join []string) error {
