@@ -67,7 +67,7 @@ func newBenchmarkJobCmd(g *globals) *cobra.Command {
 			return r.GetAiBenchmarkJobArn(), err
 		},
 	}
-	cmd.AddCommand(benchmarkCreate(g), benchmarkResults(g), benchmarkWatch(g))
+	cmd.AddCommand(benchmarkCreate(g), benchmarkResults(g), benchmarkWatch(g), benchmarkLogs(g))
 	cmd.AddCommand(ops.commands(g, "WORKLOAD")...)
 	return cmd
 }
@@ -293,4 +293,41 @@ func (g *globals) printUpdate(name string, u *pb.WatchAIBenchmarkJobResponse) {
 		level, l.GetIndex()+1, u.GetLevelsTotal(), l.GetAgents(), l.GetElapsedSeconds(), done, l.GetErrorRequestCount(),
 		l.GetRequestThroughput(), l.GetOutputTokenThroughput(), l.GetTimeToFirstTokenP50(), l.GetTimeToFirstTokenP99(),
 		l.GetInterTokenLatencyP50(), l.GetRequestLatencyP50(), l.GetRequestLatencyP99())
+}
+
+func benchmarkLogs(g *globals) *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs NAME",
+		Short: "Show a benchmark job's event log (placement, levels, failover, errors)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			var after uint64
+			for {
+				var resp *pb.GetAIBenchmarkJobLogResponse
+				err := g.call(cmd.Context(), true, func(ctx context.Context, c *grpc.ClientConn) (err error) {
+					resp, err = pb.NewInferenceOptimizationClient(c).GetAIBenchmarkJobLog(ctx, &pb.GetAIBenchmarkJobLogRequest{AiBenchmarkJobName: a[0], AfterIndex: after})
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				for _, ev := range resp.GetEvents() {
+					if g.output == "json" {
+						_ = g.printJSON(ev)
+					} else {
+						fmt.Fprintf(g.out, "%s %-5s %s\n", ev.GetTime().AsTime().UTC().Format("2006-01-02T15:04:05.000Z"), ev.GetLevel(), ev.GetMessage())
+					}
+					after = ev.GetIndex()
+				}
+				terminal := resp.GetAiBenchmarkJobStatus() == "Completed" || resp.GetAiBenchmarkJobStatus() == "Failed" || resp.GetAiBenchmarkJobStatus() == "Stopped"
+				if !follow || (terminal && len(resp.GetEvents()) == 0) {
+					return nil
+				}
+				time.Sleep(time.Second)
+			}
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events until the job ends")
+	return cmd
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/names"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
@@ -20,13 +22,19 @@ func (e *Endpoint) CreateAIBenchmarkJob(ctx context.Context, req *pb.CreateAIBen
 	}
 	now := e.now()
 	name := req.GetAiBenchmarkJobName()
+	out := proto.Clone(req.GetOutputConfig()).(*pb.AIBenchmarkOutputConfig)
+	scope := e.b.Scope()
+	out.CloudWatchLogs = []*pb.CloudWatchLogs{{
+		LogGroupArn:   fmt.Sprintf("arn:%s:logs:%s:%s:log-group:/perfleet/ai-benchmark-jobs", scope.Partition, scope.Region, account),
+		LogStreamName: name,
+	}}
 	rec := &pb.BenchmarkJobRecord{AccountId: account, WorkloadConfigName: wl, Job: &pb.DescribeAIBenchmarkJobResponse{
 		AiBenchmarkJobArn:          e.b.Scope().Build(account, state.KindBenchmark, name),
 		AiBenchmarkJobName:         name,
 		AiBenchmarkJobStatus:       state.StatusInProgress,
 		AiWorkloadConfigIdentifier: req.GetAiWorkloadConfigIdentifier(),
 		BenchmarkTarget:            req.GetBenchmarkTarget(),
-		OutputConfig:               req.GetOutputConfig(),
+		OutputConfig:               out,
 		RoleArn:                    req.GetRoleArn(),
 		NetworkConfig:              req.GetNetworkConfig(),
 		Tags:                       req.GetTags(),
@@ -171,4 +179,19 @@ func (e *Endpoint) WatchAIBenchmarkJob(req *pb.WatchAIBenchmarkJobRequest, strea
 		case <-tick.C:
 		}
 	}
+}
+
+// GetAIBenchmarkJobLog returns the job's events after an index.
+func (e *Endpoint) GetAIBenchmarkJobLog(ctx context.Context, req *pb.GetAIBenchmarkJobLogRequest) (*pb.GetAIBenchmarkJobLogResponse, error) {
+	j, err := e.getJob(ctx, "ai_benchmark_job_name", req.GetAiBenchmarkJobName(), state.KindBenchmark)
+	if err != nil {
+		return nil, err
+	}
+	resp := &pb.GetAIBenchmarkJobLogResponse{AiBenchmarkJobStatus: j.Status}
+	for _, ev := range j.Benchmark.GetEvents() {
+		if ev.GetIndex() > req.GetAfterIndex() {
+			resp.Events = append(resp.Events, ev)
+		}
+	}
+	return resp, nil
 }

@@ -109,9 +109,16 @@ func TestDescribeBenchmarkJobReturnsWhatWasCreated(t *testing.T) {
 	}
 	if got.GetAiBenchmarkJobArn() != arn || got.GetAiBenchmarkJobStatus() != state.StatusInProgress ||
 		got.GetAiWorkloadConfigIdentifier() != req.GetAiWorkloadConfigIdentifier() || got.GetRoleArn() != roleARN ||
-		!proto.Equal(got.GetBenchmarkTarget(), req.GetBenchmarkTarget()) || !proto.Equal(got.GetOutputConfig(), req.GetOutputConfig()) ||
+		!proto.Equal(got.GetBenchmarkTarget(), req.GetBenchmarkTarget()) ||
+		got.GetOutputConfig().GetS3OutputLocation() != req.GetOutputConfig().GetS3OutputLocation() ||
 		!proto.Equal(got.GetNetworkConfig(), req.GetNetworkConfig()) || !got.GetCreationTime().AsTime().Equal(t0) {
 		t.Fatalf("Describe = %v", got)
+	}
+	// Describe names the job's log stream (output only, as in SageMaker).
+	logs := got.GetOutputConfig().GetCloudWatchLogs()
+	if len(logs) != 1 || logs[0].GetLogStreamName() != "b1" ||
+		logs[0].GetLogGroupArn() != "arn:aws:logs:us-east-1:"+account+":log-group:/perfleet/ai-benchmark-jobs" {
+		t.Fatalf("cloud_watch_logs = %v", logs)
 	}
 	// The list shows the resolved workload config name, not the ARN.
 	list, err := v.e.ListAIBenchmarkJobs(v.ctx, &pb.ListAIBenchmarkJobsRequest{})

@@ -27,6 +27,7 @@ const (
 	PruneClientTokensType MessageType = 7
 	UpsertAgentType       MessageType = 8
 	RecordLevelResultType MessageType = 9
+	AppendJobEventType    MessageType = 10
 )
 
 // IgnoreUnknownTypeFlag marks a command that older servers may skip when they
@@ -63,6 +64,7 @@ var commandTypes = map[MessageType]func() proto.Message{
 	PruneClientTokensType: func() proto.Message { return &pb.PruneClientTokensCommand{} },
 	UpsertAgentType:       func() proto.Message { return &pb.UpsertAgentCommand{} },
 	RecordLevelResultType: func() proto.Message { return &pb.RecordLevelResultCommand{} },
+	AppendJobEventType:    func() proto.Message { return &pb.AppendJobEventCommand{} },
 }
 
 // TypeOf returns the command type of a payload message.

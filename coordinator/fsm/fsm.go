@@ -49,6 +49,9 @@ func New(log *slog.Logger) *FSM {
 		SetClusterMetaType: func(s *state.Store, m proto.Message) any {
 			return errOrNil(s.SetMeta(m.(*pb.SetClusterMetaCommand).GetMeta()))
 		},
+		AppendJobEventType: func(s *state.Store, m proto.Message) any {
+			return errOrNil(s.AppendJobEvent(m.(*pb.AppendJobEventCommand)))
+		},
 		RecordLevelResultType: func(s *state.Store, m proto.Message) any {
 			return errOrNil(s.RecordLevelResult(m.(*pb.RecordLevelResultCommand)))
 		},

@@ -37,6 +37,37 @@ type jobRun struct {
 	level   *scheduler.LevelPlan
 	start   time.Time // the current level's common start
 	maxErr  float64   // the error rate that fails a level (error_rate_sla)
+	store   resultstore.Store
+}
+
+// event appends a line to the job's replicated log.
+func (jr *jobRun) event(level, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	j := jr.job
+	if _, err := jr.r.c.Apply(ctx, fsm.AppendJobEventType, &pb.AppendJobEventCommand{AccountId: j.Account, Name: j.Name,
+		Event: &pb.JobEvent{Time: timestamppb.New(jr.r.c.Now()), Level: level, Message: msg}}); err != nil {
+		jr.r.log.Warn("job event not recorded", "job", j.Name, "event", msg, "err", err)
+	}
+}
+
+// writeLog writes the job's event log to <job>/job.log.
+func (jr *jobRun) writeLog(ctx context.Context) {
+	if jr.store == nil {
+		return
+	}
+	j, err := jr.r.c.State().Job(jr.job.Kind, jr.job.Account, jr.job.Name)
+	if err != nil {
+		return
+	}
+	var b bytes.Buffer
+	for _, ev := range j.Benchmark.GetEvents() {
+		fmt.Fprintf(&b, "%s %-5s %s\n", ev.GetTime().AsTime().Format(time.RFC3339Nano), ev.GetLevel(), ev.GetMessage())
+	}
+	if err := jr.store.Put(ctx, j.Name+"/job.log", &b, int64(b.Len()), "text/plain"); err != nil {
+		jr.r.log.Warn("job log not written", "job", j.Name, "err", err)
+	}
 }
 
 // stop is the user's Stop: it cancels the job's shards, and execute then
@@ -84,15 +115,25 @@ func (jr *jobRun) execute(ctx context.Context) {
 	switch {
 	case ctx.Err() != nil:
 		r.log.Info("leadership lost; the next leader restarts the job", "job", j.Name)
+		return
 	case jr.isStopped():
+		jr.event("INFO", "stopped on request after %d level(s)", levels)
 		r.setStatus(context.Background(), j, state.StatusStopped, "", state.StatusStopping, state.StatusInProgress)
 		r.log.Info("job stopped", "job", j.Name, "levels_done", levels)
 	case err != nil:
+		jr.event("ERROR", "failed: %v", err)
 		r.setStatus(ctx, j, state.StatusFailed, err.Error(), state.StatusInProgress)
 		r.log.Warn("job failed", "job", j.Name, "err", err)
 	default:
+		jr.event("INFO", "completed %d level(s)", levels)
 		r.setStatus(ctx, j, state.StatusCompleted, "", state.StatusInProgress)
 		r.log.Info("job completed", "job", j.Name, "levels", levels)
+	}
+	jr.writeLog(context.Background())
+	if jr.store != nil {
+		if err := writeManifest(context.Background(), jr.store, j.Name); err != nil {
+			r.log.Warn("manifest not written", "job", j.Name, "err", err)
+		}
 	}
 }
 
@@ -140,6 +181,19 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("output location: %w", err)
 	}
+	jr.store = store
+	var agentsUsed []string
+	seen := map[string]bool{}
+	for _, lp := range plan.Levels {
+		for _, sh := range lp.Shards {
+			if !seen[sh.AgentID] {
+				seen[sh.AgentID] = true
+				agentsUsed = append(agentsUsed, sh.AgentID)
+			}
+		}
+	}
+	jr.event("INFO", "planned %d level(s) on agent(s) %s against %s; results to %s", len(plan.Levels), strings.Join(agentsUsed, ", "),
+		target, store.URI(j.Name))
 	goodput, err := metrics.GoodputFromMap(spec.Parameters.Goodput)
 	if err != nil {
 		return 0, fmt.Errorf("goodput: %w", err)
@@ -155,6 +209,7 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	for i, lp := range plan.Levels {
 		if done[uint32(lp.Index)] {
 			r.log.Info("level already finished before a leader change; skipping", "job", j.Name, "level", levelName(lp))
+			jr.event("INFO", "level %s: finished before a leader change; kept", levelName(lp))
 			continue
 		}
 		merged, err := jr.runLevel(ctx, lp, canonical, target, models, warmup)
@@ -169,15 +224,17 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 		if err != nil {
 			return i, fmt.Errorf("writing results of level %s: %w", lp.Name, err)
 		}
+		lr := levelResult(sum, lp, store.URI(dir), r.c.Now())
 		if _, err := r.c.Apply(ctx, fsm.RecordLevelResultType, &pb.RecordLevelResultCommand{AccountId: j.Account, Name: j.Name,
-			Level: levelResult(sum, lp, store.URI(dir), r.c.Now())}); err != nil {
+			Level: lr}); err != nil {
 			return i, fmt.Errorf("recording level %s: %w", levelName(lp), err)
 		}
+		jr.event("INFO", "level %s: done, %d requests, %d errors; results in %s", levelName(lp), lr.GetRequestCount(), lr.GetErrorRequestCount(), lr.GetLocation())
 		if jr.isStopped() {
-			return i + 1, writeManifest(ctx, store, j.Name)
+			return i + 1, nil
 		}
 	}
-	return len(plan.Levels), writeManifest(ctx, store, j.Name)
+	return len(plan.Levels), nil
 }
 
 // runLevel runs a level's warmup, when the spec has one, and then the
@@ -250,6 +307,11 @@ func (jr *jobRun) dispatch(ctx context.Context, lp scheduler.LevelPlan, spec []b
 		}
 	}
 	r.log.Info("level started", "job", j.Name, "level", stage, "shards", len(shards), "start", start)
+	var who []string
+	for _, sh := range lp.Shards {
+		who = append(who, fmt.Sprintf("%s (concurrency %d, rate %.4g/s, %d requests)", sh.AgentID, sh.Concurrency, sh.Rate, sh.RequestCount))
+	}
+	jr.event("INFO", "level %s: starting at %s on %s", stage, start.UTC().Format("15:04:05.000"), strings.Join(who, "; "))
 	for _, sr := range shards {
 		if err := jr.waitShard(ctx, sr, lp); err != nil {
 			jr.cancelShards()

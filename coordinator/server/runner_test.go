@@ -151,13 +151,31 @@ func TestBenchmarkJobRunsAcrossAgents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, f := range []string{"inputs.json", "MANIFEST.txt"} {
+	logResp, err := c.GetAIBenchmarkJobLog(context.Background(), &pb.GetAIBenchmarkJobLogRequest{AiBenchmarkJobName: "sweep"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, ev := range logResp.GetEvents() {
+		lines = append(lines, ev.GetLevel()+" "+ev.GetMessage())
+	}
+	joined := strings.Join(lines, "\n")
+	for _, want := range []string{"planned 2 level(s) on agent(s) load-a, load-b", "level concurrency_2 warmup: starting",
+		"level concurrency_4: done, 20 requests, 0 errors", "INFO completed 2 level(s)"} {
+		if !strings.Contains(joined, want) {
+			t.Fatalf("job log lacks %q:\n%s", want, joined)
+		}
+	}
+	if logs := d.GetOutputConfig().GetCloudWatchLogs(); len(logs) != 1 || logs[0].GetLogStreamName() != "sweep" {
+		t.Fatalf("describe does not name the log: %v", logs)
+	}
+	for _, f := range []string{"inputs.json", "MANIFEST.txt", "job.log"} {
 		if _, err := os.Stat(filepath.Join(out, "sweep", f)); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 	}
 	manifest, _ := os.ReadFile(filepath.Join(out, "sweep", "MANIFEST.txt"))
-	if !strings.Contains(string(manifest), "concurrency_4/profile_export_aiperf.json") {
+	if !strings.Contains(string(manifest), "concurrency_4/profile_export_aiperf.json") || !strings.Contains(string(manifest), "job.log") {
 		t.Fatalf("MANIFEST.txt lacks the level files:\n%s", manifest)
 	}
 	// Each level first ran its 4 warmup requests, which the results leave out.

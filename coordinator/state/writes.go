@@ -345,3 +345,35 @@ func (s *Store) RecordLevelResult(cmd *pb.RecordLevelResultCommand) error {
 	txn.Commit()
 	return nil
 }
+
+// maxJobEvents bounds a job's replicated log.
+const maxJobEvents = 500
+
+// AppendJobEvent adds an event to a benchmark job's log, numbering it after
+// the last one and keeping the newest maxJobEvents.
+func (s *Store) AppendJobEvent(cmd *pb.AppendJobEventCommand) error {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	raw, err := txn.First(tableJobs, "id", jobKey(KindBenchmark, cmd.GetAccountId(), cmd.GetName()))
+	if err != nil {
+		return err
+	}
+	if raw == nil {
+		return fmt.Errorf("%w: ai-benchmark-job %q does not exist", ErrNotFound, cmd.GetName())
+	}
+	r := clone(raw.(*Job).Benchmark)
+	ev := clone(cmd.GetEvent())
+	ev.Index = 1
+	if n := len(r.Events); n > 0 {
+		ev.Index = r.Events[n-1].GetIndex() + 1
+	}
+	r.Events = append(r.Events, ev)
+	if len(r.Events) > maxJobEvents {
+		r.Events = r.Events[len(r.Events)-maxJobEvents:]
+	}
+	if err := txn.Insert(tableJobs, newBenchmarkJob(r)); err != nil {
+		return err
+	}
+	txn.Commit()
+	return nil
+}

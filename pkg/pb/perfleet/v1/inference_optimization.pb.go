@@ -1050,12 +1050,14 @@ func (x *BenchmarkTarget) GetEndpoint() *BenchmarkEndpoint {
 	return nil
 }
 
-// CloudWatchLogs points at a job's log stream; in perfleet this is the job log.
+// CloudWatchLogs points at a job's log stream. In perfleet the stream is
+// the job's event log: read it with GetAIBenchmarkJobLog (perfleet
+// benchmark-job logs NAME); it is also written to <output>/<job>/job.log.
 type CloudWatchLogs struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Log group ARN (perfleet: the job's ARN with a /logs suffix).
+	// arn:<partition>:logs:<region>:<account>:log-group:/perfleet/ai-benchmark-jobs
 	LogGroupArn string `protobuf:"bytes,1,opt,name=log_group_arn,json=logGroupArn,proto3" json:"log_group_arn,omitempty"`
-	// Log stream name.
+	// The job's name.
 	LogStreamName string `protobuf:"bytes,2,opt,name=log_stream_name,json=logStreamName,proto3" json:"log_stream_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2718,6 +2720,189 @@ func (x *WatchAIBenchmarkJobResponse) GetFinal() bool {
 	return false
 }
 
+// JobEvent is one line of a job's log.
+type JobEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Position in the log, from 1.
+	Index uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// When it happened (leader clock).
+	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// INFO, WARN or ERROR.
+	Level string `protobuf:"bytes,3,opt,name=level,proto3" json:"level,omitempty"`
+	// What happened.
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobEvent) Reset() {
+	*x = JobEvent{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobEvent) ProtoMessage() {}
+
+func (x *JobEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobEvent.ProtoReflect.Descriptor instead.
+func (*JobEvent) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *JobEvent) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *JobEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *JobEvent) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *JobEvent) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// GetAIBenchmarkJobLogRequest names a job's log.
+type GetAIBenchmarkJobLogRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's name or ARN. Required.
+	AiBenchmarkJobName string `protobuf:"bytes,1,opt,name=ai_benchmark_job_name,json=aiBenchmarkJobName,proto3" json:"ai_benchmark_job_name,omitempty"`
+	// Only events after this index (for following the log).
+	AfterIndex    uint64 `protobuf:"varint,2,opt,name=after_index,json=afterIndex,proto3" json:"after_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAIBenchmarkJobLogRequest) Reset() {
+	*x = GetAIBenchmarkJobLogRequest{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAIBenchmarkJobLogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAIBenchmarkJobLogRequest) ProtoMessage() {}
+
+func (x *GetAIBenchmarkJobLogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAIBenchmarkJobLogRequest.ProtoReflect.Descriptor instead.
+func (*GetAIBenchmarkJobLogRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *GetAIBenchmarkJobLogRequest) GetAiBenchmarkJobName() string {
+	if x != nil {
+		return x.AiBenchmarkJobName
+	}
+	return ""
+}
+
+func (x *GetAIBenchmarkJobLogRequest) GetAfterIndex() uint64 {
+	if x != nil {
+		return x.AfterIndex
+	}
+	return 0
+}
+
+// GetAIBenchmarkJobLogResponse is a job's log.
+type GetAIBenchmarkJobLogResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events, oldest first.
+	Events []*JobEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// The job's status, so a follower knows when to stop.
+	AiBenchmarkJobStatus string `protobuf:"bytes,2,opt,name=ai_benchmark_job_status,json=aiBenchmarkJobStatus,proto3" json:"ai_benchmark_job_status,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *GetAIBenchmarkJobLogResponse) Reset() {
+	*x = GetAIBenchmarkJobLogResponse{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAIBenchmarkJobLogResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAIBenchmarkJobLogResponse) ProtoMessage() {}
+
+func (x *GetAIBenchmarkJobLogResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAIBenchmarkJobLogResponse.ProtoReflect.Descriptor instead.
+func (*GetAIBenchmarkJobLogResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetAIBenchmarkJobLogResponse) GetEvents() []*JobEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *GetAIBenchmarkJobLogResponse) GetAiBenchmarkJobStatus() string {
+	if x != nil {
+		return x.AiBenchmarkJobStatus
+	}
+	return ""
+}
+
 var File_perfleet_v1_inference_optimization_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
@@ -2916,7 +3101,19 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\x0flevels_finished\x18\x03 \x01(\rR\x0elevelsFinished\x12!\n" +
 	"\flevels_total\x18\x04 \x01(\rR\vlevelsTotal\x120\n" +
 	"\x05level\x18\x05 \x01(\v2\x1a.perfleet.v1.LevelProgressR\x05level\x12\x14\n" +
-	"\x05final\x18\x06 \x01(\bR\x05final2\xd3\x0e\n" +
+	"\x05final\x18\x06 \x01(\bR\x05final\"\x80\x01\n" +
+	"\bJobEvent\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
+	"\x05level\x18\x03 \x01(\tR\x05level\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"q\n" +
+	"\x1bGetAIBenchmarkJobLogRequest\x121\n" +
+	"\x15ai_benchmark_job_name\x18\x01 \x01(\tR\x12aiBenchmarkJobName\x12\x1f\n" +
+	"\vafter_index\x18\x02 \x01(\x04R\n" +
+	"afterIndex\"\x84\x01\n" +
+	"\x1cGetAIBenchmarkJobLogResponse\x12-\n" +
+	"\x06events\x18\x01 \x03(\v2\x15.perfleet.v1.JobEventR\x06events\x125\n" +
+	"\x17ai_benchmark_job_status\x18\x02 \x01(\tR\x14aiBenchmarkJobStatus2\xc0\x0f\n" +
 	"\x15InferenceOptimization\x12q\n" +
 	"\x16CreateAIWorkloadConfig\x12*.perfleet.v1.CreateAIWorkloadConfigRequest\x1a+.perfleet.v1.CreateAIWorkloadConfigResponse\x12w\n" +
 	"\x18DescribeAIWorkloadConfig\x12,.perfleet.v1.DescribeAIWorkloadConfigRequest\x1a-.perfleet.v1.DescribeAIWorkloadConfigResponse\x12n\n" +
@@ -2928,7 +3125,8 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\x12StopAIBenchmarkJob\x12&.perfleet.v1.StopAIBenchmarkJobRequest\x1a'.perfleet.v1.StopAIBenchmarkJobResponse\x12k\n" +
 	"\x14DeleteAIBenchmarkJob\x12(.perfleet.v1.DeleteAIBenchmarkJobRequest\x1a).perfleet.v1.DeleteAIBenchmarkJobResponse\x12w\n" +
 	"\x18GetAIBenchmarkJobResults\x12,.perfleet.v1.GetAIBenchmarkJobResultsRequest\x1a-.perfleet.v1.GetAIBenchmarkJobResultsResponse\x12j\n" +
-	"\x13WatchAIBenchmarkJob\x12'.perfleet.v1.WatchAIBenchmarkJobRequest\x1a(.perfleet.v1.WatchAIBenchmarkJobResponse0\x01\x12z\n" +
+	"\x13WatchAIBenchmarkJob\x12'.perfleet.v1.WatchAIBenchmarkJobRequest\x1a(.perfleet.v1.WatchAIBenchmarkJobResponse0\x01\x12k\n" +
+	"\x14GetAIBenchmarkJobLog\x12(.perfleet.v1.GetAIBenchmarkJobLogRequest\x1a).perfleet.v1.GetAIBenchmarkJobLogResponse\x12z\n" +
 	"\x19CreateAIRecommendationJob\x12-.perfleet.v1.CreateAIRecommendationJobRequest\x1a..perfleet.v1.CreateAIRecommendationJobResponse\x12\x80\x01\n" +
 	"\x1bDescribeAIRecommendationJob\x12/.perfleet.v1.DescribeAIRecommendationJobRequest\x1a0.perfleet.v1.DescribeAIRecommendationJobResponse\x12w\n" +
 	"\x18ListAIRecommendationJobs\x12,.perfleet.v1.ListAIRecommendationJobsRequest\x1a-.perfleet.v1.ListAIRecommendationJobsResponse\x12t\n" +
@@ -2948,7 +3146,7 @@ func file_perfleet_v1_inference_optimization_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_inference_optimization_proto_rawDescData
 }
 
-var file_perfleet_v1_inference_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_perfleet_v1_inference_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_perfleet_v1_inference_optimization_proto_goTypes = []any{
 	(*WorkloadSpec)(nil),                        // 0: perfleet.v1.WorkloadSpec
 	(*AIWorkloadConfigs)(nil),                   // 1: perfleet.v1.AIWorkloadConfigs
@@ -2990,19 +3188,22 @@ var file_perfleet_v1_inference_optimization_proto_goTypes = []any{
 	(*WatchAIBenchmarkJobRequest)(nil),          // 37: perfleet.v1.WatchAIBenchmarkJobRequest
 	(*LevelProgress)(nil),                       // 38: perfleet.v1.LevelProgress
 	(*WatchAIBenchmarkJobResponse)(nil),         // 39: perfleet.v1.WatchAIBenchmarkJobResponse
-	(*Tag)(nil),                                 // 40: perfleet.v1.Tag
-	(*timestamppb.Timestamp)(nil),               // 41: google.protobuf.Timestamp
-	(*MlflowConfig)(nil),                        // 42: perfleet.v1.MlflowConfig
-	(*CreateAIRecommendationJobRequest)(nil),    // 43: perfleet.v1.CreateAIRecommendationJobRequest
-	(*DescribeAIRecommendationJobRequest)(nil),  // 44: perfleet.v1.DescribeAIRecommendationJobRequest
-	(*ListAIRecommendationJobsRequest)(nil),     // 45: perfleet.v1.ListAIRecommendationJobsRequest
-	(*StopAIRecommendationJobRequest)(nil),      // 46: perfleet.v1.StopAIRecommendationJobRequest
-	(*DeleteAIRecommendationJobRequest)(nil),    // 47: perfleet.v1.DeleteAIRecommendationJobRequest
-	(*CreateAIRecommendationJobResponse)(nil),   // 48: perfleet.v1.CreateAIRecommendationJobResponse
-	(*DescribeAIRecommendationJobResponse)(nil), // 49: perfleet.v1.DescribeAIRecommendationJobResponse
-	(*ListAIRecommendationJobsResponse)(nil),    // 50: perfleet.v1.ListAIRecommendationJobsResponse
-	(*StopAIRecommendationJobResponse)(nil),     // 51: perfleet.v1.StopAIRecommendationJobResponse
-	(*DeleteAIRecommendationJobResponse)(nil),   // 52: perfleet.v1.DeleteAIRecommendationJobResponse
+	(*JobEvent)(nil),                            // 40: perfleet.v1.JobEvent
+	(*GetAIBenchmarkJobLogRequest)(nil),         // 41: perfleet.v1.GetAIBenchmarkJobLogRequest
+	(*GetAIBenchmarkJobLogResponse)(nil),        // 42: perfleet.v1.GetAIBenchmarkJobLogResponse
+	(*Tag)(nil),                                 // 43: perfleet.v1.Tag
+	(*timestamppb.Timestamp)(nil),               // 44: google.protobuf.Timestamp
+	(*MlflowConfig)(nil),                        // 45: perfleet.v1.MlflowConfig
+	(*CreateAIRecommendationJobRequest)(nil),    // 46: perfleet.v1.CreateAIRecommendationJobRequest
+	(*DescribeAIRecommendationJobRequest)(nil),  // 47: perfleet.v1.DescribeAIRecommendationJobRequest
+	(*ListAIRecommendationJobsRequest)(nil),     // 48: perfleet.v1.ListAIRecommendationJobsRequest
+	(*StopAIRecommendationJobRequest)(nil),      // 49: perfleet.v1.StopAIRecommendationJobRequest
+	(*DeleteAIRecommendationJobRequest)(nil),    // 50: perfleet.v1.DeleteAIRecommendationJobRequest
+	(*CreateAIRecommendationJobResponse)(nil),   // 51: perfleet.v1.CreateAIRecommendationJobResponse
+	(*DescribeAIRecommendationJobResponse)(nil), // 52: perfleet.v1.DescribeAIRecommendationJobResponse
+	(*ListAIRecommendationJobsResponse)(nil),    // 53: perfleet.v1.ListAIRecommendationJobsResponse
+	(*StopAIRecommendationJobResponse)(nil),     // 54: perfleet.v1.StopAIRecommendationJobResponse
+	(*DeleteAIRecommendationJobResponse)(nil),   // 55: perfleet.v1.DeleteAIRecommendationJobResponse
 }
 var file_perfleet_v1_inference_optimization_proto_depIdxs = []int32{
 	0,  // 0: perfleet.v1.AIWorkloadConfigs.workload_spec:type_name -> perfleet.v1.WorkloadSpec
@@ -3011,78 +3212,82 @@ var file_perfleet_v1_inference_optimization_proto_depIdxs = []int32{
 	4,  // 3: perfleet.v1.DatasetConfig.input_data_config:type_name -> perfleet.v1.InputDataConfig
 	1,  // 4: perfleet.v1.CreateAIWorkloadConfigRequest.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigs
 	5,  // 5: perfleet.v1.CreateAIWorkloadConfigRequest.dataset_config:type_name -> perfleet.v1.DatasetConfig
-	40, // 6: perfleet.v1.CreateAIWorkloadConfigRequest.tags:type_name -> perfleet.v1.Tag
+	43, // 6: perfleet.v1.CreateAIWorkloadConfigRequest.tags:type_name -> perfleet.v1.Tag
 	1,  // 7: perfleet.v1.DescribeAIWorkloadConfigResponse.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigs
 	5,  // 8: perfleet.v1.DescribeAIWorkloadConfigResponse.dataset_config:type_name -> perfleet.v1.DatasetConfig
-	40, // 9: perfleet.v1.DescribeAIWorkloadConfigResponse.tags:type_name -> perfleet.v1.Tag
-	41, // 10: perfleet.v1.DescribeAIWorkloadConfigResponse.creation_time:type_name -> google.protobuf.Timestamp
-	41, // 11: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
-	41, // 12: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
-	41, // 13: perfleet.v1.AIWorkloadConfigSummary.creation_time:type_name -> google.protobuf.Timestamp
+	43, // 9: perfleet.v1.DescribeAIWorkloadConfigResponse.tags:type_name -> perfleet.v1.Tag
+	44, // 10: perfleet.v1.DescribeAIWorkloadConfigResponse.creation_time:type_name -> google.protobuf.Timestamp
+	44, // 11: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
+	44, // 12: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
+	44, // 13: perfleet.v1.AIWorkloadConfigSummary.creation_time:type_name -> google.protobuf.Timestamp
 	11, // 14: perfleet.v1.ListAIWorkloadConfigsResponse.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigSummary
 	15, // 15: perfleet.v1.BenchmarkEndpoint.inference_components:type_name -> perfleet.v1.InferenceComponentRef
 	16, // 16: perfleet.v1.BenchmarkTarget.endpoint:type_name -> perfleet.v1.BenchmarkEndpoint
-	42, // 17: perfleet.v1.AIBenchmarkOutputConfig.mlflow_config:type_name -> perfleet.v1.MlflowConfig
+	45, // 17: perfleet.v1.AIBenchmarkOutputConfig.mlflow_config:type_name -> perfleet.v1.MlflowConfig
 	18, // 18: perfleet.v1.AIBenchmarkOutputConfig.cloud_watch_logs:type_name -> perfleet.v1.CloudWatchLogs
 	20, // 19: perfleet.v1.NetworkConfig.vpc_config:type_name -> perfleet.v1.VpcConfig
 	17, // 20: perfleet.v1.CreateAIBenchmarkJobRequest.benchmark_target:type_name -> perfleet.v1.BenchmarkTarget
 	19, // 21: perfleet.v1.CreateAIBenchmarkJobRequest.output_config:type_name -> perfleet.v1.AIBenchmarkOutputConfig
 	21, // 22: perfleet.v1.CreateAIBenchmarkJobRequest.network_config:type_name -> perfleet.v1.NetworkConfig
-	40, // 23: perfleet.v1.CreateAIBenchmarkJobRequest.tags:type_name -> perfleet.v1.Tag
+	43, // 23: perfleet.v1.CreateAIBenchmarkJobRequest.tags:type_name -> perfleet.v1.Tag
 	17, // 24: perfleet.v1.DescribeAIBenchmarkJobResponse.benchmark_target:type_name -> perfleet.v1.BenchmarkTarget
-	41, // 25: perfleet.v1.DescribeAIBenchmarkJobResponse.creation_time:type_name -> google.protobuf.Timestamp
+	44, // 25: perfleet.v1.DescribeAIBenchmarkJobResponse.creation_time:type_name -> google.protobuf.Timestamp
 	19, // 26: perfleet.v1.DescribeAIBenchmarkJobResponse.output_config:type_name -> perfleet.v1.AIBenchmarkOutputConfig
-	41, // 27: perfleet.v1.DescribeAIBenchmarkJobResponse.start_time:type_name -> google.protobuf.Timestamp
-	41, // 28: perfleet.v1.DescribeAIBenchmarkJobResponse.end_time:type_name -> google.protobuf.Timestamp
+	44, // 27: perfleet.v1.DescribeAIBenchmarkJobResponse.start_time:type_name -> google.protobuf.Timestamp
+	44, // 28: perfleet.v1.DescribeAIBenchmarkJobResponse.end_time:type_name -> google.protobuf.Timestamp
 	21, // 29: perfleet.v1.DescribeAIBenchmarkJobResponse.network_config:type_name -> perfleet.v1.NetworkConfig
-	40, // 30: perfleet.v1.DescribeAIBenchmarkJobResponse.tags:type_name -> perfleet.v1.Tag
-	41, // 31: perfleet.v1.DescribeAIBenchmarkJobResponse.last_modified_time:type_name -> google.protobuf.Timestamp
-	41, // 32: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
-	41, // 33: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
-	41, // 34: perfleet.v1.AIBenchmarkJobSummary.creation_time:type_name -> google.protobuf.Timestamp
-	41, // 35: perfleet.v1.AIBenchmarkJobSummary.end_time:type_name -> google.protobuf.Timestamp
+	43, // 30: perfleet.v1.DescribeAIBenchmarkJobResponse.tags:type_name -> perfleet.v1.Tag
+	44, // 31: perfleet.v1.DescribeAIBenchmarkJobResponse.last_modified_time:type_name -> google.protobuf.Timestamp
+	44, // 32: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
+	44, // 33: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
+	44, // 34: perfleet.v1.AIBenchmarkJobSummary.creation_time:type_name -> google.protobuf.Timestamp
+	44, // 35: perfleet.v1.AIBenchmarkJobSummary.end_time:type_name -> google.protobuf.Timestamp
 	27, // 36: perfleet.v1.ListAIBenchmarkJobsResponse.ai_benchmark_jobs:type_name -> perfleet.v1.AIBenchmarkJobSummary
 	34, // 37: perfleet.v1.LevelResult.metrics:type_name -> perfleet.v1.MetricSummary
-	41, // 38: perfleet.v1.LevelResult.end_time:type_name -> google.protobuf.Timestamp
+	44, // 38: perfleet.v1.LevelResult.end_time:type_name -> google.protobuf.Timestamp
 	35, // 39: perfleet.v1.GetAIBenchmarkJobResultsResponse.levels:type_name -> perfleet.v1.LevelResult
 	38, // 40: perfleet.v1.WatchAIBenchmarkJobResponse.level:type_name -> perfleet.v1.LevelProgress
-	6,  // 41: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:input_type -> perfleet.v1.CreateAIWorkloadConfigRequest
-	8,  // 42: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:input_type -> perfleet.v1.DescribeAIWorkloadConfigRequest
-	10, // 43: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:input_type -> perfleet.v1.ListAIWorkloadConfigsRequest
-	13, // 44: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:input_type -> perfleet.v1.DeleteAIWorkloadConfigRequest
-	22, // 45: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:input_type -> perfleet.v1.CreateAIBenchmarkJobRequest
-	24, // 46: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:input_type -> perfleet.v1.DescribeAIBenchmarkJobRequest
-	26, // 47: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:input_type -> perfleet.v1.ListAIBenchmarkJobsRequest
-	29, // 48: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:input_type -> perfleet.v1.StopAIBenchmarkJobRequest
-	31, // 49: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:input_type -> perfleet.v1.DeleteAIBenchmarkJobRequest
-	33, // 50: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:input_type -> perfleet.v1.GetAIBenchmarkJobResultsRequest
-	37, // 51: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:input_type -> perfleet.v1.WatchAIBenchmarkJobRequest
-	43, // 52: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:input_type -> perfleet.v1.CreateAIRecommendationJobRequest
-	44, // 53: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:input_type -> perfleet.v1.DescribeAIRecommendationJobRequest
-	45, // 54: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:input_type -> perfleet.v1.ListAIRecommendationJobsRequest
-	46, // 55: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:input_type -> perfleet.v1.StopAIRecommendationJobRequest
-	47, // 56: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:input_type -> perfleet.v1.DeleteAIRecommendationJobRequest
-	7,  // 57: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:output_type -> perfleet.v1.CreateAIWorkloadConfigResponse
-	9,  // 58: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:output_type -> perfleet.v1.DescribeAIWorkloadConfigResponse
-	12, // 59: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:output_type -> perfleet.v1.ListAIWorkloadConfigsResponse
-	14, // 60: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:output_type -> perfleet.v1.DeleteAIWorkloadConfigResponse
-	23, // 61: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:output_type -> perfleet.v1.CreateAIBenchmarkJobResponse
-	25, // 62: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:output_type -> perfleet.v1.DescribeAIBenchmarkJobResponse
-	28, // 63: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:output_type -> perfleet.v1.ListAIBenchmarkJobsResponse
-	30, // 64: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:output_type -> perfleet.v1.StopAIBenchmarkJobResponse
-	32, // 65: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:output_type -> perfleet.v1.DeleteAIBenchmarkJobResponse
-	36, // 66: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:output_type -> perfleet.v1.GetAIBenchmarkJobResultsResponse
-	39, // 67: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:output_type -> perfleet.v1.WatchAIBenchmarkJobResponse
-	48, // 68: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:output_type -> perfleet.v1.CreateAIRecommendationJobResponse
-	49, // 69: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:output_type -> perfleet.v1.DescribeAIRecommendationJobResponse
-	50, // 70: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:output_type -> perfleet.v1.ListAIRecommendationJobsResponse
-	51, // 71: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:output_type -> perfleet.v1.StopAIRecommendationJobResponse
-	52, // 72: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:output_type -> perfleet.v1.DeleteAIRecommendationJobResponse
-	57, // [57:73] is the sub-list for method output_type
-	41, // [41:57] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	44, // 41: perfleet.v1.JobEvent.time:type_name -> google.protobuf.Timestamp
+	40, // 42: perfleet.v1.GetAIBenchmarkJobLogResponse.events:type_name -> perfleet.v1.JobEvent
+	6,  // 43: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:input_type -> perfleet.v1.CreateAIWorkloadConfigRequest
+	8,  // 44: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:input_type -> perfleet.v1.DescribeAIWorkloadConfigRequest
+	10, // 45: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:input_type -> perfleet.v1.ListAIWorkloadConfigsRequest
+	13, // 46: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:input_type -> perfleet.v1.DeleteAIWorkloadConfigRequest
+	22, // 47: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:input_type -> perfleet.v1.CreateAIBenchmarkJobRequest
+	24, // 48: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:input_type -> perfleet.v1.DescribeAIBenchmarkJobRequest
+	26, // 49: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:input_type -> perfleet.v1.ListAIBenchmarkJobsRequest
+	29, // 50: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:input_type -> perfleet.v1.StopAIBenchmarkJobRequest
+	31, // 51: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:input_type -> perfleet.v1.DeleteAIBenchmarkJobRequest
+	33, // 52: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:input_type -> perfleet.v1.GetAIBenchmarkJobResultsRequest
+	37, // 53: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:input_type -> perfleet.v1.WatchAIBenchmarkJobRequest
+	41, // 54: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobLog:input_type -> perfleet.v1.GetAIBenchmarkJobLogRequest
+	46, // 55: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:input_type -> perfleet.v1.CreateAIRecommendationJobRequest
+	47, // 56: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:input_type -> perfleet.v1.DescribeAIRecommendationJobRequest
+	48, // 57: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:input_type -> perfleet.v1.ListAIRecommendationJobsRequest
+	49, // 58: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:input_type -> perfleet.v1.StopAIRecommendationJobRequest
+	50, // 59: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:input_type -> perfleet.v1.DeleteAIRecommendationJobRequest
+	7,  // 60: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:output_type -> perfleet.v1.CreateAIWorkloadConfigResponse
+	9,  // 61: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:output_type -> perfleet.v1.DescribeAIWorkloadConfigResponse
+	12, // 62: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:output_type -> perfleet.v1.ListAIWorkloadConfigsResponse
+	14, // 63: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:output_type -> perfleet.v1.DeleteAIWorkloadConfigResponse
+	23, // 64: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:output_type -> perfleet.v1.CreateAIBenchmarkJobResponse
+	25, // 65: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:output_type -> perfleet.v1.DescribeAIBenchmarkJobResponse
+	28, // 66: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:output_type -> perfleet.v1.ListAIBenchmarkJobsResponse
+	30, // 67: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:output_type -> perfleet.v1.StopAIBenchmarkJobResponse
+	32, // 68: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:output_type -> perfleet.v1.DeleteAIBenchmarkJobResponse
+	36, // 69: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:output_type -> perfleet.v1.GetAIBenchmarkJobResultsResponse
+	39, // 70: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:output_type -> perfleet.v1.WatchAIBenchmarkJobResponse
+	42, // 71: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobLog:output_type -> perfleet.v1.GetAIBenchmarkJobLogResponse
+	51, // 72: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:output_type -> perfleet.v1.CreateAIRecommendationJobResponse
+	52, // 73: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:output_type -> perfleet.v1.DescribeAIRecommendationJobResponse
+	53, // 74: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:output_type -> perfleet.v1.ListAIRecommendationJobsResponse
+	54, // 75: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:output_type -> perfleet.v1.StopAIRecommendationJobResponse
+	55, // 76: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:output_type -> perfleet.v1.DeleteAIRecommendationJobResponse
+	60, // [60:77] is the sub-list for method output_type
+	43, // [43:60] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_inference_optimization_proto_init() }
@@ -3098,7 +3303,7 @@ func file_perfleet_v1_inference_optimization_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_inference_optimization_proto_rawDesc), len(file_perfleet_v1_inference_optimization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

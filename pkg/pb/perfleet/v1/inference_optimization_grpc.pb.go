@@ -30,6 +30,7 @@ const (
 	InferenceOptimization_DeleteAIBenchmarkJob_FullMethodName        = "/perfleet.v1.InferenceOptimization/DeleteAIBenchmarkJob"
 	InferenceOptimization_GetAIBenchmarkJobResults_FullMethodName    = "/perfleet.v1.InferenceOptimization/GetAIBenchmarkJobResults"
 	InferenceOptimization_WatchAIBenchmarkJob_FullMethodName         = "/perfleet.v1.InferenceOptimization/WatchAIBenchmarkJob"
+	InferenceOptimization_GetAIBenchmarkJobLog_FullMethodName        = "/perfleet.v1.InferenceOptimization/GetAIBenchmarkJobLog"
 	InferenceOptimization_CreateAIRecommendationJob_FullMethodName   = "/perfleet.v1.InferenceOptimization/CreateAIRecommendationJob"
 	InferenceOptimization_DescribeAIRecommendationJob_FullMethodName = "/perfleet.v1.InferenceOptimization/DescribeAIRecommendationJob"
 	InferenceOptimization_ListAIRecommendationJobs_FullMethodName    = "/perfleet.v1.InferenceOptimization/ListAIRecommendationJobs"
@@ -93,6 +94,10 @@ type InferenceOptimizationClient interface {
 	// final state, so a client learns of completion without polling (a
 	// perfleet extension). Any node answers; followers relay the leader's.
 	WatchAIBenchmarkJob(ctx context.Context, in *WatchAIBenchmarkJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAIBenchmarkJobResponse], error)
+	// GetAIBenchmarkJobLog returns a job's event log (placement, levels,
+	// failover, errors), the perfleet counterpart of the job's CloudWatch log
+	// stream; it is also written to <output>/<job>/job.log at the end.
+	GetAIBenchmarkJobLog(ctx context.Context, in *GetAIBenchmarkJobLogRequest, opts ...grpc.CallOption) (*GetAIBenchmarkJobLogResponse, error)
 	// CreateAIRecommendationJob starts a recommendation job: candidate
 	// deployments are benchmarked and ranked by the performance target.
 	CreateAIRecommendationJob(ctx context.Context, in *CreateAIRecommendationJobRequest, opts ...grpc.CallOption) (*CreateAIRecommendationJobResponse, error)
@@ -236,6 +241,16 @@ func (c *inferenceOptimizationClient) WatchAIBenchmarkJob(ctx context.Context, i
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type InferenceOptimization_WatchAIBenchmarkJobClient = grpc.ServerStreamingClient[WatchAIBenchmarkJobResponse]
 
+func (c *inferenceOptimizationClient) GetAIBenchmarkJobLog(ctx context.Context, in *GetAIBenchmarkJobLogRequest, opts ...grpc.CallOption) (*GetAIBenchmarkJobLogResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAIBenchmarkJobLogResponse)
+	err := c.cc.Invoke(ctx, InferenceOptimization_GetAIBenchmarkJobLog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *inferenceOptimizationClient) CreateAIRecommendationJob(ctx context.Context, in *CreateAIRecommendationJobRequest, opts ...grpc.CallOption) (*CreateAIRecommendationJobResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateAIRecommendationJobResponse)
@@ -342,6 +357,10 @@ type InferenceOptimizationServer interface {
 	// final state, so a client learns of completion without polling (a
 	// perfleet extension). Any node answers; followers relay the leader's.
 	WatchAIBenchmarkJob(*WatchAIBenchmarkJobRequest, grpc.ServerStreamingServer[WatchAIBenchmarkJobResponse]) error
+	// GetAIBenchmarkJobLog returns a job's event log (placement, levels,
+	// failover, errors), the perfleet counterpart of the job's CloudWatch log
+	// stream; it is also written to <output>/<job>/job.log at the end.
+	GetAIBenchmarkJobLog(context.Context, *GetAIBenchmarkJobLogRequest) (*GetAIBenchmarkJobLogResponse, error)
 	// CreateAIRecommendationJob starts a recommendation job: candidate
 	// deployments are benchmarked and ranked by the performance target.
 	CreateAIRecommendationJob(context.Context, *CreateAIRecommendationJobRequest) (*CreateAIRecommendationJobResponse, error)
@@ -398,6 +417,9 @@ func (UnimplementedInferenceOptimizationServer) GetAIBenchmarkJobResults(context
 }
 func (UnimplementedInferenceOptimizationServer) WatchAIBenchmarkJob(*WatchAIBenchmarkJobRequest, grpc.ServerStreamingServer[WatchAIBenchmarkJobResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchAIBenchmarkJob not implemented")
+}
+func (UnimplementedInferenceOptimizationServer) GetAIBenchmarkJobLog(context.Context, *GetAIBenchmarkJobLogRequest) (*GetAIBenchmarkJobLogResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAIBenchmarkJobLog not implemented")
 }
 func (UnimplementedInferenceOptimizationServer) CreateAIRecommendationJob(context.Context, *CreateAIRecommendationJobRequest) (*CreateAIRecommendationJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateAIRecommendationJob not implemented")
@@ -626,6 +648,24 @@ func _InferenceOptimization_WatchAIBenchmarkJob_Handler(srv interface{}, stream 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type InferenceOptimization_WatchAIBenchmarkJobServer = grpc.ServerStreamingServer[WatchAIBenchmarkJobResponse]
 
+func _InferenceOptimization_GetAIBenchmarkJobLog_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAIBenchmarkJobLogRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InferenceOptimizationServer).GetAIBenchmarkJobLog(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InferenceOptimization_GetAIBenchmarkJobLog_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InferenceOptimizationServer).GetAIBenchmarkJobLog(ctx, req.(*GetAIBenchmarkJobLogRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _InferenceOptimization_CreateAIRecommendationJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateAIRecommendationJobRequest)
 	if err := dec(in); err != nil {
@@ -762,6 +802,10 @@ var InferenceOptimization_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetAIBenchmarkJobResults",
 			Handler:    _InferenceOptimization_GetAIBenchmarkJobResults_Handler,
+		},
+		{
+			MethodName: "GetAIBenchmarkJobLog",
+			Handler:    _InferenceOptimization_GetAIBenchmarkJobLog_Handler,
 		},
 		{
 			MethodName: "CreateAIRecommendationJob",

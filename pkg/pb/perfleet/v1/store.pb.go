@@ -87,7 +87,9 @@ type BenchmarkJobRecord struct {
 	// The bare name of the referenced workload config.
 	WorkloadConfigName string `protobuf:"bytes,3,opt,name=workload_config_name,json=workloadConfigName,proto3" json:"workload_config_name,omitempty"`
 	// Finished levels; a new leader resumes after the last one.
-	Levels        []*LevelResult `protobuf:"bytes,4,rep,name=levels,proto3" json:"levels,omitempty"`
+	Levels []*LevelResult `protobuf:"bytes,4,rep,name=levels,proto3" json:"levels,omitempty"`
+	// The job's event log (the newest 500 events).
+	Events        []*JobEvent `protobuf:"bytes,5,rep,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -146,6 +148,13 @@ func (x *BenchmarkJobRecord) GetWorkloadConfigName() string {
 func (x *BenchmarkJobRecord) GetLevels() []*LevelResult {
 	if x != nil {
 		return x.Levels
+	}
+	return nil
+}
+
+func (x *BenchmarkJobRecord) GetEvents() []*JobEvent {
+	if x != nil {
+		return x.Events
 	}
 	return nil
 }
@@ -905,6 +914,70 @@ func (x *RecordLevelResultCommand) GetLevel() *LevelResult {
 	return nil
 }
 
+// AppendJobEventCommand adds an event to a benchmark job's log.
+type AppendJobEventCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The owning account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The job name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The event; its index is assigned by the FSM.
+	Event         *JobEvent `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendJobEventCommand) Reset() {
+	*x = AppendJobEventCommand{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendJobEventCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendJobEventCommand) ProtoMessage() {}
+
+func (x *AppendJobEventCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendJobEventCommand.ProtoReflect.Descriptor instead.
+func (*AppendJobEventCommand) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AppendJobEventCommand) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *AppendJobEventCommand) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AppendJobEventCommand) GetEvent() *JobEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
 var File_perfleet_v1_store_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_store_proto_rawDesc = "" +
@@ -913,13 +986,14 @@ const file_perfleet_v1_store_proto_rawDesc = "" +
 	"\x14WorkloadConfigRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12E\n" +
-	"\x06config\x18\x02 \x01(\v2-.perfleet.v1.DescribeAIWorkloadConfigResponseR\x06config\"\xd6\x01\n" +
+	"\x06config\x18\x02 \x01(\v2-.perfleet.v1.DescribeAIWorkloadConfigResponseR\x06config\"\x85\x02\n" +
 	"\x12BenchmarkJobRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12=\n" +
 	"\x03job\x18\x02 \x01(\v2+.perfleet.v1.DescribeAIBenchmarkJobResponseR\x03job\x120\n" +
 	"\x14workload_config_name\x18\x03 \x01(\tR\x12workloadConfigName\x120\n" +
-	"\x06levels\x18\x04 \x03(\v2\x18.perfleet.v1.LevelResultR\x06levels\"\xae\x01\n" +
+	"\x06levels\x18\x04 \x03(\v2\x18.perfleet.v1.LevelResultR\x06levels\x12-\n" +
+	"\x06events\x18\x05 \x03(\v2\x15.perfleet.v1.JobEventR\x06events\"\xae\x01\n" +
 	"\x17RecommendationJobRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12B\n" +
@@ -971,7 +1045,12 @@ const file_perfleet_v1_store_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12.\n" +
-	"\x05level\x18\x03 \x01(\v2\x18.perfleet.v1.LevelResultR\x05levelB\xa6\x01\n" +
+	"\x05level\x18\x03 \x01(\v2\x18.perfleet.v1.LevelResultR\x05level\"w\n" +
+	"\x15AppendJobEventCommand\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12+\n" +
+	"\x05event\x18\x03 \x01(\v2\x15.perfleet.v1.JobEventR\x05eventB\xa6\x01\n" +
 	"\x0fcom.perfleet.v1B\n" +
 	"StoreProtoP\x01Z:github.com/perfleet/perfleet/pkg/pb/perfleet/v1;perfleetv1\xa2\x02\x03PXX\xaa\x02\vPerfleet.V1\xca\x02\vPerfleet\\V1\xe2\x02\x17Perfleet\\V1\\GPBMetadata\xea\x02\fPerfleet::V1b\x06proto3"
 
@@ -987,7 +1066,7 @@ func file_perfleet_v1_store_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_store_proto_rawDescData
 }
 
-var file_perfleet_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_perfleet_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_perfleet_v1_store_proto_goTypes = []any{
 	(*WorkloadConfigRecord)(nil),                // 0: perfleet.v1.WorkloadConfigRecord
 	(*BenchmarkJobRecord)(nil),                  // 1: perfleet.v1.BenchmarkJobRecord
@@ -1003,35 +1082,39 @@ var file_perfleet_v1_store_proto_goTypes = []any{
 	(*PruneClientTokensCommand)(nil),            // 11: perfleet.v1.PruneClientTokensCommand
 	(*UpsertAgentCommand)(nil),                  // 12: perfleet.v1.UpsertAgentCommand
 	(*RecordLevelResultCommand)(nil),            // 13: perfleet.v1.RecordLevelResultCommand
-	(*DescribeAIWorkloadConfigResponse)(nil),    // 14: perfleet.v1.DescribeAIWorkloadConfigResponse
-	(*DescribeAIBenchmarkJobResponse)(nil),      // 15: perfleet.v1.DescribeAIBenchmarkJobResponse
-	(*LevelResult)(nil),                         // 16: perfleet.v1.LevelResult
-	(*DescribeAIRecommendationJobResponse)(nil), // 17: perfleet.v1.DescribeAIRecommendationJobResponse
-	(*timestamppb.Timestamp)(nil),               // 18: google.protobuf.Timestamp
-	(*ServerIdentity)(nil),                      // 19: perfleet.v1.ServerIdentity
-	(*Agent)(nil),                               // 20: perfleet.v1.Agent
+	(*AppendJobEventCommand)(nil),               // 14: perfleet.v1.AppendJobEventCommand
+	(*DescribeAIWorkloadConfigResponse)(nil),    // 15: perfleet.v1.DescribeAIWorkloadConfigResponse
+	(*DescribeAIBenchmarkJobResponse)(nil),      // 16: perfleet.v1.DescribeAIBenchmarkJobResponse
+	(*LevelResult)(nil),                         // 17: perfleet.v1.LevelResult
+	(*JobEvent)(nil),                            // 18: perfleet.v1.JobEvent
+	(*DescribeAIRecommendationJobResponse)(nil), // 19: perfleet.v1.DescribeAIRecommendationJobResponse
+	(*timestamppb.Timestamp)(nil),               // 20: google.protobuf.Timestamp
+	(*ServerIdentity)(nil),                      // 21: perfleet.v1.ServerIdentity
+	(*Agent)(nil),                               // 22: perfleet.v1.Agent
 }
 var file_perfleet_v1_store_proto_depIdxs = []int32{
-	14, // 0: perfleet.v1.WorkloadConfigRecord.config:type_name -> perfleet.v1.DescribeAIWorkloadConfigResponse
-	15, // 1: perfleet.v1.BenchmarkJobRecord.job:type_name -> perfleet.v1.DescribeAIBenchmarkJobResponse
-	16, // 2: perfleet.v1.BenchmarkJobRecord.levels:type_name -> perfleet.v1.LevelResult
-	17, // 3: perfleet.v1.RecommendationJobRecord.job:type_name -> perfleet.v1.DescribeAIRecommendationJobResponse
-	18, // 4: perfleet.v1.ClientTokenRecord.created:type_name -> google.protobuf.Timestamp
-	0,  // 5: perfleet.v1.CreateResourceCommand.workload_config:type_name -> perfleet.v1.WorkloadConfigRecord
-	1,  // 6: perfleet.v1.CreateResourceCommand.benchmark_job:type_name -> perfleet.v1.BenchmarkJobRecord
-	2,  // 7: perfleet.v1.CreateResourceCommand.recommendation_job:type_name -> perfleet.v1.RecommendationJobRecord
-	3,  // 8: perfleet.v1.CreateResourceCommand.client_token:type_name -> perfleet.v1.ClientTokenRecord
-	18, // 9: perfleet.v1.SetJobStatusCommand.time:type_name -> google.protobuf.Timestamp
-	19, // 10: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
-	4,  // 11: perfleet.v1.SetClusterMetaCommand.meta:type_name -> perfleet.v1.ClusterMeta
-	18, // 12: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
-	20, // 13: perfleet.v1.UpsertAgentCommand.agent:type_name -> perfleet.v1.Agent
-	16, // 14: perfleet.v1.RecordLevelResultCommand.level:type_name -> perfleet.v1.LevelResult
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	15, // 0: perfleet.v1.WorkloadConfigRecord.config:type_name -> perfleet.v1.DescribeAIWorkloadConfigResponse
+	16, // 1: perfleet.v1.BenchmarkJobRecord.job:type_name -> perfleet.v1.DescribeAIBenchmarkJobResponse
+	17, // 2: perfleet.v1.BenchmarkJobRecord.levels:type_name -> perfleet.v1.LevelResult
+	18, // 3: perfleet.v1.BenchmarkJobRecord.events:type_name -> perfleet.v1.JobEvent
+	19, // 4: perfleet.v1.RecommendationJobRecord.job:type_name -> perfleet.v1.DescribeAIRecommendationJobResponse
+	20, // 5: perfleet.v1.ClientTokenRecord.created:type_name -> google.protobuf.Timestamp
+	0,  // 6: perfleet.v1.CreateResourceCommand.workload_config:type_name -> perfleet.v1.WorkloadConfigRecord
+	1,  // 7: perfleet.v1.CreateResourceCommand.benchmark_job:type_name -> perfleet.v1.BenchmarkJobRecord
+	2,  // 8: perfleet.v1.CreateResourceCommand.recommendation_job:type_name -> perfleet.v1.RecommendationJobRecord
+	3,  // 9: perfleet.v1.CreateResourceCommand.client_token:type_name -> perfleet.v1.ClientTokenRecord
+	20, // 10: perfleet.v1.SetJobStatusCommand.time:type_name -> google.protobuf.Timestamp
+	21, // 11: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
+	4,  // 12: perfleet.v1.SetClusterMetaCommand.meta:type_name -> perfleet.v1.ClusterMeta
+	20, // 13: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
+	22, // 14: perfleet.v1.UpsertAgentCommand.agent:type_name -> perfleet.v1.Agent
+	17, // 15: perfleet.v1.RecordLevelResultCommand.level:type_name -> perfleet.v1.LevelResult
+	18, // 16: perfleet.v1.AppendJobEventCommand.event:type_name -> perfleet.v1.JobEvent
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_store_proto_init() }
@@ -1049,7 +1132,7 @@ func file_perfleet_v1_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_store_proto_rawDesc), len(file_perfleet_v1_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
