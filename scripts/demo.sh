@@ -60,6 +60,7 @@ $BIN/perfleet workload-config create chat --spec "$WORK/chat.yaml" --tag team=de
 $BIN/perfleet benchmark-job create chat-sweep --workload-config chat --endpoint "http://$SIM" \
   --inference-component demo-llm --output-location "file://$OUT" --watch
 $BIN/perfleet benchmark-job describe chat-sweep
+$BIN/perfleet benchmark-job logs chat-sweep
 $BIN/perfleet benchmark-job results chat-sweep
 
 echo "== the same workload standalone with perfleet-agent run (like aiperf profile), for comparison"
