@@ -309,7 +309,14 @@ func (jr *jobRun) dispatch(ctx context.Context, lp scheduler.LevelPlan, spec []b
 	r.log.Info("level started", "job", j.Name, "level", stage, "shards", len(shards), "start", start)
 	var who []string
 	for _, sh := range lp.Shards {
-		who = append(who, fmt.Sprintf("%s (concurrency %d, rate %.4g/s, %d requests)", sh.AgentID, sh.Concurrency, sh.Rate, sh.RequestCount))
+		share := fmt.Sprintf("concurrency %d", sh.Concurrency)
+		if sh.Rate > 0 {
+			share = fmt.Sprintf("rate %.4g/s, max concurrency %d", sh.Rate, sh.Concurrency)
+		}
+		if sh.RequestCount > 0 {
+			share += fmt.Sprintf(", %d requests", sh.RequestCount)
+		}
+		who = append(who, sh.AgentID+" ("+share+")")
 	}
 	jr.event("INFO", "level %s: starting at %s on %s", stage, start.UTC().Format("15:04:05.000"), strings.Join(who, "; "))
 	for _, sr := range shards {
