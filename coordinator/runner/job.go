@@ -40,15 +40,19 @@ type jobRun struct {
 	store   resultstore.Store
 }
 
+// newEvent builds a log line stamped with the leader's clock.
+func (jr *jobRun) newEvent(level, format string, args ...any) *pb.JobEvent {
+	return &pb.JobEvent{Time: timestamppb.New(jr.r.c.Now()), Level: level, Message: fmt.Sprintf(format, args...)}
+}
+
 // event appends a line to the job's replicated log.
 func (jr *jobRun) event(level, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	ev := jr.newEvent(level, format, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	j := jr.job
-	if _, err := jr.r.c.Apply(ctx, fsm.AppendJobEventType, &pb.AppendJobEventCommand{AccountId: j.Account, Name: j.Name,
-		Event: &pb.JobEvent{Time: timestamppb.New(jr.r.c.Now()), Level: level, Message: msg}}); err != nil {
-		jr.r.log.Warn("job event not recorded", "job", j.Name, "event", msg, "err", err)
+	if _, err := jr.r.c.Apply(ctx, fsm.AppendJobEventType, &pb.AppendJobEventCommand{AccountId: j.Account, Name: j.Name, Event: ev}); err != nil {
+		jr.r.log.Warn("job event not recorded", "job", j.Name, "event", ev.GetMessage(), "err", err)
 	}
 }
 
@@ -117,16 +121,14 @@ func (jr *jobRun) execute(ctx context.Context) {
 		r.log.Info("leadership lost; the next leader restarts the job", "job", j.Name)
 		return
 	case jr.isStopped():
-		jr.event("INFO", "stopped on request after %d level(s)", levels)
-		r.setStatus(context.Background(), j, state.StatusStopped, "", state.StatusStopping, state.StatusInProgress)
+		r.setStatusWithEvent(context.Background(), j, state.StatusStopped, "", jr.newEvent("INFO", "stopped on request after %d level(s)", levels),
+			state.StatusStopping, state.StatusInProgress)
 		r.log.Info("job stopped", "job", j.Name, "levels_done", levels)
 	case err != nil:
-		jr.event("ERROR", "failed: %v", err)
-		r.setStatus(ctx, j, state.StatusFailed, err.Error(), state.StatusInProgress)
+		r.setStatusWithEvent(ctx, j, state.StatusFailed, err.Error(), jr.newEvent("ERROR", "failed: %v", err), state.StatusInProgress)
 		r.log.Warn("job failed", "job", j.Name, "err", err)
 	default:
-		jr.event("INFO", "completed %d level(s)", levels)
-		r.setStatus(ctx, j, state.StatusCompleted, "", state.StatusInProgress)
+		r.setStatusWithEvent(ctx, j, state.StatusCompleted, "", jr.newEvent("INFO", "completed %d level(s)", levels), state.StatusInProgress)
 		r.log.Info("job completed", "job", j.Name, "levels", levels)
 	}
 	jr.writeLog(context.Background())

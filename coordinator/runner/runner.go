@@ -130,11 +130,17 @@ func (r *Runner) stopJob(ctx context.Context, j *state.Job) {
 }
 
 func (r *Runner) setStatus(ctx context.Context, j *state.Job, status, reason string, from ...string) {
+	r.setStatusWithEvent(ctx, j, status, reason, nil, from...)
+}
+
+// setStatusWithEvent changes a job's status and appends ev to its log in the
+// same Raft entry.
+func (r *Runner) setStatusWithEvent(ctx context.Context, j *state.Job, status, reason string, ev *pb.JobEvent, from ...string) {
 	if len(reason) > 1024 {
 		reason = reason[:1021] + "..."
 	}
 	_, err := r.c.Apply(ctx, fsm.SetJobStatusType, &pb.SetJobStatusCommand{Kind: j.Kind, AccountId: j.Account, Name: j.Name,
-		Status: status, FromStatuses: from, Time: timestamppb.New(r.c.Now()), FailureReason: reason})
+		Status: status, FromStatuses: from, Time: timestamppb.New(r.c.Now()), FailureReason: reason, Event: ev})
 	if err != nil {
 		r.log.Warn("job status not recorded", "job", j.Name, "status", status, "err", err)
 	}

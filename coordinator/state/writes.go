@@ -210,6 +210,9 @@ func (s *Store) SetJobStatus(cmd *pb.SetJobStatusCommand) (StatusResult, error) 
 		j.AiBenchmarkJobStatus = cmd.GetStatus()
 		j.LastModifiedTime = at
 		applyTimes(cmd, &j.StartTime, &j.EndTime, &j.FailureReason)
+		if ev := cmd.GetEvent(); ev != nil {
+			appendEvent(r, ev)
+		}
 		next = newBenchmarkJob(r)
 	} else {
 		r := clone(job.Recommend)
@@ -362,7 +365,18 @@ func (s *Store) AppendJobEvent(cmd *pb.AppendJobEventCommand) error {
 		return fmt.Errorf("%w: ai-benchmark-job %q does not exist", ErrNotFound, cmd.GetName())
 	}
 	r := clone(raw.(*Job).Benchmark)
-	ev := clone(cmd.GetEvent())
+	appendEvent(r, cmd.GetEvent())
+	if err := txn.Insert(tableJobs, newBenchmarkJob(r)); err != nil {
+		return err
+	}
+	txn.Commit()
+	return nil
+}
+
+// appendEvent numbers an event after the record's last one and keeps the
+// newest maxJobEvents; r must be a copy the caller is about to insert.
+func appendEvent(r *pb.BenchmarkJobRecord, ev *pb.JobEvent) {
+	ev = clone(ev)
 	ev.Index = 1
 	if n := len(r.Events); n > 0 {
 		ev.Index = r.Events[n-1].GetIndex() + 1
@@ -371,9 +385,4 @@ func (s *Store) AppendJobEvent(cmd *pb.AppendJobEventCommand) error {
 	if len(r.Events) > maxJobEvents {
 		r.Events = r.Events[len(r.Events)-maxJobEvents:]
 	}
-	if err := txn.Insert(tableJobs, newBenchmarkJob(r)); err != nil {
-		return err
-	}
-	txn.Commit()
-	return nil
 }

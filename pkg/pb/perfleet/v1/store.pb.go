@@ -535,6 +535,8 @@ type SetJobStatusCommand struct {
 	Time *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
 	// Failure reason, for Failed.
 	FailureReason string `protobuf:"bytes,7,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
+	// Optional event appended to a benchmark job's log in the same entry.
+	Event         *JobEvent `protobuf:"bytes,8,opt,name=event,proto3" json:"event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -616,6 +618,13 @@ func (x *SetJobStatusCommand) GetFailureReason() string {
 		return x.FailureReason
 	}
 	return ""
+}
+
+func (x *SetJobStatusCommand) GetEvent() *JobEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
 }
 
 // RegisterServerCommand records a server's addresses.
@@ -1021,7 +1030,7 @@ const file_perfleet_v1_store_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x02 \x01(\tR\taccountId\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\xf0\x01\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\x9d\x02\n" +
 	"\x13SetJobStatusCommand\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1d\n" +
 	"\n" +
@@ -1030,7 +1039,8 @@ const file_perfleet_v1_store_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\tR\x06status\x12#\n" +
 	"\rfrom_statuses\x18\x05 \x03(\tR\ffromStatuses\x12.\n" +
 	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12%\n" +
-	"\x0efailure_reason\x18\a \x01(\tR\rfailureReason\"L\n" +
+	"\x0efailure_reason\x18\a \x01(\tR\rfailureReason\x12+\n" +
+	"\x05event\x18\b \x01(\v2\x15.perfleet.v1.JobEventR\x05event\"L\n" +
 	"\x15RegisterServerCommand\x123\n" +
 	"\x06server\x18\x01 \x01(\v2\x1b.perfleet.v1.ServerIdentityR\x06server\"2\n" +
 	"\x17DeregisterServerCommand\x12\x17\n" +
@@ -1104,17 +1114,18 @@ var file_perfleet_v1_store_proto_depIdxs = []int32{
 	2,  // 8: perfleet.v1.CreateResourceCommand.recommendation_job:type_name -> perfleet.v1.RecommendationJobRecord
 	3,  // 9: perfleet.v1.CreateResourceCommand.client_token:type_name -> perfleet.v1.ClientTokenRecord
 	20, // 10: perfleet.v1.SetJobStatusCommand.time:type_name -> google.protobuf.Timestamp
-	21, // 11: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
-	4,  // 12: perfleet.v1.SetClusterMetaCommand.meta:type_name -> perfleet.v1.ClusterMeta
-	20, // 13: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
-	22, // 14: perfleet.v1.UpsertAgentCommand.agent:type_name -> perfleet.v1.Agent
-	17, // 15: perfleet.v1.RecordLevelResultCommand.level:type_name -> perfleet.v1.LevelResult
-	18, // 16: perfleet.v1.AppendJobEventCommand.event:type_name -> perfleet.v1.JobEvent
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	18, // 11: perfleet.v1.SetJobStatusCommand.event:type_name -> perfleet.v1.JobEvent
+	21, // 12: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
+	4,  // 13: perfleet.v1.SetClusterMetaCommand.meta:type_name -> perfleet.v1.ClusterMeta
+	20, // 14: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
+	22, // 15: perfleet.v1.UpsertAgentCommand.agent:type_name -> perfleet.v1.Agent
+	17, // 16: perfleet.v1.RecordLevelResultCommand.level:type_name -> perfleet.v1.LevelResult
+	18, // 17: perfleet.v1.AppendJobEventCommand.event:type_name -> perfleet.v1.JobEvent
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_store_proto_init() }
