@@ -147,11 +147,7 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("workload config: %w", err)
 	}
-	spec, err := workload.Parse([]byte(cfg.GetConfig().GetAiWorkloadConfigs().GetWorkloadSpec().GetInline()))
-	if err != nil {
-		return 0, fmt.Errorf("workload spec: %w", err)
-	}
-	canonical, err := spec.Canonical()
+	spec, canonical, err := r.specs.get(j.Account, cfg.GetConfig())
 	if err != nil {
 		return 0, err
 	}

@@ -11,6 +11,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"github.com/perfleet/perfleet/coordinator/fsm"
 	"github.com/perfleet/perfleet/coordinator/state"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+	"github.com/perfleet/perfleet/pkg/workload"
 )
 
 // Cluster is what the runner needs from the leader.
@@ -53,6 +55,7 @@ type Runner struct {
 	ErrorWindow time.Duration
 
 	nextRun atomic.Uint64
+	specs   specCache
 	mu      sync.Mutex
 	jobs    map[string]*jobRun   // by job key (account/name)
 	shards  map[uint64]*shardRun // by run ID
@@ -180,4 +183,45 @@ func (r *Runner) Progress(account, name string) (levels int, level *pb.LevelProg
 	}
 	levels, level = jr.progress(r.c.Now())
 	return levels, level, true
+}
+
+// specCache keeps parsed workload specs: workload configs are immutable, so
+// a config is parsed once however many jobs use it. The key includes the
+// creation time, so a config deleted and created again under the same name
+// is parsed anew. At most specCacheSize entries are kept.
+type specCache struct {
+	mu sync.Mutex
+	m  map[string]parsedSpec
+}
+
+type parsedSpec struct {
+	spec      *workload.Spec
+	canonical []byte
+}
+
+const specCacheSize = 256
+
+func (c *specCache) get(account string, cfg *pb.DescribeAIWorkloadConfigResponse) (*workload.Spec, []byte, error) {
+	key := fmt.Sprintf("%s/%s/%d", account, cfg.GetAiWorkloadConfigName(), cfg.GetCreationTime().AsTime().UnixNano())
+	c.mu.Lock()
+	p, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return p.spec, p.canonical, nil
+	}
+	spec, err := workload.Parse([]byte(cfg.GetAiWorkloadConfigs().GetWorkloadSpec().GetInline()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("workload spec: %w", err)
+	}
+	canonical, err := spec.Canonical()
+	if err != nil {
+		return nil, nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= specCacheSize {
+		c.m = map[string]parsedSpec{}
+	}
+	c.m[key] = parsedSpec{spec: spec, canonical: canonical}
+	c.mu.Unlock()
+	return spec, canonical, nil
 }
