@@ -81,8 +81,8 @@ func benchmarkCreate(g *globals) *cobra.Command {
 		Use:   "create NAME --workload-config WL --endpoint URL",
 		Short: "Create and start a benchmark job",
 		Long: `Create a benchmark job that runs a workload config's load plan against an
-endpoint: an http(s)://host:port URL of an OpenAI-compatible server, or the
-name of an endpoint registered with perfleet.
+endpoint: an http(s)://host:port URL of an OpenAI-compatible server (named,
+registered endpoints are not supported yet).
 
 The leader splits each level of the workload across the live agents that
 match the spec's placement section (and the job's subnets and security
@@ -126,7 +126,7 @@ Example:
 	}
 	jc.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&endpoint, "endpoint", "", "target: http(s)://host:port or a registered endpoint name (required)")
+	f.StringVar(&endpoint, "endpoint", "", "target: http(s)://host:port of an OpenAI-compatible server (required)")
 	f.StringVar(&container, "target-container-hostname", "", "container of a multi-container endpoint")
 	f.StringArrayVar(&components, "inference-component", nil, "model or adapter name to send requests to (repeatable)")
 	f.StringArrayVar(&subnets, "subnet", nil, "only use agents in this subnet (repeatable)")

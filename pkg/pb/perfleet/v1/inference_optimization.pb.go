@@ -942,8 +942,10 @@ func (x *InferenceComponentRef) GetIdentifier() string {
 // BenchmarkEndpoint is the endpoint a benchmark job sends traffic to.
 type BenchmarkEndpoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The target: an http(s)://host:port URL or the name of an endpoint
-	// registered with perfleet. Required, 1-256 characters.
+	// The target: an http(s)://host:port URL of an OpenAI-compatible server.
+	// Required, 1-256 characters. A name (an endpoint registered with
+	// perfleet) passes validation, but endpoint registration does not exist
+	// yet: a job naming one fails with that reason.
 	Identifier string `protobuf:"bytes,1,opt,name=identifier,proto3" json:"identifier,omitempty"`
 	// For multi-container endpoints, the container to address.
 	TargetContainerHostname string `protobuf:"bytes,2,opt,name=target_container_hostname,json=targetContainerHostname,proto3" json:"target_container_hostname,omitempty"`
