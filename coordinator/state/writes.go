@@ -320,33 +320,41 @@ func (s *Store) UpsertAgent(a *pb.Agent) error {
 	return nil
 }
 
-// RecordLevelResult adds a finished level to a benchmark job, replacing a
-// record with the same index; levels stay in index order.
-func (s *Store) RecordLevelResult(cmd *pb.RecordLevelResultCommand) error {
+// updateBenchmarkJob applies change to a copy of a benchmark job's record
+// and stores the copy.
+func (s *Store) updateBenchmarkJob(account, name string, change func(r *pb.BenchmarkJobRecord)) error {
 	txn := s.db.Txn(true)
 	defer txn.Abort()
-	raw, err := txn.First(tableJobs, "id", jobKey(KindBenchmark, cmd.GetAccountId(), cmd.GetName()))
+	raw, err := txn.First(tableJobs, "id", jobKey(KindBenchmark, account, name))
 	if err != nil {
 		return err
 	}
 	if raw == nil {
-		return fmt.Errorf("%w: ai-benchmark-job %q does not exist", ErrNotFound, cmd.GetName())
+		return fmt.Errorf("%w: ai-benchmark-job %q does not exist", ErrNotFound, name)
 	}
 	r := clone(raw.(*Job).Benchmark)
-	levels := r.GetLevels()[:0:0]
-	for _, l := range r.GetLevels() {
-		if l.GetIndex() != cmd.GetLevel().GetIndex() {
-			levels = append(levels, l)
-		}
-	}
-	levels = append(levels, cmd.GetLevel())
-	slices.SortFunc(levels, func(a, b *pb.LevelResult) int { return int(a.GetIndex()) - int(b.GetIndex()) })
-	r.Levels = levels
+	change(r)
 	if err := txn.Insert(tableJobs, newBenchmarkJob(r)); err != nil {
 		return err
 	}
 	txn.Commit()
 	return nil
+}
+
+// RecordLevelResult adds a finished level to a benchmark job, replacing a
+// record with the same index; levels stay in index order.
+func (s *Store) RecordLevelResult(cmd *pb.RecordLevelResultCommand) error {
+	return s.updateBenchmarkJob(cmd.GetAccountId(), cmd.GetName(), func(r *pb.BenchmarkJobRecord) {
+		levels := r.GetLevels()[:0:0]
+		for _, l := range r.GetLevels() {
+			if l.GetIndex() != cmd.GetLevel().GetIndex() {
+				levels = append(levels, l)
+			}
+		}
+		levels = append(levels, cmd.GetLevel())
+		slices.SortFunc(levels, func(a, b *pb.LevelResult) int { return int(a.GetIndex()) - int(b.GetIndex()) })
+		r.Levels = levels
+	})
 }
 
 // maxJobEvents bounds a job's replicated log.
@@ -355,22 +363,9 @@ const maxJobEvents = 500
 // AppendJobEvent adds an event to a benchmark job's log, numbering it after
 // the last one and keeping the newest maxJobEvents.
 func (s *Store) AppendJobEvent(cmd *pb.AppendJobEventCommand) error {
-	txn := s.db.Txn(true)
-	defer txn.Abort()
-	raw, err := txn.First(tableJobs, "id", jobKey(KindBenchmark, cmd.GetAccountId(), cmd.GetName()))
-	if err != nil {
-		return err
-	}
-	if raw == nil {
-		return fmt.Errorf("%w: ai-benchmark-job %q does not exist", ErrNotFound, cmd.GetName())
-	}
-	r := clone(raw.(*Job).Benchmark)
-	appendEvent(r, cmd.GetEvent())
-	if err := txn.Insert(tableJobs, newBenchmarkJob(r)); err != nil {
-		return err
-	}
-	txn.Commit()
-	return nil
+	return s.updateBenchmarkJob(cmd.GetAccountId(), cmd.GetName(), func(r *pb.BenchmarkJobRecord) {
+		appendEvent(r, cmd.GetEvent())
+	})
 }
 
 // appendEvent numbers an event after the record's last one and keeps the
