@@ -288,16 +288,3 @@ func (s *Server) markLeft(ctx context.Context, id string) {
 	want.Status, want.Connected = string(gossip.StateLeft), false
 	s.writeAgent(ctx, cur, want, timestamppb.New(s.Now()))
 }
-
-// leaderAddrNow returns the leader's API address without waiting.
-func (s *Server) leaderAddrNow() (string, bool) {
-	_, id := s.raft.LeaderWithID()
-	if id == "" {
-		return "", false
-	}
-	if srv := s.State().Server(string(id)); srv != nil {
-		return srv.GetGrpcAddr(), true
-	}
-	addr := s.disc.grpcAddrOf(string(id))
-	return addr, addr != ""
-}

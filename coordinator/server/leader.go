@@ -125,18 +125,16 @@ func (s *Server) registerIfChanged(ctx context.Context, id *pb.ServerIdentity) {
 // runner exists nothing else happens between the two states. The benchmark
 // runner stops benchmark jobs itself.
 func (s *Server) finishStopping(ctx context.Context, st *state.Store, ws memdb.WatchSet) {
-	for _, kind := range []string{state.KindRecommendation} {
-		jobs, err := st.JobsInStatus(ws, kind, state.StatusStopping)
-		if err != nil {
-			s.log.Error("list stopping jobs", "err", err)
-			continue
-		}
-		for _, j := range jobs {
-			s.applyBackground(ctx, fsm.SetJobStatusType, &pb.SetJobStatusCommand{
-				Kind: kind, AccountId: j.Account, Name: j.Name, Status: state.StatusStopped,
-				FromStatuses: []string{state.StatusStopping}, Time: timestamppb.New(s.Now()),
-			})
-		}
+	jobs, err := st.JobsInStatus(ws, state.KindRecommendation, state.StatusStopping)
+	if err != nil {
+		s.log.Error("list stopping jobs", "err", err)
+		return
+	}
+	for _, j := range jobs {
+		s.applyBackground(ctx, fsm.SetJobStatusType, &pb.SetJobStatusCommand{
+			Kind: state.KindRecommendation, AccountId: j.Account, Name: j.Name, Status: state.StatusStopped,
+			FromStatuses: []string{state.StatusStopping}, Time: timestamppb.New(s.Now()),
+		})
 	}
 }
 

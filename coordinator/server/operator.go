@@ -150,12 +150,7 @@ func (o *operator) ServerInfo(ctx context.Context, req *pb.ServerInfoRequest) (*
 		s.disc.add(req.GetCaller())
 	}
 	resp := &pb.ServerInfoResponse{Self: s.identity(), Known: s.disc.list(), InCluster: s.inCluster()}
-	if _, id := s.raft.LeaderWithID(); id != "" {
-		resp.LeaderGrpcAddr = s.disc.grpcAddrOf(string(id))
-		if srv := s.State().Server(string(id)); srv != nil {
-			resp.LeaderGrpcAddr = srv.GetGrpcAddr()
-		}
-	}
+	resp.LeaderGrpcAddr, _ = s.leaderAddrNow()
 	return resp, nil
 }
 

@@ -204,17 +204,9 @@ func (s *Server) leaderGRPCAddr(ctx context.Context) (string, error) {
 		deadline = dl.Add(-250 * time.Millisecond)
 	}
 	for {
-		_, id := s.raft.LeaderWithID()
-		if id != "" {
-			if id == raft.ServerID(s.cfg.NodeID) {
-				return s.cfg.GRPCAdvertise, nil
-			}
-			if srv := s.State().Server(string(id)); srv != nil {
-				return srv.GetGrpcAddr(), nil
-			}
-			if addr := s.disc.grpcAddrOf(string(id)); addr != "" {
-				return addr, nil
-			}
+		addr, id := s.leaderAddrNow()
+		if addr != "" {
+			return addr, nil
 		}
 		if time.Now().After(deadline) {
 			if id != "" {
@@ -228,6 +220,24 @@ func (s *Server) leaderGRPCAddr(ctx context.Context) (string, error) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// leaderAddrNow returns the leader's ID and API address without waiting;
+// the address is empty while no leader is known or it has not registered one.
+func (s *Server) leaderAddrNow() (addr string, id raft.ServerID) {
+	_, id = s.raft.LeaderWithID()
+	switch {
+	case id == "":
+	case id == raft.ServerID(s.cfg.NodeID):
+		addr = s.cfg.GRPCAdvertise
+	default:
+		if srv := s.State().Server(string(id)); srv != nil {
+			addr = srv.GetGrpcAddr()
+		} else {
+			addr = s.disc.grpcAddrOf(string(id))
+		}
+	}
+	return addr, id
 }
 
 // connPool keeps one client connection per peer address.
@@ -269,8 +279,8 @@ func (s *Server) routeStream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 		return handler(srv, ss)
 	}
 	ctx := ss.Context()
-	addr, ok := s.leaderAddrNow()
-	if !ok || addr == s.cfg.GRPCAdvertise {
+	addr, _ := s.leaderAddrNow()
+	if addr == "" || addr == s.cfg.GRPCAdvertise {
 		return handler(srv, ss)
 	}
 	conn, err := s.conns.get(addr)
