@@ -485,7 +485,11 @@ type ModelServerSpec struct {
 	// --served-model-name).
 	ServedModelName string `protobuf:"bytes,12,opt,name=served_model_name,json=servedModelName,proto3" json:"served_model_name,omitempty"`
 	// Simulated GPU type for SIMULATOR (e.g. H100-80GB); the agent's when empty.
-	SimulatedGpu  string `protobuf:"bytes,13,opt,name=simulated_gpu,json=simulatedGpu,proto3" json:"simulated_gpu,omitempty"`
+	SimulatedGpu string `protobuf:"bytes,13,opt,name=simulated_gpu,json=simulatedGpu,proto3" json:"simulated_gpu,omitempty"`
+	// Data-parallel copies of the model in this server, each on gpu_count
+	// GPUs (vLLM --data-parallel-size, SGLang --dp-size, the simulator's
+	// --copies); the server gets gpu_count x copies GPUs. 0 means 1.
+	Copies        uint32 `protobuf:"varint,14,opt,name=copies,proto3" json:"copies,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -609,6 +613,13 @@ func (x *ModelServerSpec) GetSimulatedGpu() string {
 		return x.SimulatedGpu
 	}
 	return ""
+}
+
+func (x *ModelServerSpec) GetCopies() uint32 {
+	if x != nil {
+		return x.Copies
+	}
+	return 0
 }
 
 // ModelServerStatus is the state of one model server on an agent.
@@ -2424,7 +2435,7 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\x14DescribeAgentRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\"A\n" +
 	"\x15DescribeAgentResponse\x12(\n" +
-	"\x05agent\x18\x01 \x01(\v2\x12.perfleet.v1.AgentR\x05agent\"\x84\x04\n" +
+	"\x05agent\x18\x01 \x01(\v2\x12.perfleet.v1.AgentR\x05agent\"\x9c\x04\n" +
 	"\x0fModelServerSpec\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tframework\x18\x02 \x01(\tR\tframework\x12\x14\n" +
@@ -2441,7 +2452,8 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	" \x01(\tR\aruntime\x12\x18\n" +
 	"\acommand\x18\v \x03(\tR\acommand\x12*\n" +
 	"\x11served_model_name\x18\f \x01(\tR\x0fservedModelName\x12#\n" +
-	"\rsimulated_gpu\x18\r \x01(\tR\fsimulatedGpu\x1a6\n" +
+	"\rsimulated_gpu\x18\r \x01(\tR\fsimulatedGpu\x12\x16\n" +
+	"\x06copies\x18\x0e \x01(\rR\x06copies\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf5\x01\n" +

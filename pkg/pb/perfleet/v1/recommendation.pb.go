@@ -9,6 +9,7 @@ package perfleetv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -1446,8 +1447,11 @@ type DescribeAIRecommendationJobResponse struct {
 	Recommendations []*AIRecommendation `protobuf:"bytes,18,rep,name=recommendations,proto3" json:"recommendations,omitempty"`
 	// When the job last changed state.
 	LastModifiedTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=last_modified_time,json=lastModifiedTime,proto3" json:"last_modified_time,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Every deployment the job tries, with its state, in planning order
+	// (a perfleet extension; SageMaker shows only the final ranking).
+	Candidates    []*RecommendationCandidate `protobuf:"bytes,20,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DescribeAIRecommendationJobResponse) Reset() {
@@ -1613,6 +1617,170 @@ func (x *DescribeAIRecommendationJobResponse) GetLastModifiedTime() *timestamppb
 	return nil
 }
 
+func (x *DescribeAIRecommendationJobResponse) GetCandidates() []*RecommendationCandidate {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+// RecommendationCandidate is one deployment a recommendation job tries: an
+// instance type with server settings, deployed on a matching agent and
+// measured by a child benchmark job.
+type RecommendationCandidate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Short name, unique in the job, e.g. "c1".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Pending, Deploying, Benchmarking, Completed, Failed, Skipped or
+	// Stopped.
+	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	// Why the candidate failed or was skipped, or what it is doing.
+	StatusReason string `protobuf:"bytes,3,opt,name=status_reason,json=statusReason,proto3" json:"status_reason,omitempty"`
+	// Why these settings were chosen (model size, GPU memory, goal).
+	Explanation string `protobuf:"bytes,4,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	// The deployment: instance type, framework command, copies, variables.
+	DeploymentConfiguration *DeploymentConfiguration `protobuf:"bytes,5,opt,name=deployment_configuration,json=deploymentConfiguration,proto3" json:"deployment_configuration,omitempty"`
+	// Tensor-parallel degree of each copy.
+	TensorParallelDegree int32 `protobuf:"varint,6,opt,name=tensor_parallel_degree,json=tensorParallelDegree,proto3" json:"tensor_parallel_degree,omitempty"`
+	// Optimizations applied to this deployment.
+	OptimizationDetails []*OptimizationDetail `protobuf:"bytes,7,rep,name=optimization_details,json=optimizationDetails,proto3" json:"optimization_details,omitempty"`
+	// Optimizations asked for but not applied, each "name: reason".
+	NotApplied []string `protobuf:"bytes,8,rep,name=not_applied,json=notApplied,proto3" json:"not_applied,omitempty"`
+	// The child benchmark job that measured the candidate.
+	AiBenchmarkJobArn string `protobuf:"bytes,9,opt,name=ai_benchmark_job_arn,json=aiBenchmarkJobArn,proto3" json:"ai_benchmark_job_arn,omitempty"`
+	// The agent the candidate is deployed on.
+	AgentId string `protobuf:"bytes,10,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// The model server's ID on that agent (for teardown after a leader change).
+	ModelServerId string `protobuf:"bytes,11,opt,name=model_server_id,json=modelServerId,proto3" json:"model_server_id,omitempty"`
+	// Time from launch until the model server was ready.
+	SetupTime *durationpb.Duration `protobuf:"bytes,12,opt,name=setup_time,json=setupTime,proto3" json:"setup_time,omitempty"`
+	// The candidate's rank among completed candidates, from 1; 0 when unranked.
+	Rank          int32 `protobuf:"varint,13,opt,name=rank,proto3" json:"rank,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecommendationCandidate) Reset() {
+	*x = RecommendationCandidate{}
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecommendationCandidate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecommendationCandidate) ProtoMessage() {}
+
+func (x *RecommendationCandidate) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecommendationCandidate.ProtoReflect.Descriptor instead.
+func (*RecommendationCandidate) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RecommendationCandidate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RecommendationCandidate) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *RecommendationCandidate) GetStatusReason() string {
+	if x != nil {
+		return x.StatusReason
+	}
+	return ""
+}
+
+func (x *RecommendationCandidate) GetExplanation() string {
+	if x != nil {
+		return x.Explanation
+	}
+	return ""
+}
+
+func (x *RecommendationCandidate) GetDeploymentConfiguration() *DeploymentConfiguration {
+	if x != nil {
+		return x.DeploymentConfiguration
+	}
+	return nil
+}
+
+func (x *RecommendationCandidate) GetTensorParallelDegree() int32 {
+	if x != nil {
+		return x.TensorParallelDegree
+	}
+	return 0
+}
+
+func (x *RecommendationCandidate) GetOptimizationDetails() []*OptimizationDetail {
+	if x != nil {
+		return x.OptimizationDetails
+	}
+	return nil
+}
+
+func (x *RecommendationCandidate) GetNotApplied() []string {
+	if x != nil {
+		return x.NotApplied
+	}
+	return nil
+}
+
+func (x *RecommendationCandidate) GetAiBenchmarkJobArn() string {
+	if x != nil {
+		return x.AiBenchmarkJobArn
+	}
+	return ""
+}
+
+func (x *RecommendationCandidate) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *RecommendationCandidate) GetModelServerId() string {
+	if x != nil {
+		return x.ModelServerId
+	}
+	return ""
+}
+
+func (x *RecommendationCandidate) GetSetupTime() *durationpb.Duration {
+	if x != nil {
+		return x.SetupTime
+	}
+	return nil
+}
+
+func (x *RecommendationCandidate) GetRank() int32 {
+	if x != nil {
+		return x.Rank
+	}
+	return 0
+}
+
 // ListAIRecommendationJobsRequest filters, sorts and pages recommendation jobs.
 type ListAIRecommendationJobsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1638,7 +1806,7 @@ type ListAIRecommendationJobsRequest struct {
 
 func (x *ListAIRecommendationJobsRequest) Reset() {
 	*x = ListAIRecommendationJobsRequest{}
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[23]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1818,7 @@ func (x *ListAIRecommendationJobsRequest) String() string {
 func (*ListAIRecommendationJobsRequest) ProtoMessage() {}
 
 func (x *ListAIRecommendationJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[23]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1831,7 @@ func (x *ListAIRecommendationJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAIRecommendationJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListAIRecommendationJobsRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{23}
+	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListAIRecommendationJobsRequest) GetNameContains() string {
@@ -1741,7 +1909,7 @@ type AIRecommendationJobSummary struct {
 
 func (x *AIRecommendationJobSummary) Reset() {
 	*x = AIRecommendationJobSummary{}
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[24]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1921,7 @@ func (x *AIRecommendationJobSummary) String() string {
 func (*AIRecommendationJobSummary) ProtoMessage() {}
 
 func (x *AIRecommendationJobSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[24]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1934,7 @@ func (x *AIRecommendationJobSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AIRecommendationJobSummary.ProtoReflect.Descriptor instead.
 func (*AIRecommendationJobSummary) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{24}
+	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AIRecommendationJobSummary) GetAiRecommendationJobName() string {
@@ -1817,7 +1985,7 @@ type ListAIRecommendationJobsResponse struct {
 
 func (x *ListAIRecommendationJobsResponse) Reset() {
 	*x = ListAIRecommendationJobsResponse{}
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[25]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1997,7 @@ func (x *ListAIRecommendationJobsResponse) String() string {
 func (*ListAIRecommendationJobsResponse) ProtoMessage() {}
 
 func (x *ListAIRecommendationJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[25]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +2010,7 @@ func (x *ListAIRecommendationJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAIRecommendationJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListAIRecommendationJobsResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{25}
+	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListAIRecommendationJobsResponse) GetAiRecommendationJobs() []*AIRecommendationJobSummary {
@@ -1870,7 +2038,7 @@ type StopAIRecommendationJobRequest struct {
 
 func (x *StopAIRecommendationJobRequest) Reset() {
 	*x = StopAIRecommendationJobRequest{}
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[26]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +2050,7 @@ func (x *StopAIRecommendationJobRequest) String() string {
 func (*StopAIRecommendationJobRequest) ProtoMessage() {}
 
 func (x *StopAIRecommendationJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[26]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +2063,7 @@ func (x *StopAIRecommendationJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopAIRecommendationJobRequest.ProtoReflect.Descriptor instead.
 func (*StopAIRecommendationJobRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{26}
+	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StopAIRecommendationJobRequest) GetAiRecommendationJobName() string {
@@ -1916,7 +2084,7 @@ type StopAIRecommendationJobResponse struct {
 
 func (x *StopAIRecommendationJobResponse) Reset() {
 	*x = StopAIRecommendationJobResponse{}
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[27]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1928,7 +2096,7 @@ func (x *StopAIRecommendationJobResponse) String() string {
 func (*StopAIRecommendationJobResponse) ProtoMessage() {}
 
 func (x *StopAIRecommendationJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[27]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1941,7 +2109,7 @@ func (x *StopAIRecommendationJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopAIRecommendationJobResponse.ProtoReflect.Descriptor instead.
 func (*StopAIRecommendationJobResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{27}
+	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *StopAIRecommendationJobResponse) GetAiRecommendationJobArn() string {
@@ -1962,7 +2130,7 @@ type DeleteAIRecommendationJobRequest struct {
 
 func (x *DeleteAIRecommendationJobRequest) Reset() {
 	*x = DeleteAIRecommendationJobRequest{}
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[28]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2142,7 @@ func (x *DeleteAIRecommendationJobRequest) String() string {
 func (*DeleteAIRecommendationJobRequest) ProtoMessage() {}
 
 func (x *DeleteAIRecommendationJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[28]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2155,7 @@ func (x *DeleteAIRecommendationJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAIRecommendationJobRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAIRecommendationJobRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{28}
+	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeleteAIRecommendationJobRequest) GetAiRecommendationJobName() string {
@@ -2008,7 +2176,7 @@ type DeleteAIRecommendationJobResponse struct {
 
 func (x *DeleteAIRecommendationJobResponse) Reset() {
 	*x = DeleteAIRecommendationJobResponse{}
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[29]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2020,7 +2188,7 @@ func (x *DeleteAIRecommendationJobResponse) String() string {
 func (*DeleteAIRecommendationJobResponse) ProtoMessage() {}
 
 func (x *DeleteAIRecommendationJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_recommendation_proto_msgTypes[29]
+	mi := &file_perfleet_v1_recommendation_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2033,7 +2201,7 @@ func (x *DeleteAIRecommendationJobResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use DeleteAIRecommendationJobResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAIRecommendationJobResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{29}
+	return file_perfleet_v1_recommendation_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeleteAIRecommendationJobResponse) GetAiRecommendationJobArn() string {
@@ -2047,7 +2215,7 @@ var File_perfleet_v1_recommendation_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_recommendation_proto_rawDesc = "" +
 	"\n" +
-	" perfleet/v1/recommendation.proto\x12\vperfleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18perfleet/v1/common.proto\"&\n" +
+	" perfleet/v1/recommendation.proto\x12\vperfleet.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18perfleet/v1/common.proto\"&\n" +
 	"\rS3ModelSource\x12\x15\n" +
 	"\x06s3_uri\x18\x01 \x01(\tR\x05s3Uri\"9\n" +
 	"\vModelSource\x12*\n" +
@@ -2141,7 +2309,7 @@ const file_perfleet_v1_recommendation_proto_rawDesc = "" +
 	"!CreateAIRecommendationJobResponse\x129\n" +
 	"\x19ai_recommendation_job_arn\x18\x01 \x01(\tR\x16aiRecommendationJobArn\"a\n" +
 	"\"DescribeAIRecommendationJobRequest\x12;\n" +
-	"\x1aai_recommendation_job_name\x18\x01 \x01(\tR\x17aiRecommendationJobName\"\xb0\t\n" +
+	"\x1aai_recommendation_job_name\x18\x01 \x01(\tR\x17aiRecommendationJobName\"\xf6\t\n" +
 	"#DescribeAIRecommendationJobResponse\x129\n" +
 	"\x19ai_recommendation_job_arn\x18\x01 \x01(\tR\x16aiRecommendationJobArn\x12;\n" +
 	"\x1aai_recommendation_job_name\x18\x02 \x01(\tR\x17aiRecommendationJobName\x12?\n" +
@@ -2163,7 +2331,27 @@ const file_perfleet_v1_recommendation_proto_rawDesc = "" +
 	"\x0eadapter_source\x18\x10 \x01(\v2\x1a.perfleet.v1.AdapterSourceR\radapterSource\x12$\n" +
 	"\x04tags\x18\x11 \x03(\v2\x10.perfleet.v1.TagR\x04tags\x12G\n" +
 	"\x0frecommendations\x18\x12 \x03(\v2\x1d.perfleet.v1.AIRecommendationR\x0frecommendations\x12H\n" +
-	"\x12last_modified_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x10lastModifiedTime\"\xfd\x02\n" +
+	"\x12last_modified_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x10lastModifiedTime\x12D\n" +
+	"\n" +
+	"candidates\x18\x14 \x03(\v2$.perfleet.v1.RecommendationCandidateR\n" +
+	"candidates\"\xda\x04\n" +
+	"\x17RecommendationCandidate\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12#\n" +
+	"\rstatus_reason\x18\x03 \x01(\tR\fstatusReason\x12 \n" +
+	"\vexplanation\x18\x04 \x01(\tR\vexplanation\x12_\n" +
+	"\x18deployment_configuration\x18\x05 \x01(\v2$.perfleet.v1.DeploymentConfigurationR\x17deploymentConfiguration\x124\n" +
+	"\x16tensor_parallel_degree\x18\x06 \x01(\x05R\x14tensorParallelDegree\x12R\n" +
+	"\x14optimization_details\x18\a \x03(\v2\x1f.perfleet.v1.OptimizationDetailR\x13optimizationDetails\x12\x1f\n" +
+	"\vnot_applied\x18\b \x03(\tR\n" +
+	"notApplied\x12/\n" +
+	"\x14ai_benchmark_job_arn\x18\t \x01(\tR\x11aiBenchmarkJobArn\x12\x19\n" +
+	"\bagent_id\x18\n" +
+	" \x01(\tR\aagentId\x12&\n" +
+	"\x0fmodel_server_id\x18\v \x01(\tR\rmodelServerId\x128\n" +
+	"\n" +
+	"setup_time\x18\f \x01(\v2\x19.google.protobuf.DurationR\tsetupTime\x12\x12\n" +
+	"\x04rank\x18\r \x01(\x05R\x04rank\"\xfd\x02\n" +
 	"\x1fListAIRecommendationJobsRequest\x12#\n" +
 	"\rname_contains\x18\x01 \x01(\tR\fnameContains\x12#\n" +
 	"\rstatus_equals\x18\x02 \x01(\tR\fstatusEquals\x12J\n" +
@@ -2208,7 +2396,7 @@ func file_perfleet_v1_recommendation_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_recommendation_proto_rawDescData
 }
 
-var file_perfleet_v1_recommendation_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_perfleet_v1_recommendation_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_perfleet_v1_recommendation_proto_goTypes = []any{
 	(*S3ModelSource)(nil),                       // 0: perfleet.v1.S3ModelSource
 	(*ModelSource)(nil),                         // 1: perfleet.v1.ModelSource
@@ -2233,18 +2421,20 @@ var file_perfleet_v1_recommendation_proto_goTypes = []any{
 	(*CreateAIRecommendationJobResponse)(nil),   // 20: perfleet.v1.CreateAIRecommendationJobResponse
 	(*DescribeAIRecommendationJobRequest)(nil),  // 21: perfleet.v1.DescribeAIRecommendationJobRequest
 	(*DescribeAIRecommendationJobResponse)(nil), // 22: perfleet.v1.DescribeAIRecommendationJobResponse
-	(*ListAIRecommendationJobsRequest)(nil),     // 23: perfleet.v1.ListAIRecommendationJobsRequest
-	(*AIRecommendationJobSummary)(nil),          // 24: perfleet.v1.AIRecommendationJobSummary
-	(*ListAIRecommendationJobsResponse)(nil),    // 25: perfleet.v1.ListAIRecommendationJobsResponse
-	(*StopAIRecommendationJobRequest)(nil),      // 26: perfleet.v1.StopAIRecommendationJobRequest
-	(*StopAIRecommendationJobResponse)(nil),     // 27: perfleet.v1.StopAIRecommendationJobResponse
-	(*DeleteAIRecommendationJobRequest)(nil),    // 28: perfleet.v1.DeleteAIRecommendationJobRequest
-	(*DeleteAIRecommendationJobResponse)(nil),   // 29: perfleet.v1.DeleteAIRecommendationJobResponse
-	nil,                           // 30: perfleet.v1.OptimizationDetail.OptimizationConfigEntry
-	nil,                           // 31: perfleet.v1.DeploymentConfiguration.EnvironmentVariablesEntry
-	(*MlflowConfig)(nil),          // 32: perfleet.v1.MlflowConfig
-	(*Tag)(nil),                   // 33: perfleet.v1.Tag
-	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
+	(*RecommendationCandidate)(nil),             // 23: perfleet.v1.RecommendationCandidate
+	(*ListAIRecommendationJobsRequest)(nil),     // 24: perfleet.v1.ListAIRecommendationJobsRequest
+	(*AIRecommendationJobSummary)(nil),          // 25: perfleet.v1.AIRecommendationJobSummary
+	(*ListAIRecommendationJobsResponse)(nil),    // 26: perfleet.v1.ListAIRecommendationJobsResponse
+	(*StopAIRecommendationJobRequest)(nil),      // 27: perfleet.v1.StopAIRecommendationJobRequest
+	(*StopAIRecommendationJobResponse)(nil),     // 28: perfleet.v1.StopAIRecommendationJobResponse
+	(*DeleteAIRecommendationJobRequest)(nil),    // 29: perfleet.v1.DeleteAIRecommendationJobRequest
+	(*DeleteAIRecommendationJobResponse)(nil),   // 30: perfleet.v1.DeleteAIRecommendationJobResponse
+	nil,                           // 31: perfleet.v1.OptimizationDetail.OptimizationConfigEntry
+	nil,                           // 32: perfleet.v1.DeploymentConfiguration.EnvironmentVariablesEntry
+	(*MlflowConfig)(nil),          // 33: perfleet.v1.MlflowConfig
+	(*Tag)(nil),                   // 34: perfleet.v1.Tag
+	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 36: google.protobuf.Duration
 }
 var file_perfleet_v1_recommendation_proto_depIdxs = []int32{
 	0,  // 0: perfleet.v1.ModelSource.s3:type_name -> perfleet.v1.S3ModelSource
@@ -2252,10 +2442,10 @@ var file_perfleet_v1_recommendation_proto_depIdxs = []int32{
 	4,  // 2: perfleet.v1.ComputeSpec.capacity_reservation_config:type_name -> perfleet.v1.CapacityReservationConfig
 	7,  // 3: perfleet.v1.AdapterSource.s3_uris:type_name -> perfleet.v1.AdapterS3Uri
 	8,  // 4: perfleet.v1.AdapterSource.model_package_arns:type_name -> perfleet.v1.AdapterModelPackage
-	32, // 5: perfleet.v1.AIRecommendationOutputConfig.mlflow_config:type_name -> perfleet.v1.MlflowConfig
-	30, // 6: perfleet.v1.OptimizationDetail.optimization_config:type_name -> perfleet.v1.OptimizationDetail.OptimizationConfigEntry
+	33, // 5: perfleet.v1.AIRecommendationOutputConfig.mlflow_config:type_name -> perfleet.v1.MlflowConfig
+	31, // 6: perfleet.v1.OptimizationDetail.optimization_config:type_name -> perfleet.v1.OptimizationDetail.OptimizationConfigEntry
 	12, // 7: perfleet.v1.ModelDetails.instance_details:type_name -> perfleet.v1.InstanceDetail
-	31, // 8: perfleet.v1.DeploymentConfiguration.environment_variables:type_name -> perfleet.v1.DeploymentConfiguration.EnvironmentVariablesEntry
+	32, // 8: perfleet.v1.DeploymentConfiguration.environment_variables:type_name -> perfleet.v1.DeploymentConfiguration.EnvironmentVariablesEntry
 	14, // 9: perfleet.v1.DeploymentConfiguration.s3:type_name -> perfleet.v1.S3Channel
 	11, // 10: perfleet.v1.AIRecommendation.optimization_details:type_name -> perfleet.v1.OptimizationDetail
 	13, // 11: perfleet.v1.AIRecommendation.model_details:type_name -> perfleet.v1.ModelDetails
@@ -2268,29 +2458,33 @@ var file_perfleet_v1_recommendation_proto_depIdxs = []int32{
 	5,  // 18: perfleet.v1.CreateAIRecommendationJobRequest.compute_spec:type_name -> perfleet.v1.ComputeSpec
 	6,  // 19: perfleet.v1.CreateAIRecommendationJobRequest.inference_specification:type_name -> perfleet.v1.InferenceSpecification
 	9,  // 20: perfleet.v1.CreateAIRecommendationJobRequest.adapter_source:type_name -> perfleet.v1.AdapterSource
-	33, // 21: perfleet.v1.CreateAIRecommendationJobRequest.tags:type_name -> perfleet.v1.Tag
-	34, // 22: perfleet.v1.DescribeAIRecommendationJobResponse.creation_time:type_name -> google.protobuf.Timestamp
+	34, // 21: perfleet.v1.CreateAIRecommendationJobRequest.tags:type_name -> perfleet.v1.Tag
+	35, // 22: perfleet.v1.DescribeAIRecommendationJobResponse.creation_time:type_name -> google.protobuf.Timestamp
 	1,  // 23: perfleet.v1.DescribeAIRecommendationJobResponse.model_source:type_name -> perfleet.v1.ModelSource
 	10, // 24: perfleet.v1.DescribeAIRecommendationJobResponse.output_config:type_name -> perfleet.v1.AIRecommendationOutputConfig
-	34, // 25: perfleet.v1.DescribeAIRecommendationJobResponse.start_time:type_name -> google.protobuf.Timestamp
-	34, // 26: perfleet.v1.DescribeAIRecommendationJobResponse.end_time:type_name -> google.protobuf.Timestamp
+	35, // 25: perfleet.v1.DescribeAIRecommendationJobResponse.start_time:type_name -> google.protobuf.Timestamp
+	35, // 26: perfleet.v1.DescribeAIRecommendationJobResponse.end_time:type_name -> google.protobuf.Timestamp
 	5,  // 27: perfleet.v1.DescribeAIRecommendationJobResponse.compute_spec:type_name -> perfleet.v1.ComputeSpec
 	6,  // 28: perfleet.v1.DescribeAIRecommendationJobResponse.inference_specification:type_name -> perfleet.v1.InferenceSpecification
 	3,  // 29: perfleet.v1.DescribeAIRecommendationJobResponse.performance_target:type_name -> perfleet.v1.PerformanceTarget
 	9,  // 30: perfleet.v1.DescribeAIRecommendationJobResponse.adapter_source:type_name -> perfleet.v1.AdapterSource
-	33, // 31: perfleet.v1.DescribeAIRecommendationJobResponse.tags:type_name -> perfleet.v1.Tag
+	34, // 31: perfleet.v1.DescribeAIRecommendationJobResponse.tags:type_name -> perfleet.v1.Tag
 	18, // 32: perfleet.v1.DescribeAIRecommendationJobResponse.recommendations:type_name -> perfleet.v1.AIRecommendation
-	34, // 33: perfleet.v1.DescribeAIRecommendationJobResponse.last_modified_time:type_name -> google.protobuf.Timestamp
-	34, // 34: perfleet.v1.ListAIRecommendationJobsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
-	34, // 35: perfleet.v1.ListAIRecommendationJobsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
-	34, // 36: perfleet.v1.AIRecommendationJobSummary.creation_time:type_name -> google.protobuf.Timestamp
-	34, // 37: perfleet.v1.AIRecommendationJobSummary.end_time:type_name -> google.protobuf.Timestamp
-	24, // 38: perfleet.v1.ListAIRecommendationJobsResponse.ai_recommendation_jobs:type_name -> perfleet.v1.AIRecommendationJobSummary
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	35, // 33: perfleet.v1.DescribeAIRecommendationJobResponse.last_modified_time:type_name -> google.protobuf.Timestamp
+	23, // 34: perfleet.v1.DescribeAIRecommendationJobResponse.candidates:type_name -> perfleet.v1.RecommendationCandidate
+	15, // 35: perfleet.v1.RecommendationCandidate.deployment_configuration:type_name -> perfleet.v1.DeploymentConfiguration
+	11, // 36: perfleet.v1.RecommendationCandidate.optimization_details:type_name -> perfleet.v1.OptimizationDetail
+	36, // 37: perfleet.v1.RecommendationCandidate.setup_time:type_name -> google.protobuf.Duration
+	35, // 38: perfleet.v1.ListAIRecommendationJobsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
+	35, // 39: perfleet.v1.ListAIRecommendationJobsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
+	35, // 40: perfleet.v1.AIRecommendationJobSummary.creation_time:type_name -> google.protobuf.Timestamp
+	35, // 41: perfleet.v1.AIRecommendationJobSummary.end_time:type_name -> google.protobuf.Timestamp
+	25, // 42: perfleet.v1.ListAIRecommendationJobsResponse.ai_recommendation_jobs:type_name -> perfleet.v1.AIRecommendationJobSummary
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_recommendation_proto_init() }
@@ -2306,7 +2500,7 @@ func file_perfleet_v1_recommendation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_recommendation_proto_rawDesc), len(file_perfleet_v1_recommendation_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

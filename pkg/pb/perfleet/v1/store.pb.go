@@ -89,7 +89,12 @@ type BenchmarkJobRecord struct {
 	// Finished levels; a new leader resumes after the last one.
 	Levels []*LevelResult `protobuf:"bytes,4,rep,name=levels,proto3" json:"levels,omitempty"`
 	// The job's event log (the newest 500 events).
-	Events        []*JobEvent `protobuf:"bytes,5,rep,name=events,proto3" json:"events,omitempty"`
+	Events []*JobEvent `protobuf:"bytes,5,rep,name=events,proto3" json:"events,omitempty"`
+	// When set, the job's load runs only on these agents (a recommendation
+	// candidate's child job runs on the agent that serves the candidate).
+	PinnedAgentIds []string `protobuf:"bytes,6,rep,name=pinned_agent_ids,json=pinnedAgentIds,proto3" json:"pinned_agent_ids,omitempty"`
+	// The recommendation job that created this job, if any.
+	ParentArn     string `protobuf:"bytes,7,opt,name=parent_arn,json=parentArn,proto3" json:"parent_arn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -159,6 +164,20 @@ func (x *BenchmarkJobRecord) GetEvents() []*JobEvent {
 	return nil
 }
 
+func (x *BenchmarkJobRecord) GetPinnedAgentIds() []string {
+	if x != nil {
+		return x.PinnedAgentIds
+	}
+	return nil
+}
+
+func (x *BenchmarkJobRecord) GetParentArn() string {
+	if x != nil {
+		return x.ParentArn
+	}
+	return ""
+}
+
 // RecommendationJobRecord is a stored recommendation job.
 type RecommendationJobRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -168,8 +187,10 @@ type RecommendationJobRecord struct {
 	Job *DescribeAIRecommendationJobResponse `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
 	// The bare name of the referenced workload config.
 	WorkloadConfigName string `protobuf:"bytes,3,opt,name=workload_config_name,json=workloadConfigName,proto3" json:"workload_config_name,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The job's event log (the newest 500 events).
+	Events        []*JobEvent `protobuf:"bytes,4,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RecommendationJobRecord) Reset() {
@@ -221,6 +242,13 @@ func (x *RecommendationJobRecord) GetWorkloadConfigName() string {
 		return x.WorkloadConfigName
 	}
 	return ""
+}
+
+func (x *RecommendationJobRecord) GetEvents() []*JobEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
 }
 
 // ClientTokenRecord remembers what an idempotent create produced.
@@ -987,6 +1015,89 @@ func (x *AppendJobEventCommand) GetEvent() *JobEvent {
 	return nil
 }
 
+// UpdateRecommendationJobCommand records a recommendation job's progress:
+// a candidate's new state, the final ranking and/or a log event.
+type UpdateRecommendationJobCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The owning account.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The job name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Candidates to insert or replace, matched by name.
+	Candidates []*RecommendationCandidate `protobuf:"bytes,3,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	// When set, replaces the job's recommendations.
+	Recommendations []*AIRecommendation `protobuf:"bytes,4,rep,name=recommendations,proto3" json:"recommendations,omitempty"`
+	// An event for the job's log; its index is assigned by the FSM.
+	Event         *JobEvent `protobuf:"bytes,5,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateRecommendationJobCommand) Reset() {
+	*x = UpdateRecommendationJobCommand{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateRecommendationJobCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateRecommendationJobCommand) ProtoMessage() {}
+
+func (x *UpdateRecommendationJobCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateRecommendationJobCommand.ProtoReflect.Descriptor instead.
+func (*UpdateRecommendationJobCommand) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UpdateRecommendationJobCommand) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *UpdateRecommendationJobCommand) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UpdateRecommendationJobCommand) GetCandidates() []*RecommendationCandidate {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+func (x *UpdateRecommendationJobCommand) GetRecommendations() []*AIRecommendation {
+	if x != nil {
+		return x.Recommendations
+	}
+	return nil
+}
+
+func (x *UpdateRecommendationJobCommand) GetEvent() *JobEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
 var File_perfleet_v1_store_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_store_proto_rawDesc = "" +
@@ -995,19 +1106,23 @@ const file_perfleet_v1_store_proto_rawDesc = "" +
 	"\x14WorkloadConfigRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12E\n" +
-	"\x06config\x18\x02 \x01(\v2-.perfleet.v1.DescribeAIWorkloadConfigResponseR\x06config\"\x85\x02\n" +
+	"\x06config\x18\x02 \x01(\v2-.perfleet.v1.DescribeAIWorkloadConfigResponseR\x06config\"\xce\x02\n" +
 	"\x12BenchmarkJobRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12=\n" +
 	"\x03job\x18\x02 \x01(\v2+.perfleet.v1.DescribeAIBenchmarkJobResponseR\x03job\x120\n" +
 	"\x14workload_config_name\x18\x03 \x01(\tR\x12workloadConfigName\x120\n" +
 	"\x06levels\x18\x04 \x03(\v2\x18.perfleet.v1.LevelResultR\x06levels\x12-\n" +
-	"\x06events\x18\x05 \x03(\v2\x15.perfleet.v1.JobEventR\x06events\"\xae\x01\n" +
+	"\x06events\x18\x05 \x03(\v2\x15.perfleet.v1.JobEventR\x06events\x12(\n" +
+	"\x10pinned_agent_ids\x18\x06 \x03(\tR\x0epinnedAgentIds\x12\x1d\n" +
+	"\n" +
+	"parent_arn\x18\a \x01(\tR\tparentArn\"\xdd\x01\n" +
 	"\x17RecommendationJobRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12B\n" +
 	"\x03job\x18\x02 \x01(\v20.perfleet.v1.DescribeAIRecommendationJobResponseR\x03job\x120\n" +
-	"\x14workload_config_name\x18\x03 \x01(\tR\x12workloadConfigName\"\xd1\x01\n" +
+	"\x14workload_config_name\x18\x03 \x01(\tR\x12workloadConfigName\x12-\n" +
+	"\x06events\x18\x04 \x03(\v2\x15.perfleet.v1.JobEventR\x06events\"\xd1\x01\n" +
 	"\x11ClientTokenRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1c\n" +
@@ -1060,7 +1175,16 @@ const file_perfleet_v1_store_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12+\n" +
-	"\x05event\x18\x03 \x01(\v2\x15.perfleet.v1.JobEventR\x05eventB\xa6\x01\n" +
+	"\x05event\x18\x03 \x01(\v2\x15.perfleet.v1.JobEventR\x05event\"\x8f\x02\n" +
+	"\x1eUpdateRecommendationJobCommand\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12D\n" +
+	"\n" +
+	"candidates\x18\x03 \x03(\v2$.perfleet.v1.RecommendationCandidateR\n" +
+	"candidates\x12G\n" +
+	"\x0frecommendations\x18\x04 \x03(\v2\x1d.perfleet.v1.AIRecommendationR\x0frecommendations\x12+\n" +
+	"\x05event\x18\x05 \x01(\v2\x15.perfleet.v1.JobEventR\x05eventB\xa6\x01\n" +
 	"\x0fcom.perfleet.v1B\n" +
 	"StoreProtoP\x01Z:github.com/perfleet/perfleet/pkg/pb/perfleet/v1;perfleetv1\xa2\x02\x03PXX\xaa\x02\vPerfleet.V1\xca\x02\vPerfleet\\V1\xe2\x02\x17Perfleet\\V1\\GPBMetadata\xea\x02\fPerfleet::V1b\x06proto3"
 
@@ -1076,7 +1200,7 @@ func file_perfleet_v1_store_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_store_proto_rawDescData
 }
 
-var file_perfleet_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_perfleet_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_perfleet_v1_store_proto_goTypes = []any{
 	(*WorkloadConfigRecord)(nil),                // 0: perfleet.v1.WorkloadConfigRecord
 	(*BenchmarkJobRecord)(nil),                  // 1: perfleet.v1.BenchmarkJobRecord
@@ -1093,39 +1217,46 @@ var file_perfleet_v1_store_proto_goTypes = []any{
 	(*UpsertAgentCommand)(nil),                  // 12: perfleet.v1.UpsertAgentCommand
 	(*RecordLevelResultCommand)(nil),            // 13: perfleet.v1.RecordLevelResultCommand
 	(*AppendJobEventCommand)(nil),               // 14: perfleet.v1.AppendJobEventCommand
-	(*DescribeAIWorkloadConfigResponse)(nil),    // 15: perfleet.v1.DescribeAIWorkloadConfigResponse
-	(*DescribeAIBenchmarkJobResponse)(nil),      // 16: perfleet.v1.DescribeAIBenchmarkJobResponse
-	(*LevelResult)(nil),                         // 17: perfleet.v1.LevelResult
-	(*JobEvent)(nil),                            // 18: perfleet.v1.JobEvent
-	(*DescribeAIRecommendationJobResponse)(nil), // 19: perfleet.v1.DescribeAIRecommendationJobResponse
-	(*timestamppb.Timestamp)(nil),               // 20: google.protobuf.Timestamp
-	(*ServerIdentity)(nil),                      // 21: perfleet.v1.ServerIdentity
-	(*Agent)(nil),                               // 22: perfleet.v1.Agent
+	(*UpdateRecommendationJobCommand)(nil),      // 15: perfleet.v1.UpdateRecommendationJobCommand
+	(*DescribeAIWorkloadConfigResponse)(nil),    // 16: perfleet.v1.DescribeAIWorkloadConfigResponse
+	(*DescribeAIBenchmarkJobResponse)(nil),      // 17: perfleet.v1.DescribeAIBenchmarkJobResponse
+	(*LevelResult)(nil),                         // 18: perfleet.v1.LevelResult
+	(*JobEvent)(nil),                            // 19: perfleet.v1.JobEvent
+	(*DescribeAIRecommendationJobResponse)(nil), // 20: perfleet.v1.DescribeAIRecommendationJobResponse
+	(*timestamppb.Timestamp)(nil),               // 21: google.protobuf.Timestamp
+	(*ServerIdentity)(nil),                      // 22: perfleet.v1.ServerIdentity
+	(*Agent)(nil),                               // 23: perfleet.v1.Agent
+	(*RecommendationCandidate)(nil),             // 24: perfleet.v1.RecommendationCandidate
+	(*AIRecommendation)(nil),                    // 25: perfleet.v1.AIRecommendation
 }
 var file_perfleet_v1_store_proto_depIdxs = []int32{
-	15, // 0: perfleet.v1.WorkloadConfigRecord.config:type_name -> perfleet.v1.DescribeAIWorkloadConfigResponse
-	16, // 1: perfleet.v1.BenchmarkJobRecord.job:type_name -> perfleet.v1.DescribeAIBenchmarkJobResponse
-	17, // 2: perfleet.v1.BenchmarkJobRecord.levels:type_name -> perfleet.v1.LevelResult
-	18, // 3: perfleet.v1.BenchmarkJobRecord.events:type_name -> perfleet.v1.JobEvent
-	19, // 4: perfleet.v1.RecommendationJobRecord.job:type_name -> perfleet.v1.DescribeAIRecommendationJobResponse
-	20, // 5: perfleet.v1.ClientTokenRecord.created:type_name -> google.protobuf.Timestamp
-	0,  // 6: perfleet.v1.CreateResourceCommand.workload_config:type_name -> perfleet.v1.WorkloadConfigRecord
-	1,  // 7: perfleet.v1.CreateResourceCommand.benchmark_job:type_name -> perfleet.v1.BenchmarkJobRecord
-	2,  // 8: perfleet.v1.CreateResourceCommand.recommendation_job:type_name -> perfleet.v1.RecommendationJobRecord
-	3,  // 9: perfleet.v1.CreateResourceCommand.client_token:type_name -> perfleet.v1.ClientTokenRecord
-	20, // 10: perfleet.v1.SetJobStatusCommand.time:type_name -> google.protobuf.Timestamp
-	18, // 11: perfleet.v1.SetJobStatusCommand.event:type_name -> perfleet.v1.JobEvent
-	21, // 12: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
-	4,  // 13: perfleet.v1.SetClusterMetaCommand.meta:type_name -> perfleet.v1.ClusterMeta
-	20, // 14: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
-	22, // 15: perfleet.v1.UpsertAgentCommand.agent:type_name -> perfleet.v1.Agent
-	17, // 16: perfleet.v1.RecordLevelResultCommand.level:type_name -> perfleet.v1.LevelResult
-	18, // 17: perfleet.v1.AppendJobEventCommand.event:type_name -> perfleet.v1.JobEvent
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	16, // 0: perfleet.v1.WorkloadConfigRecord.config:type_name -> perfleet.v1.DescribeAIWorkloadConfigResponse
+	17, // 1: perfleet.v1.BenchmarkJobRecord.job:type_name -> perfleet.v1.DescribeAIBenchmarkJobResponse
+	18, // 2: perfleet.v1.BenchmarkJobRecord.levels:type_name -> perfleet.v1.LevelResult
+	19, // 3: perfleet.v1.BenchmarkJobRecord.events:type_name -> perfleet.v1.JobEvent
+	20, // 4: perfleet.v1.RecommendationJobRecord.job:type_name -> perfleet.v1.DescribeAIRecommendationJobResponse
+	19, // 5: perfleet.v1.RecommendationJobRecord.events:type_name -> perfleet.v1.JobEvent
+	21, // 6: perfleet.v1.ClientTokenRecord.created:type_name -> google.protobuf.Timestamp
+	0,  // 7: perfleet.v1.CreateResourceCommand.workload_config:type_name -> perfleet.v1.WorkloadConfigRecord
+	1,  // 8: perfleet.v1.CreateResourceCommand.benchmark_job:type_name -> perfleet.v1.BenchmarkJobRecord
+	2,  // 9: perfleet.v1.CreateResourceCommand.recommendation_job:type_name -> perfleet.v1.RecommendationJobRecord
+	3,  // 10: perfleet.v1.CreateResourceCommand.client_token:type_name -> perfleet.v1.ClientTokenRecord
+	21, // 11: perfleet.v1.SetJobStatusCommand.time:type_name -> google.protobuf.Timestamp
+	19, // 12: perfleet.v1.SetJobStatusCommand.event:type_name -> perfleet.v1.JobEvent
+	22, // 13: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
+	4,  // 14: perfleet.v1.SetClusterMetaCommand.meta:type_name -> perfleet.v1.ClusterMeta
+	21, // 15: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
+	23, // 16: perfleet.v1.UpsertAgentCommand.agent:type_name -> perfleet.v1.Agent
+	18, // 17: perfleet.v1.RecordLevelResultCommand.level:type_name -> perfleet.v1.LevelResult
+	19, // 18: perfleet.v1.AppendJobEventCommand.event:type_name -> perfleet.v1.JobEvent
+	24, // 19: perfleet.v1.UpdateRecommendationJobCommand.candidates:type_name -> perfleet.v1.RecommendationCandidate
+	25, // 20: perfleet.v1.UpdateRecommendationJobCommand.recommendations:type_name -> perfleet.v1.AIRecommendation
+	19, // 21: perfleet.v1.UpdateRecommendationJobCommand.event:type_name -> perfleet.v1.JobEvent
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_store_proto_init() }
@@ -1143,7 +1274,7 @@ func file_perfleet_v1_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_store_proto_rawDesc), len(file_perfleet_v1_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
