@@ -88,7 +88,11 @@ func newEnvKey(t *testing.T, key []byte) *env {
 		}
 	}
 	b := &backend{fsm: f, clock: &clock{now: t0}, account: account}
-	return &env{t: t, ctx: context.Background(), b: b, e: endpoint.New(b)}
+	v := &env{t: t, ctx: context.Background(), b: b, e: endpoint.New(b)}
+	// The fleet recommendation jobs validate instance types against.
+	v.addAgents("alive", "ml.g5.xlarge", "ml.g6.2xlarge", "ml.p5.48xlarge", "lab-8xH100")
+	v.addAgents("failed", "ml.g5.2xlarge")
+	return v
 }
 
 // as returns an endpoint over the same FSM and clock for another account.
@@ -214,6 +218,17 @@ func withWorkloads(t *testing.T) *env {
 	noData.DatasetConfig = nil
 	v.mustCreateConfig(noData)
 	return v
+}
+
+// addAgents records one agent per instance type in a gossip status.
+func (v *env) addAgents(status string, types ...string) {
+	v.t.Helper()
+	for _, typ := range types {
+		a := &pb.Agent{AgentId: "agent-" + typ, InstanceType: typ, Status: status, Gpus: &pb.GPUSummary{Count: 1, Model: "NVIDIA L4", MemoryMib: 23034}}
+		if _, err := v.b.Apply(v.ctx, fsm.UpsertAgentType, &pb.UpsertAgentCommand{Agent: a}); err != nil {
+			v.t.Fatal(err)
+		}
+	}
 }
 
 // want is the expected gRPC error of a call.

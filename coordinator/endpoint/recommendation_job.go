@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/perfleet/perfleet/coordinator/state"
@@ -93,6 +94,18 @@ func (e *Endpoint) validateCreateRecommendationJob(req *pb.CreateAIRecommendatio
 		}
 		seen[t] = true
 	}
+	if len(types) > 0 && len(types) <= maxInstanceTypes {
+		live := e.liveInstanceTypes()
+		for i, t := range types {
+			if instanceTypeRE.MatchString(t) && !contains(live, t) {
+				avail := "none: no agent is alive"
+				if len(live) > 0 {
+					avail = strings.Join(live, ", ")
+				}
+				c.Addf(fmt.Sprintf("compute_spec.instance_types[%d]", i), "no live agent has instance type %q; available: %s", t, avail)
+			}
+		}
+	}
 	if p := req.GetComputeSpec().GetCapacityReservationConfig().GetCapacityReservationPreference(); p != "" && p != "capacity-reservations-only" {
 		c.Addf("compute_spec.capacity_reservation_config.capacity_reservation_preference", "must be capacity-reservations-only; got %q", p)
 	}
@@ -108,6 +121,24 @@ func (e *Endpoint) validateCreateRecommendationJob(req *pb.CreateAIRecommendatio
 		}
 	}
 	return wl, c.Err()
+}
+
+// liveInstanceTypes lists the instance types of alive agents, sorted.
+func (e *Endpoint) liveInstanceTypes() []string {
+	agents, err := e.b.State().Agents(nil)
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range agents {
+		if t := a.GetInstanceType(); t != "" && a.GetStatus() == "alive" && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func checkModelURI(c *validate.Checker, field, uri string) {

@@ -28,6 +28,8 @@ const (
 	UpsertAgentType       MessageType = 8
 	RecordLevelResultType MessageType = 9
 	AppendJobEventType    MessageType = 10
+	// UpdateRecommendationJobType records a recommendation job's progress.
+	UpdateRecommendationJobType MessageType = 11
 )
 
 // IgnoreUnknownTypeFlag marks a command that older servers may skip when they
@@ -55,16 +57,17 @@ func Encode(t MessageType, msg proto.Message) ([]byte, error) {
 
 // commandTypes maps each type to a constructor of its payload message.
 var commandTypes = map[MessageType]func() proto.Message{
-	CreateResourceType:    func() proto.Message { return &pb.CreateResourceCommand{} },
-	DeleteResourceType:    func() proto.Message { return &pb.DeleteResourceCommand{} },
-	SetJobStatusType:      func() proto.Message { return &pb.SetJobStatusCommand{} },
-	RegisterServerType:    func() proto.Message { return &pb.RegisterServerCommand{} },
-	DeregisterServerType:  func() proto.Message { return &pb.DeregisterServerCommand{} },
-	SetClusterMetaType:    func() proto.Message { return &pb.SetClusterMetaCommand{} },
-	PruneClientTokensType: func() proto.Message { return &pb.PruneClientTokensCommand{} },
-	UpsertAgentType:       func() proto.Message { return &pb.UpsertAgentCommand{} },
-	RecordLevelResultType: func() proto.Message { return &pb.RecordLevelResultCommand{} },
-	AppendJobEventType:    func() proto.Message { return &pb.AppendJobEventCommand{} },
+	CreateResourceType:          func() proto.Message { return &pb.CreateResourceCommand{} },
+	DeleteResourceType:          func() proto.Message { return &pb.DeleteResourceCommand{} },
+	SetJobStatusType:            func() proto.Message { return &pb.SetJobStatusCommand{} },
+	RegisterServerType:          func() proto.Message { return &pb.RegisterServerCommand{} },
+	DeregisterServerType:        func() proto.Message { return &pb.DeregisterServerCommand{} },
+	SetClusterMetaType:          func() proto.Message { return &pb.SetClusterMetaCommand{} },
+	PruneClientTokensType:       func() proto.Message { return &pb.PruneClientTokensCommand{} },
+	UpsertAgentType:             func() proto.Message { return &pb.UpsertAgentCommand{} },
+	RecordLevelResultType:       func() proto.Message { return &pb.RecordLevelResultCommand{} },
+	AppendJobEventType:          func() proto.Message { return &pb.AppendJobEventCommand{} },
+	UpdateRecommendationJobType: func() proto.Message { return &pb.UpdateRecommendationJobCommand{} },
 }
 
 // TypeOf returns the command type of a payload message.

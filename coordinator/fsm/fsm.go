@@ -52,6 +52,9 @@ func New(log *slog.Logger) *FSM {
 		AppendJobEventType: func(s *state.Store, m proto.Message) any {
 			return errOrNil(s.AppendJobEvent(m.(*pb.AppendJobEventCommand)))
 		},
+		UpdateRecommendationJobType: func(s *state.Store, m proto.Message) any {
+			return errOrNil(s.UpdateRecommendationJob(m.(*pb.UpdateRecommendationJobCommand)))
+		},
 		RecordLevelResultType: func(s *state.Store, m proto.Message) any {
 			return errOrNil(s.RecordLevelResult(m.(*pb.RecordLevelResultCommand)))
 		},

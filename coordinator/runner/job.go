@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -162,6 +163,13 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	agents, err := r.c.State().Agents(nil)
 	if err != nil {
 		return 0, err
+	}
+	if pins := j.Benchmark.GetPinnedAgentIds(); len(pins) > 0 {
+		// A recommendation candidate's load runs beside its model server.
+		agents = slices.DeleteFunc(agents, func(a *pb.Agent) bool { return !slices.Contains(pins, a.GetAgentId()) })
+		if len(agents) == 0 {
+			return 0, fmt.Errorf("the job runs only on agent(s) %s, which the fleet no longer has", strings.Join(pins, ", "))
+		}
 	}
 	levels := spec.Levels()
 	jr.mu.Lock()

@@ -1,4 +1,6 @@
-// Package runner executes benchmark jobs on the leader: it plans each job
+// Package runner executes jobs on the leader.
+//
+// Benchmark jobs: it plans each job
 // with coordinator/scheduler, sends every agent its shard of a level over
 // the control stream with a common start time, merges the agents' 1-second
 // windows, writes AIPerf's result files to the job's output location and
@@ -23,6 +25,7 @@ import (
 
 	"github.com/perfleet/perfleet/coordinator/fsm"
 	"github.com/perfleet/perfleet/coordinator/state"
+	"github.com/perfleet/perfleet/pkg/arn"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/workload"
 )
@@ -36,6 +39,32 @@ type Cluster interface {
 	SendToAgent(agentID string, m *pb.ConnectResponse) error
 	// AgentConnected reports whether an agent holds a control stream.
 	AgentConnected(agentID string) bool
+	// CallAgent sends a request built around a request ID on an agent's
+	// control stream and waits for the agent's answer (model servers).
+	CallAgent(ctx context.Context, agentID string, build func(id uint64) *pb.ConnectResponse) (*pb.ModelServerEvent, error)
+	// Scope builds ARNs.
+	Scope() arn.Scope
+}
+
+// Prices prices an instance type for recommendations: $/hour and a line
+// saying which catalog entry was used.
+type Prices interface {
+	Price(instanceType, region, gpuModel string, gpuCount int) (usdPerHour float64, source string, err error)
+}
+
+// priceEntry is a price and where it came from.
+type priceEntry struct {
+	USDPerHour float64
+	Source     string
+}
+
+// price looks an instance type up for an agent of that type.
+func (r *Runner) price(instanceType string, a *pb.Agent) (priceEntry, error) {
+	if r.Prices == nil {
+		return priceEntry{}, fmt.Errorf("no price catalog configured")
+	}
+	usd, src, err := r.Prices.Price(instanceType, r.Region, a.GetGpus().GetModel(), int(a.GetGpus().GetCount()))
+	return priceEntry{USDPerHour: usd, Source: src}, err
 }
 
 // Runner runs the leader's benchmark jobs.
@@ -53,11 +82,19 @@ type Runner struct {
 	// ErrorWindow is how long a level's error rate must stay above the
 	// spec's error_rate_sla (50 % when unset) before the job fails.
 	ErrorWindow time.Duration
+	// Prices prices recommendation candidates.
+	Prices Prices
+	// DeployTimeout bounds a recommendation candidate's model-server launch.
+	DeployTimeout time.Duration
+	// SimulatorSeed, when non-zero, is passed to simulated model servers
+	// that recommendation jobs launch, for reproducible runs.
+	SimulatorSeed int64
 
 	nextRun atomic.Uint64
 	specs   specCache
 	mu      sync.Mutex
 	jobs    map[string]*jobRun   // by job key (account/name)
+	recs    map[string]*recRun   // recommendation jobs, by key
 	shards  map[uint64]*shardRun // by run ID
 }
 
@@ -67,7 +104,7 @@ func New(c Cluster, log *slog.Logger) *Runner {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Runner{c: c, log: log, StartDelay: time.Second, LostAfter: 10 * time.Second, ErrorWindow: 30 * time.Second,
-		jobs: map[string]*jobRun{}, shards: map[uint64]*shardRun{}}
+		DeployTimeout: 20 * time.Minute, jobs: map[string]*jobRun{}, recs: map[string]*recRun{}, shards: map[uint64]*shardRun{}}
 	// Run IDs start from the clock so that a later leader's never repeat an
 	// earlier leader's, which agents may still hold.
 	r.nextRun.Store(uint64(time.Now().UnixNano()))
@@ -94,6 +131,22 @@ func (r *Runner) Run(ctx context.Context) {
 			}
 			for _, j := range stopping {
 				r.stopJob(ctx, j)
+			}
+		}
+		recs, err1 := st.JobsInStatus(ws, state.KindRecommendation, state.StatusInProgress)
+		recStopping, err2 := st.JobsInStatus(ws, state.KindRecommendation, state.StatusStopping)
+		if err1 == nil && err2 == nil {
+			for _, j := range recs {
+				if rr := r.startRecommendation(ctx, j); rr != nil {
+					wg.Add(1)
+					go func() { defer wg.Done(); rr.execute() }()
+				}
+			}
+			for _, j := range recStopping {
+				if rr := r.stopRecommendation(ctx, j); rr != nil {
+					wg.Add(1)
+					go func() { defer wg.Done(); rr.execute() }()
+				}
 			}
 		}
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)

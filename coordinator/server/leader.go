@@ -6,12 +6,10 @@ import (
 	"encoding/hex"
 	"time"
 
-	"github.com/hashicorp/go-memdb"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/perfleet/perfleet/coordinator/fsm"
-	"github.com/perfleet/perfleet/coordinator/state"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 )
 
@@ -74,19 +72,11 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
 	for {
-		ws := memdb.NewWatchSet()
-		st := s.State()
-		ws.Add(st.AbandonCh())
-		s.finishStopping(ctx, st, ws)
-		watchCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_ = ws.WatchCtx(watchCtx)
-		cancel()
 		select {
 		case <-ctx.Done():
 			return
 		case <-prune.C:
 			s.pruneClientTokens(ctx)
-		default:
 		}
 	}
 }
@@ -119,23 +109,6 @@ func (s *Server) registerIfChanged(ctx context.Context, id *pb.ServerIdentity) {
 		return
 	}
 	s.applyBackground(ctx, fsm.RegisterServerType, &pb.RegisterServerCommand{Server: id})
-}
-
-// finishStopping moves Stopping recommendation jobs to Stopped: until their
-// runner exists nothing else happens between the two states. The benchmark
-// runner stops benchmark jobs itself.
-func (s *Server) finishStopping(ctx context.Context, st *state.Store, ws memdb.WatchSet) {
-	jobs, err := st.JobsInStatus(ws, state.KindRecommendation, state.StatusStopping)
-	if err != nil {
-		s.log.Error("list stopping jobs", "err", err)
-		return
-	}
-	for _, j := range jobs {
-		s.applyBackground(ctx, fsm.SetJobStatusType, &pb.SetJobStatusCommand{
-			Kind: state.KindRecommendation, AccountId: j.Account, Name: j.Name, Status: state.StatusStopped,
-			FromStatuses: []string{state.StatusStopping}, Time: timestamppb.New(s.Now()),
-		})
-	}
 }
 
 func (s *Server) pruneClientTokens(ctx context.Context) {

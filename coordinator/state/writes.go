@@ -220,6 +220,9 @@ func (s *Store) SetJobStatus(cmd *pb.SetJobStatusCommand) (StatusResult, error) 
 		j.AiRecommendationJobStatus = cmd.GetStatus()
 		j.LastModifiedTime = at
 		applyTimes(cmd, &j.StartTime, &j.EndTime, &j.FailureReason)
+		if ev := cmd.GetEvent(); ev != nil {
+			r.Events = appendEventTo(r.Events, ev)
+		}
 		next = newRecommendationJob(r)
 	}
 	if err := txn.Insert(tableJobs, next); err != nil {
@@ -371,13 +374,56 @@ func (s *Store) AppendJobEvent(cmd *pb.AppendJobEventCommand) error {
 // appendEvent numbers an event after the record's last one and keeps the
 // newest maxJobEvents; r must be a copy the caller is about to insert.
 func appendEvent(r *pb.BenchmarkJobRecord, ev *pb.JobEvent) {
+	r.Events = appendEventTo(r.Events, ev)
+}
+
+// appendEventTo numbers ev after the last of events and keeps the newest
+// maxJobEvents.
+func appendEventTo(events []*pb.JobEvent, ev *pb.JobEvent) []*pb.JobEvent {
 	ev = clone(ev)
 	ev.Index = 1
-	if n := len(r.Events); n > 0 {
-		ev.Index = r.Events[n-1].GetIndex() + 1
+	if n := len(events); n > 0 {
+		ev.Index = events[n-1].GetIndex() + 1
 	}
-	r.Events = append(r.Events, ev)
-	if len(r.Events) > maxJobEvents {
-		r.Events = r.Events[len(r.Events)-maxJobEvents:]
+	events = append(events, ev)
+	if len(events) > maxJobEvents {
+		events = events[len(events)-maxJobEvents:]
 	}
+	return events
+}
+
+// UpdateRecommendationJob records a recommendation job's progress: it
+// inserts or replaces candidates by name (keeping planning order), replaces
+// the recommendations when the command carries any, and appends an event.
+func (s *Store) UpdateRecommendationJob(cmd *pb.UpdateRecommendationJobCommand) error {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	raw, err := txn.First(tableJobs, "id", jobKey(KindRecommendation, cmd.GetAccountId(), cmd.GetName()))
+	if err != nil {
+		return err
+	}
+	if raw == nil {
+		return fmt.Errorf("%w: ai-recommendation-job %q does not exist", ErrNotFound, cmd.GetName())
+	}
+	r := clone(raw.(*Job).Recommend)
+	j := r.GetJob()
+	for _, c := range cmd.GetCandidates() {
+		i := slices.IndexFunc(j.Candidates, func(x *pb.RecommendationCandidate) bool { return x.GetName() == c.GetName() })
+		if i < 0 {
+			j.Candidates = append(j.Candidates, clone(c))
+		} else {
+			j.Candidates[i] = clone(c)
+		}
+	}
+	if len(cmd.GetRecommendations()) > 0 {
+		j.Recommendations = cmd.GetRecommendations()
+	}
+	if ev := cmd.GetEvent(); ev != nil {
+		r.Events = appendEventTo(r.Events, ev)
+	}
+	if err := txn.Insert(tableJobs, newRecommendationJob(r)); err != nil {
+		return err
+	}
+	txn.Commit()
+	return nil
 }
