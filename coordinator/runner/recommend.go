@@ -20,8 +20,8 @@ import (
 
 	"github.com/perfleet/perfleet/coordinator/fsm"
 	"github.com/perfleet/perfleet/coordinator/state"
-	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/llmsim"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/resultstore"
 	"github.com/perfleet/perfleet/pkg/workload"
 )
@@ -643,10 +643,10 @@ func (rr *recRun) writeResults(ctx context.Context, rc *recContext, goal string,
 		Env                 map[string]string `json:"environment_variables,omitempty"`
 	}
 	doc := struct {
-		Job             string                `json:"ai_recommendation_job_arn"`
-		Goal            string                `json:"goal"`
-		Feasible        string                `json:"feasible_means"`
-		Candidates      []row                 `json:"candidates"`
+		Job             string                 `json:"ai_recommendation_job_arn"`
+		Goal            string                 `json:"goal"`
+		Feasible        string                 `json:"feasible_means"`
+		Candidates      []row                  `json:"candidates"`
 		Recommendations []*pb.AIRecommendation `json:"-"`
 	}{Job: job.GetAiRecommendationJobArn(), Goal: goal, Feasible: rc.slos.describe()}
 	for _, c := range job.GetCandidates() {
