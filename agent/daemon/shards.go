@@ -69,9 +69,12 @@ func (r *shardRunner) RunShard(ctx context.Context, m *pb.RunShard) {
 	r.runs[id] = run
 	r.mu.Unlock()
 
-	// The leader's start time, on this agent's clock.
+	// The leader's start time, on this agent's clock. An offset smaller than
+	// its own error bound says nothing (an early sample taken while either
+	// side was busy can be off by seconds), so the clocks are then taken
+	// as agreeing.
 	startAt := time.Unix(0, m.GetStartUnixNano())
-	if off, _, ok := r.client().ClockOffset(); ok {
+	if off, bound, ok := r.client().ClockOffset(); ok && off.Abs() > bound {
 		startAt = startAt.Add(-off)
 	}
 	p := m.GetShard()

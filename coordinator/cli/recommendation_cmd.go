@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
@@ -44,7 +46,15 @@ func newRecommendationJobCmd(g *globals) *cobra.Command {
 			return r.GetAiRecommendationJobArn(), err
 		},
 	}
-	cmd.AddCommand(recommendationCreate(g))
+	cmd.AddCommand(recommendationCreate(g), &cobra.Command{
+		Use:   "watch NAME",
+		Short: "Follow a recommendation job's candidates until it ends",
+		Long: `Follow a recommendation job: a line whenever a candidate deployment changes
+state (Pending, Deploying, Benchmarking, Completed, Failed, Skipped,
+Stopped), then the ranking. The exit status is non-zero if the job failed.`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error { return g.watchRecommendation(cmd, a[0]) },
+	})
 	cmd.AddCommand(ops.commands(g, "")...)
 	return cmd
 }
@@ -61,33 +71,137 @@ func showRecommendationJob(g *globals, m proto.Message) {
 		"Framework", j.GetInferenceSpecification().GetFramework(), "Optimize model", fmt.Sprint(j.GetOptimizeModel()),
 		"Output location", j.GetOutputConfig().GetS3OutputLocation(), "Role", j.GetRoleArn(),
 		"Created", ts(j.GetCreationTime()), "Started", ts(j.GetStartTime()), "Ended", ts(j.GetEndTime()), "Tags", tagString(j.GetTags()))
+	if len(j.GetCandidates()) > 0 {
+		fmt.Fprintln(g.out, "\nCandidates:")
+		t := newTable(g.out, "NAME", "INSTANCE TYPE", "LAYOUT", "AGENT", "STATUS", "RANK", "DETAIL")
+		for _, c := range j.GetCandidates() {
+			rank := "-"
+			if c.GetRank() > 0 {
+				rank = fmt.Sprint(c.GetRank())
+			}
+			t.row(c.GetName(), c.GetDeploymentConfiguration().GetInstanceType(), layout(c), c.GetAgentId(), c.GetStatus(), rank, c.GetStatusReason())
+		}
+		t.flush()
+	}
 	if len(j.GetRecommendations()) == 0 {
-		fmt.Fprintln(g.out, "Recommendations: none yet")
+		fmt.Fprintln(g.out, "\nRecommendations: none yet")
 		return
 	}
-	t := newTable(g.out, "RANK", "INSTANCE TYPE", "COUNT", "BENCHMARK JOB", "PERFORMANCE")
+	fmt.Fprintln(g.out, "\nRecommendations (best first):")
+	t := newTable(g.out, "RANK", "INSTANCE TYPE", "TP x COPIES", "TTFT p50", "ITL p50", "LATENCY p99", "TOKENS/S", "$/HOUR", "$/1M TOKENS", "BENCHMARK JOB")
 	for i, r := range j.GetRecommendations() {
-		var perf []string
+		perf := map[string]string{}
 		for _, p := range r.GetExpectedPerformance() {
-			perf = append(perf, fmt.Sprintf("%s %s=%s%s", p.GetMetric(), p.GetStat(), p.GetValue(), p.GetUnit()))
+			perf[p.GetMetric()+"/"+p.GetStat()] = p.GetValue()
 		}
 		dc := r.GetDeploymentConfiguration()
-		t.row(fmt.Sprint(i+1), dc.GetInstanceType(), fmt.Sprint(dc.GetInstanceCount()), r.GetAiBenchmarkJobArn(), strings.Join(perf, "; "))
+		child := r.GetAiBenchmarkJobArn()
+		child = child[strings.LastIndex(child, "/")+1:]
+		t.row(fmt.Sprint(i+1), dc.GetInstanceType(), fmt.Sprintf("%s x %d", dc.GetEnvironmentVariables()["OPTION_TENSOR_PARALLEL_DEGREE"], dc.GetCopyCountPerInstance()),
+			withUnit(perf["TimeToFirstToken/p50"], " ms"), withUnit(perf["InterTokenLatency/p50"], " ms"), withUnit(perf["RequestLatency/p99"], " ms"),
+			perf["OutputTokenThroughput/avg"], perf["CostPerHour/avg"], perf["CostPerMillionTokens/avg"], child)
 	}
 	t.flush()
+	fmt.Fprintln(g.out, "\n"+j.GetRecommendations()[0].GetRecommendationDescription())
+}
+
+// layout is a candidate's "tp N x C copies".
+func layout(c *pb.RecommendationCandidate) string {
+	if c.GetTensorParallelDegree() == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("tp%d x %d", c.GetTensorParallelDegree(), c.GetDeploymentConfiguration().GetCopyCountPerInstance())
+}
+
+func withUnit(v, unit string) string {
+	if v == "" {
+		return "-"
+	}
+	return v + unit
+}
+
+// watchRecommendation prints each candidate's state changes until the job
+// ends, then the job as describe shows it.
+func (g *globals) watchRecommendation(cmd *cobra.Command, name string) error {
+	seen := map[string]string{}
+	status := ""
+	for {
+		var d *pb.DescribeAIRecommendationJobResponse
+		err := g.call(cmd.Context(), true, func(ctx context.Context, c *grpc.ClientConn) (err error) {
+			d, err = pb.NewInferenceOptimizationClient(c).DescribeAIRecommendationJob(ctx, &pb.DescribeAIRecommendationJobRequest{AiRecommendationJobName: name})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if g.output != "json" {
+			if d.GetAiRecommendationJobStatus() != status {
+				status = d.GetAiRecommendationJobStatus()
+				fmt.Fprintf(g.out, "%s %s: %s\n", time.Now().Format("15:04:05"), name, status)
+			}
+			for _, c := range d.GetCandidates() {
+				line := c.GetStatus() + "|" + c.GetStatusReason()
+				if seen[c.GetName()] == line {
+					continue
+				}
+				seen[c.GetName()] = line
+				fmt.Fprintf(g.out, "%s   %s %s %s on %s: %s", time.Now().Format("15:04:05"), c.GetName(), c.GetDeploymentConfiguration().GetInstanceType(),
+					layout(c), nonEmpty(c.GetAgentId(), "-"), c.GetStatus())
+				if c.GetStatusReason() != "" {
+					fmt.Fprintf(g.out, " (%s)", c.GetStatusReason())
+				}
+				fmt.Fprintln(g.out)
+			}
+		}
+		switch d.GetAiRecommendationJobStatus() {
+		case "Completed", "Failed", "Stopped":
+			if g.output == "json" {
+				return g.printJSON(d)
+			}
+			fmt.Fprintln(g.out)
+			showRecommendationJob(g, d)
+			if d.GetAiRecommendationJobStatus() == "Failed" {
+				return fmt.Errorf("recommendation job %s failed: %s", name, d.GetFailureReason())
+			}
+			return nil
+		}
+		select {
+		case <-cmd.Context().Done():
+			return cmd.Context().Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func recommendationCreate(g *globals) *cobra.Command {
 	var jc jobCommon
 	var model, goal, framework, packageGroup string
 	var instanceTypes, adapters, adapterPackages []string
-	var noOptimize bool
+	var noOptimize, watch bool
 	cmd := &cobra.Command{
 		Use:   "create NAME --workload-config WL --model URI --goal ttft-ms|throughput|cost",
 		Short: "Create and start a recommendation job",
 		Long: `Create a recommendation job: candidate deployments of the model on up to three
 instance types are benchmarked with the workload and ranked by the goal
 (ttft-ms, throughput or cost). The cost goal chooses instance types itself.
+
+For each candidate the leader picks a layout (tensor-parallel degree and
+copies per instance, from the model's size in its name and the GPUs'
+memory), starts the model server on an agent of that type, measures it with
+a child benchmark job named NAME-cN (listed with the other benchmark jobs),
+and tears it down. Candidates on different agents run in parallel. Each is
+ranked at its best load that meets the workload's SLOs (goodput, *_sla_ms,
+error rate): lowest TTFT p50, highest output tokens/s per instance, or
+lowest $ per 1M output tokens (prices from the built-in catalog or the
+server's pricing_file). recommendations.json and report.html are written to
+OUTPUT/NAME/.
 
 Example:
   perfleet recommendation-job create pick-gpu --workload-config chat \
@@ -119,9 +233,12 @@ Example:
 			if err := addAdapters(req, adapters, adapterPackages); err != nil {
 				return err
 			}
-			return createJob(g, cmd, func(ctx context.Context, c pb.InferenceOptimizationClient) (*pb.CreateAIRecommendationJobResponse, error) {
+			if err := createJob(g, cmd, func(ctx context.Context, c pb.InferenceOptimizationClient) (*pb.CreateAIRecommendationJobResponse, error) {
 				return c.CreateAIRecommendationJob(ctx, req)
-			}, (*pb.CreateAIRecommendationJobResponse).GetAiRecommendationJobArn)
+			}, (*pb.CreateAIRecommendationJobResponse).GetAiRecommendationJobArn); err != nil || !watch {
+				return err
+			}
+			return g.watchRecommendation(cmd, a[0])
 		},
 	}
 	jc.register(cmd)
@@ -134,6 +251,7 @@ Example:
 	f.StringArrayVar(&adapters, "adapter", nil, "LoRA adapter as id=s3://... (repeatable)")
 	f.StringArrayVar(&adapterPackages, "adapter-package", nil, "LoRA adapter as id=model-package-arn (repeatable)")
 	f.StringVar(&packageGroup, "model-package-group", "", "model package group for the result")
+	f.BoolVar(&watch, "watch", false, "follow each candidate's progress until the job ends, then show the ranking")
 	return cmd
 }
 

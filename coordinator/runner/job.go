@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/perfleet/perfleet/coordinator/fsm"
+	"github.com/perfleet/perfleet/coordinator/report"
 	"github.com/perfleet/perfleet/coordinator/scheduler"
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/metrics"
@@ -75,6 +76,63 @@ func (jr *jobRun) writeLog(ctx context.Context) {
 	}
 }
 
+// writeReport writes <job>/report.html: the levels side by side with
+// throughput and latency charts.
+func (jr *jobRun) writeReport(ctx context.Context) {
+	if jr.store == nil {
+		return
+	}
+	j, err := jr.r.c.State().Job(jr.job.Kind, jr.job.Account, jr.job.Name)
+	if err != nil {
+		return
+	}
+	d := j.Benchmark.GetJob()
+	b := report.Benchmark{JobName: d.GetAiBenchmarkJobName(), JobARN: d.GetAiBenchmarkJobArn(), Status: d.GetAiBenchmarkJobStatus(),
+		FailureReason: d.GetFailureReason(), Target: d.GetBenchmarkTarget().GetEndpoint().GetIdentifier(),
+		WorkloadConfig: d.GetAiWorkloadConfigIdentifier(), Created: d.GetCreationTime().AsTime()}
+	if d.GetEndTime() != nil {
+		b.Ended = d.GetEndTime().AsTime()
+	}
+	var plan []workload.Level
+	if cfg, err := jr.r.c.State().WorkloadConfig(j.Account, j.Benchmark.GetWorkloadConfigName()); err == nil {
+		if spec, _, err := jr.r.specs.get(j.Account, cfg.GetConfig()); err == nil {
+			plan = spec.Levels()
+			if len(spec.Parameters.Goodput) > 0 {
+				var slo []string
+				for k, v := range spec.Parameters.Goodput {
+					slo = append(slo, fmt.Sprintf("%s <= %g", k, v))
+				}
+				sort.Strings(slo)
+				b.SLOs = strings.Join(slo, ", ")
+			}
+		}
+	}
+	stat := func(m *pb.MetricSummary) report.Stat {
+		return report.Stat{Avg: m.GetAvg(), P50: m.GetP50(), P90: m.GetP90(), P99: m.GetP99()}
+	}
+	for _, l := range j.Benchmark.GetLevels() {
+		lv := report.Level{Name: levelLabel(l, plan), Requests: l.GetRequestCount(), Errors: l.GetErrorRequestCount(), Location: l.GetLocation(),
+			RequestThroughput: metricOf(l, metrics.RequestThroughput).GetValue(), OutputTokenThroughput: metricOf(l, metrics.OutputTokenThroughput).GetValue(),
+			TTFT: stat(metricOf(l, metrics.TimeToFirstToken)), ITL: stat(metricOf(l, metrics.InterTokenLatency)),
+			RequestLatency: stat(metricOf(l, metrics.RequestLatency)), Goodput: metricOf(l, metrics.GoodputTag).GetValue()}
+		if int(l.GetIndex()) < len(plan) {
+			lv.Concurrency, lv.RequestRate = plan[l.GetIndex()].Concurrency, plan[l.GetIndex()].RequestRate
+		}
+		b.Levels = append(b.Levels, lv)
+	}
+	for _, ev := range j.Benchmark.GetEvents() {
+		b.Events = append(b.Events, fmt.Sprintf("%s %-5s %s", ev.GetTime().AsTime().Format("15:04:05.000"), ev.GetLevel(), ev.GetMessage()))
+	}
+	var buf bytes.Buffer
+	if err := report.WriteBenchmark(&buf, b); err != nil {
+		jr.r.log.Warn("report not rendered", "job", j.Name, "err", err)
+		return
+	}
+	if err := jr.store.Put(ctx, j.Name+"/report.html", &buf, int64(buf.Len()), "text/html"); err != nil {
+		jr.r.log.Warn("report not written", "job", j.Name, "err", err)
+	}
+}
+
 // stop is the user's Stop: it cancels the job's shards, and execute then
 // records Stopped.
 func (jr *jobRun) stop() {
@@ -133,6 +191,7 @@ func (jr *jobRun) execute(ctx context.Context) {
 		r.log.Info("job completed", "job", j.Name, "levels", levels)
 	}
 	jr.writeLog(context.Background())
+	jr.writeReport(context.Background())
 	if jr.store != nil {
 		if err := writeManifest(context.Background(), jr.store, j.Name); err != nil {
 			r.log.Warn("manifest not written", "job", j.Name, "err", err)
@@ -178,8 +237,18 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 		jr.maxErr = *spec.Parameters.ErrorRateSLA
 	}
 	jr.mu.Unlock()
-	plan, err := scheduler.Schedule(scheduler.Input{Seed: uint64(spec.Parameters.RandomSeed), Levels: levels, Placement: spec.Placement,
-		VPC: rec.GetNetworkConfig().GetVpcConfig(), Candidates: scheduler.FromAgents(agents)})
+	schedule := func(levels []workload.Level) (scheduler.Plan, error) {
+		return scheduler.Schedule(scheduler.Input{Seed: uint64(spec.Parameters.RandomSeed), Levels: levels, Placement: spec.Placement,
+			VPC: rec.GetNetworkConfig().GetVpcConfig(), Candidates: scheduler.FromAgents(agents)})
+	}
+	search := len(levels) == 1 && levels[0].Mode == workload.ModeSearch
+	planned := levels
+	if search {
+		// A search's trials are planned one at a time; plan its largest one
+		// now to check that the fleet can run it.
+		planned = []workload.Level{trialLevel(levels[0], searchBounds(spec).hi, 0)}
+	}
+	plan, err := schedule(planned)
 	if err != nil {
 		return 0, err
 	}
@@ -212,35 +281,65 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	if err := store.Put(ctx, j.Name+"/inputs.json", bytes.NewReader(canonical), int64(len(canonical)), "application/json"); err != nil {
 		return 0, fmt.Errorf("writing inputs.json: %w", err)
 	}
+	m := &measureEnv{spec: spec, canonical: canonical, target: target, models: models, warmup: warmup, goodput: goodput, store: store}
+	if search {
+		return jr.search(ctx, m, levels[0], schedule)
+	}
 	for i, lp := range plan.Levels {
 		if done[uint32(lp.Index)] {
 			r.log.Info("level already finished before a leader change; skipping", "job", j.Name, "level", levelName(lp))
 			jr.event("INFO", "level %s: finished before a leader change; kept", levelName(lp))
 			continue
 		}
-		merged, err := jr.runLevel(ctx, lp, canonical, target, models, warmup)
-		if err != nil || ctx.Err() != nil {
-			return i, err
-		}
 		dir := j.Name
 		if len(plan.Levels) > 1 && lp.Name != "" {
 			dir += "/" + lp.Name
 		}
-		sum, err := writeLevel(ctx, store, dir, merged, goodput, spec, j)
-		if err != nil {
-			return i, fmt.Errorf("writing results of level %s: %w", lp.Name, err)
+		if _, err := jr.measure(ctx, m, lp, dir); err != nil || ctx.Err() != nil {
+			return i, err
 		}
-		lr := levelResult(sum, lp, store.URI(dir), r.c.Now())
-		if _, err := r.c.Apply(ctx, fsm.RecordLevelResultType, &pb.RecordLevelResultCommand{AccountId: j.Account, Name: j.Name,
-			Level: lr}); err != nil {
-			return i, fmt.Errorf("recording level %s: %w", levelName(lp), err)
-		}
-		jr.event("INFO", "level %s: done, %d requests, %d errors; results in %s", levelName(lp), lr.GetRequestCount(), lr.GetErrorRequestCount(), lr.GetLocation())
 		if jr.isStopped() {
 			return i + 1, nil
 		}
 	}
 	return len(plan.Levels), nil
+}
+
+// measureEnv is what measuring a level needs.
+type measureEnv struct {
+	spec      *workload.Spec
+	canonical []byte
+	target    string
+	models    []string
+	warmup    bool
+	goodput   metrics.Goodput
+	store     resultstore.Store
+	// check, when set, annotates a level's result before it is recorded.
+	check func(lr *pb.LevelResult)
+}
+
+// measure runs a planned level, writes its AIPerf files under dir and
+// records its result in Raft.
+func (jr *jobRun) measure(ctx context.Context, m *measureEnv, lp scheduler.LevelPlan, dir string) (*pb.LevelResult, error) {
+	r, j := jr.r, jr.job
+	merged, err := jr.runLevel(ctx, lp, m.canonical, m.target, m.models, m.warmup)
+	if err != nil || ctx.Err() != nil {
+		return nil, err
+	}
+	sum, err := writeLevel(ctx, m.store, dir, merged, m.goodput, m.spec, j)
+	if err != nil {
+		return nil, fmt.Errorf("writing results of level %s: %w", levelName(lp), err)
+	}
+	lr := levelResult(sum, lp, m.store.URI(dir), r.c.Now())
+	if m.check != nil {
+		m.check(lr)
+	}
+	if _, err := r.c.Apply(ctx, fsm.RecordLevelResultType, &pb.RecordLevelResultCommand{AccountId: j.Account, Name: j.Name,
+		Level: lr}); err != nil {
+		return nil, fmt.Errorf("recording level %s: %w", levelName(lp), err)
+	}
+	jr.event("INFO", "level %s: done, %d requests, %d errors; results in %s", levelName(lp), lr.GetRequestCount(), lr.GetErrorRequestCount(), lr.GetLocation())
+	return lr, nil
 }
 
 // runLevel runs a level's warmup, when the spec has one, and then the
@@ -517,6 +616,10 @@ func writeLevel(ctx context.Context, store resultstore.Store, dir string, merged
 // levelResult is the replicated record of a finished level.
 func levelResult(sum *metrics.Summary, lp scheduler.LevelPlan, location string, now time.Time) *pb.LevelResult {
 	lr := &pb.LevelResult{Index: uint32(lp.Index), Name: lp.Name, Location: location, EndTime: timestamppb.New(now)}
+	for _, sh := range lp.Shards {
+		lr.Concurrency += uint32(sh.Concurrency)
+		lr.RequestRate += sh.Rate
+	}
 	for _, m := range sum.Metrics {
 		ms := &pb.MetricSummary{Tag: m.Tag, Unit: m.Unit, Value: finite(m.Value)}
 		if st := m.Stats; st != nil {

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/perfleet/perfleet/coordinator/fsm"
+	"github.com/perfleet/perfleet/coordinator/report"
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/llmsim"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
@@ -357,9 +358,8 @@ func (rr *recRun) deploy(ctx context.Context, rc *recContext, c *pb.Recommendati
 		for _, a := range rc.adapters {
 			spec.ExtraArgs = append(spec.ExtraArgs, "--model", a)
 		}
-		if rr.r.SimulatorSeed != 0 {
-			spec.ExtraArgs = append(spec.ExtraArgs, "--seed", fmt.Sprint(rr.r.SimulatorSeed))
-		}
+		// The workload's seed also fixes the simulator's texts and lengths.
+		spec.ExtraArgs = append(spec.ExtraArgs, "--seed", fmt.Sprint(rc.spec.Parameters.RandomSeed))
 	case "VLLM":
 		spec.ExtraArgs = append(spec.ExtraArgs, speculativeArgs(c)...)
 		if len(rc.adapters) > 0 {
@@ -681,8 +681,65 @@ func (rr *recRun) writeResults(ctx context.Context, rc *recContext, goal string,
 	if err := rc.store.Put(ctx, rr.job.Name+"/recommendations.json", &buf, int64(buf.Len()), "application/json"); err != nil {
 		return err
 	}
+	var html bytes.Buffer
+	in := reportOf(job, rc, goal, all, record.GetEvents())
+	in.Status, in.Ended = state.StatusCompleted, rr.r.c.Now() // the status this job is about to get
+	if len(ranked) == 0 {
+		in.Status, in.FailureReason = state.StatusFailed, "no candidate produced a recommendation"
+	}
+	if err := report.WriteRecommendation(&html, in); err != nil {
+		return err
+	}
+	if err := rc.store.Put(ctx, rr.job.Name+"/report.html", &html, int64(html.Len()), "text/html"); err != nil {
+		return err
+	}
 	rr.event("INFO", "results in %s", rc.store.URI(rr.job.Name))
 	return nil
+}
+
+// reportOf turns a finished job into the report's input.
+func reportOf(job *pb.DescribeAIRecommendationJobResponse, rc *recContext, goal string, all map[string]*measured, events []*pb.JobEvent) report.Recommendation {
+	stat := func(m *pb.MetricSummary) report.Stat {
+		return report.Stat{Avg: m.GetAvg(), P50: m.GetP50(), P90: m.GetP90(), P99: m.GetP99()}
+	}
+	out := report.Recommendation{JobName: job.GetAiRecommendationJobName(), JobARN: job.GetAiRecommendationJobArn(),
+		Status: job.GetAiRecommendationJobStatus(), FailureReason: job.GetFailureReason(), Goal: goal, Model: job.GetModelSource().GetS3().GetS3Uri(),
+		Workload: job.GetAiWorkloadConfigIdentifier(), SLOs: rc.slos.describe(), PointLatency: "request latency p50",
+		Created: job.GetCreationTime().AsTime()}
+	if job.GetEndTime() != nil {
+		out.Ended = job.GetEndTime().AsTime()
+	}
+	for _, ev := range events {
+		if strings.HasPrefix(ev.GetMessage(), "goal ") {
+			out.Notes = append(out.Notes, ev.GetMessage())
+		}
+	}
+	for _, c := range job.GetCandidates() {
+		dc := c.GetDeploymentConfiguration()
+		cand := report.Candidate{Name: c.GetName(), InstanceType: dc.GetInstanceType(), Rank: int(c.GetRank()), Status: c.GetStatus(),
+			Reason: c.GetStatusReason(), Explanation: c.GetExplanation(), TensorParallel: int(c.GetTensorParallelDegree()),
+			Copies: int(dc.GetCopyCountPerInstance()), InstanceCount: int(dc.GetInstanceCount()), Framework: dc.GetEnvironmentVariables()[frameworkEnv],
+			Env: dc.GetEnvironmentVariables(), NotApplied: c.GetNotApplied(), ChildJobARN: c.GetAiBenchmarkJobArn()}
+		for _, o := range c.GetOptimizationDetails() {
+			cand.Optimizations = append(cand.Optimizations, o.GetOptimizationType())
+		}
+		if m := all[c.GetName()]; m != nil {
+			op := ""
+			if m.op != nil {
+				op = levelLabel(m.op, rc.plan)
+				cand.OperatingPoint = op
+				cand.TTFT, cand.ITL, cand.RequestLatency = stat(m.ttft), stat(m.itl), stat(m.latency)
+				cand.OutputTokenThroughput, cand.RequestThroughput, cand.Goodput = m.outTPS, m.reqTPS, m.goodTPS
+				cand.USDPerHour, cand.USDPerMillionTokens, cand.PriceSource = m.usdHour, m.costPerM, m.priceSource
+			}
+			for _, p := range m.points {
+				cand.Points = append(cand.Points, report.Point{Label: p.label, LatencyMs: p.latencyMs, TokensPerSecond: p.outTPS,
+					Feasible: p.feasible, Operating: p.label == op})
+			}
+		}
+		out.Candidates = append(out.Candidates, cand)
+	}
+	return out
 }
 
 // startRecommendation registers a recommendation job run unless one is

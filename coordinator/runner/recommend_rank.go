@@ -165,6 +165,9 @@ func operatingPoint(levels []*pb.LevelResult, plan []workload.Level, s slos) (*m
 	for _, l := range levels {
 		ok, reason := s.feasible(l)
 		p := point{label: levelLabel(l, plan), feasible: ok, concurrency: levelConcurrency(plan, l.GetIndex())}
+		if l.GetConcurrency() > 0 && l.GetRequestRate() == 0 {
+			p.concurrency = int(l.GetConcurrency())
+		}
 		if x := metricOf(l, metrics.RequestLatency); x != nil {
 			p.latencyMs = x.GetP50()
 		}
@@ -206,6 +209,12 @@ func operatingPoint(levels []*pb.LevelResult, plan []workload.Level, s slos) (*m
 
 // levelLabel names a level for people: "concurrency 16", or its name.
 func levelLabel(l *pb.LevelResult, plan []workload.Level) string {
+	if l.GetRequestRate() > 0 {
+		return fmt.Sprintf("%g requests/s", l.GetRequestRate())
+	}
+	if l.GetConcurrency() > 0 {
+		return "concurrency " + strconv.Itoa(int(l.GetConcurrency()))
+	}
 	if int(l.GetIndex()) < len(plan) {
 		lv := plan[l.GetIndex()]
 		switch lv.Mode {

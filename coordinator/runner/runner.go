@@ -86,9 +86,6 @@ type Runner struct {
 	Prices Prices
 	// DeployTimeout bounds a recommendation candidate's model-server launch.
 	DeployTimeout time.Duration
-	// SimulatorSeed, when non-zero, is passed to simulated model servers
-	// that recommendation jobs launch, for reproducible runs.
-	SimulatorSeed int64
 
 	nextRun atomic.Uint64
 	specs   specCache

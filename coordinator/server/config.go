@@ -46,6 +46,10 @@ type Config struct {
 	// MaxActiveJobs limits jobs of each kind that are InProgress or Stopping
 	// per account; 0 means no limit.
 	MaxActiveJobs int `yaml:"max_active_jobs"`
+	// PricingFile overrides and extends the built-in price catalog that
+	// recommendation jobs use (on-prem $/GPU-hour, instance prices); see
+	// pkg/pricing for its format.
+	PricingFile string `yaml:"pricing_file"`
 	// Raft timing. Tests shorten these.
 	HeartbeatTimeout   time.Duration `yaml:"raft_heartbeat_timeout"`
 	ElectionTimeout    time.Duration `yaml:"raft_election_timeout"`

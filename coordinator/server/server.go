@@ -26,6 +26,7 @@ import (
 	"github.com/perfleet/perfleet/coordinator/endpoint"
 	"github.com/perfleet/perfleet/coordinator/fsm"
 	"github.com/perfleet/perfleet/coordinator/runner"
+	"github.com/perfleet/perfleet/pkg/pricing"
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/arn"
 	"github.com/perfleet/perfleet/pkg/gossip"
@@ -69,6 +70,12 @@ var _ endpoint.Backend = (*Server)(nil)
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	prices := pricing.Default()
+	if cfg.PricingFile != "" {
+		if err := prices.LoadFile(cfg.PricingFile); err != nil {
+			return nil, fmt.Errorf("pricing_file: %w", err)
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = newLogger(cfg.LogLevel)
@@ -119,6 +126,7 @@ func New(cfg Config) (*Server, error) {
 	s.disc = newDiscovery(s.identity())
 	s.runner = runner.New(s, s.log)
 	s.runner.Region = cfg.Region
+	s.runner.Prices = catalogPrices{prices}
 
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.routeUnary),
@@ -308,4 +316,12 @@ func (s *Server) Apply(ctx context.Context, t fsm.MessageType, msg proto.Message
 		return nil, err
 	}
 	return f.Response(), nil
+}
+
+// catalogPrices gives the runner the price catalog.
+type catalogPrices struct{ c *pricing.Catalog }
+
+func (p catalogPrices) Price(instanceType, region, gpuModel string, gpuCount int) (float64, string, error) {
+	e, err := p.c.Lookup(instanceType, region, gpuModel, gpuCount)
+	return e.USDPerHour, e.Source, err
 }

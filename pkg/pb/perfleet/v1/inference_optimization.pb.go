@@ -2269,9 +2269,10 @@ func (x *MetricSummary) GetValue() float64 {
 // LevelResult is one finished level of a benchmark job.
 type LevelResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Position in the plan.
+	// Position in the plan, or the trial number of an SLA search.
 	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	// Name, e.g. concurrency_8 (empty for a single-level job).
+	// Name, e.g. concurrency_8 or search_iter_0002 (empty for a single-level
+	// job).
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// Where the level's AIPerf files were written.
 	Location string `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"`
@@ -2281,7 +2282,16 @@ type LevelResult struct {
 	// The metrics.
 	Metrics []*MetricSummary `protobuf:"bytes,6,rep,name=metrics,proto3" json:"metrics,omitempty"`
 	// When the level ended.
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// The level's concurrency (closed loop), or the cap of a request-rate
+	// level; 0 when none.
+	Concurrency uint32 `protobuf:"varint,8,opt,name=concurrency,proto3" json:"concurrency,omitempty"`
+	// The level's request rate (requests/s); 0 for a closed loop.
+	RequestRate float64 `protobuf:"fixed64,9,opt,name=request_rate,json=requestRate,proto3" json:"request_rate,omitempty"`
+	// For an SLA search trial: whether it met every threshold, and if not,
+	// the first one it broke.
+	SlaMet        bool   `protobuf:"varint,10,opt,name=sla_met,json=slaMet,proto3" json:"sla_met,omitempty"`
+	SlaBreach     string `protobuf:"bytes,11,opt,name=sla_breach,json=slaBreach,proto3" json:"sla_breach,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2363,6 +2373,34 @@ func (x *LevelResult) GetEndTime() *timestamppb.Timestamp {
 		return x.EndTime
 	}
 	return nil
+}
+
+func (x *LevelResult) GetConcurrency() uint32 {
+	if x != nil {
+		return x.Concurrency
+	}
+	return 0
+}
+
+func (x *LevelResult) GetRequestRate() float64 {
+	if x != nil {
+		return x.RequestRate
+	}
+	return 0
+}
+
+func (x *LevelResult) GetSlaMet() bool {
+	if x != nil {
+		return x.SlaMet
+	}
+	return false
+}
+
+func (x *LevelResult) GetSlaBreach() string {
+	if x != nil {
+		return x.SlaBreach
+	}
+	return ""
 }
 
 // GetAIBenchmarkJobResultsResponse is a job's finished levels.
@@ -3066,7 +3104,7 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\x03std\x18\n" +
 	" \x01(\x01R\x03std\x12\x14\n" +
 	"\x05count\x18\v \x01(\x03R\x05count\x12\x14\n" +
-	"\x05value\x18\f \x01(\x01R\x05value\"\x95\x02\n" +
+	"\x05value\x18\f \x01(\x01R\x05value\"\x92\x03\n" +
 	"\vLevelResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -3074,7 +3112,13 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\rrequest_count\x18\x04 \x01(\x03R\frequestCount\x12.\n" +
 	"\x13error_request_count\x18\x05 \x01(\x03R\x11errorRequestCount\x124\n" +
 	"\ametrics\x18\x06 \x03(\v2\x1a.perfleet.v1.MetricSummaryR\ametrics\x125\n" +
-	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xbc\x01\n" +
+	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12 \n" +
+	"\vconcurrency\x18\b \x01(\rR\vconcurrency\x12!\n" +
+	"\frequest_rate\x18\t \x01(\x01R\vrequestRate\x12\x17\n" +
+	"\asla_met\x18\n" +
+	" \x01(\bR\x06slaMet\x12\x1d\n" +
+	"\n" +
+	"sla_breach\x18\v \x01(\tR\tslaBreach\"\xbc\x01\n" +
 	" GetAIBenchmarkJobResultsResponse\x12/\n" +
 	"\x14ai_benchmark_job_arn\x18\x01 \x01(\tR\x11aiBenchmarkJobArn\x125\n" +
 	"\x17ai_benchmark_job_status\x18\x02 \x01(\tR\x14aiBenchmarkJobStatus\x120\n" +
