@@ -30,9 +30,19 @@ Agents join the fleet through a coordinator's --gossip-addr
 (perfleet-agent --join); with --gossip-key the pool is encrypted and agents
 need the same key.
 
+With --gateway-addr the node also serves SageMaker's JSON API (the 14 AI
+workload config, benchmark job and recommendation job operations), so the
+AWS SDKs and CLI work by changing only the endpoint URL. Requests are
+SigV4-signed; until ACLs are enabled the access key ID "test" with secret
+"test" is accepted (as LocalStack does), in the configured --region, over
+plaintext HTTP:
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
+    aws sagemaker list-ai-benchmark-jobs --endpoint-url http://127.0.0.1:8443
+
 Settings may also come from --config FILE (YAML or JSON, snake_case keys such
-as node_id, data_dir, grpc_addr, raft_addr, gossip_addr, gossip_key,
-bootstrap_expect, join); flags given on the command line win over the file.
+as node_id, data_dir, grpc_addr, gateway_addr, raft_addr, gossip_addr,
+gossip_key, bootstrap_expect, join); flags given on the command line win over
+the file.
 
 Example:
   perfleet server --node-id n1 --data-dir /var/lib/perfleet \
@@ -70,6 +80,7 @@ Example:
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log and snapshots (required)")
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "gRPC API listen address")
 	f.StringVar(&cfg.GRPCAdvertise, "grpc-advertise", "", "gRPC address other nodes dial (default: --grpc-addr)")
+	f.StringVar(&cfg.GatewayAddr, "gateway-addr", "", "SageMaker-compatible JSON API (AWS SDK/CLI) listen address, e.g. 127.0.0.1:8443 (default: none)")
 	f.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "Raft transport address, listened on and advertised")
 	f.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip (memberlist) address agents join, TCP and UDP")
 	f.StringVar(&cfg.GossipKey, "gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes); agents need the same key")
@@ -96,6 +107,7 @@ func overlayFlags(cmd *cobra.Command, dst, flags *server.Config) {
 	set("data-dir", func() { dst.DataDir = flags.DataDir })
 	set("grpc-addr", func() { dst.GRPCAddr = flags.GRPCAddr })
 	set("grpc-advertise", func() { dst.GRPCAdvertise = flags.GRPCAdvertise })
+	set("gateway-addr", func() { dst.GatewayAddr = flags.GatewayAddr })
 	set("raft-addr", func() { dst.RaftAddr = flags.RaftAddr })
 	set("gossip-addr", func() { dst.GossipAddr = flags.GossipAddr })
 	set("gossip-key", func() { dst.GossipKey = flags.GossipKey })
@@ -124,7 +136,13 @@ func newDevCmd(g *globals) *cobra.Command {
 		Short: "Run a single-process development cluster",
 		Long: `Run a one-node coordinator in this process, with its data in a temporary
 directory (unless --data-dir is given) that is removed on exit. It prints the
-API address and one line saying it is ready. Stop it with Ctrl-C.`,
+API address and one line saying it is ready. Stop it with Ctrl-C.
+
+With --gateway-addr it also serves SageMaker's JSON API in plaintext, for the
+stock AWS SDKs and CLI with access key ID "test" and secret "test":
+  perfleet dev --gateway-addr 127.0.0.1:8443
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
+    aws sagemaker list-ai-workload-configs --endpoint-url http://127.0.0.1:8443`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cleanup := ""
@@ -144,6 +162,7 @@ API address and one line saying it is ready. Stop it with Ctrl-C.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "gRPC API listen address")
 	f.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip address agents join (perfleet-agent --join)")
+	f.StringVar(&cfg.GatewayAddr, "gateway-addr", "", "SageMaker-compatible JSON API (AWS SDK/CLI) listen address, e.g. 127.0.0.1:8443 (default: none)")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep data here instead of a temporary directory")
 	f.StringVar(&cfg.LogLevel, "log-level", "warn", "debug, info, warn or error")
 	return cmd
@@ -165,6 +184,9 @@ func runServer(g *globals, cfg server.Config, cleanup string) error {
 		s.WaitReady(10 * time.Second)
 	}
 	fmt.Fprintf(g.out, "perfleet coordinator %s: API on %s, raft on %s, gossip on %s, data in %s\n", s.NodeID(), s.Addr(), s.RaftAddr(), s.GossipAddr(), cfg.DataDir)
+	if gw := s.GatewayAddr(); gw != "" {
+		fmt.Fprintf(g.out, "SageMaker API on http://%s (region %s, access key test, secret test): aws sagemaker ... --endpoint-url http://%s\n", gw, cfg.Region, gw)
+	}
 	fmt.Fprintf(g.out, "ready: export PERFLEET_ADDR=%s\n", s.Addr())
 	<-sig
 	fmt.Fprintln(g.out, "shutting down")

@@ -269,4 +269,3 @@ func (jr *jobRun) writeSearchHistory(ctx context.Context, m *measureEnv, s slos,
 	}
 	return nil
 }
-

@@ -7,8 +7,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"regexp"
+	"strconv"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -26,6 +28,10 @@ type Config struct {
 	GRPCAddr string `yaml:"grpc_addr"`
 	// GRPCAdvertise is the API address other nodes dial; GRPCAddr's when empty.
 	GRPCAdvertise string `yaml:"grpc_advertise"`
+	// GatewayAddr is the listen address (host:port) of the SageMaker-
+	// compatible JSON API (coordinator/gateway); empty means none. It
+	// serves plaintext HTTP until TLS arrives with the security issue.
+	GatewayAddr string `yaml:"gateway_addr"`
 	// RaftAddr is the Raft transport listen address, also advertised.
 	RaftAddr string `yaml:"raft_addr"`
 	// GossipAddr is the gossip (memberlist) listen address, TCP and UDP.
@@ -121,6 +127,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("node_id (--node-id) %q must be 1-64 characters of letters, digits, '_', '.' and '-'", c.NodeID)
 	case c.GossipAddr == "":
 		return fmt.Errorf("gossip_addr (--gossip-addr) is required")
+	case c.GatewayAddr != "" && !validHostPort(c.GatewayAddr):
+		return fmt.Errorf("gateway_addr (--gateway-addr) %q must be host:port, e.g. 127.0.0.1:8443", c.GatewayAddr)
 	case c.BootstrapExpect < 0:
 		return fmt.Errorf("bootstrap_expect (--bootstrap-expect) must be >= 0")
 	case c.BootstrapExpect == 0 && len(c.Join) == 0:
@@ -138,6 +146,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("gossip_key (--gossip-key): %v", err)
 	}
 	return nil
+}
+
+// validHostPort reports whether s is host:port with a numeric port.
+func validHostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
 }
 
 // DecodeGossipKey decodes a base64 gossip key; "" means no encryption.

@@ -25,12 +25,13 @@ import (
 
 	"github.com/perfleet/perfleet/coordinator/endpoint"
 	"github.com/perfleet/perfleet/coordinator/fsm"
+	"github.com/perfleet/perfleet/coordinator/gateway"
 	"github.com/perfleet/perfleet/coordinator/runner"
-	"github.com/perfleet/perfleet/pkg/pricing"
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/arn"
 	"github.com/perfleet/perfleet/pkg/gossip"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+	"github.com/perfleet/perfleet/pkg/pricing"
 )
 
 // Server is one coordinator node.
@@ -44,6 +45,8 @@ type Server struct {
 
 	lis    net.Listener
 	grpc   *grpc.Server
+	gwLis  net.Listener     // the SageMaker JSON API's listener; nil without one
+	gw     *gateway.Gateway // the SageMaker JSON API
 	health *health.Server
 	conns  *connPool
 
@@ -106,16 +109,23 @@ func New(cfg Config) (*Server, error) {
 	if s.cfg.GRPCAdvertise == "" {
 		s.cfg.GRPCAdvertise = s.lis.Addr().String()
 	}
+	if cfg.GatewayAddr != "" {
+		if s.gwLis, err = net.Listen("tcp", cfg.GatewayAddr); err != nil {
+			s.lis.Close()
+			unlock()
+			return nil, fmt.Errorf("listen gateway_addr %q: %w", cfg.GatewayAddr, err)
+		}
+	}
 	s.rparts, err = s.setupRaft()
 	if err != nil {
-		s.lis.Close()
+		s.closeListeners()
 		unlock()
 		return nil, err
 	}
 	s.raft = s.rparts.raft
 	s.cfg.RaftAddr = string(s.rparts.transport.LocalAddr())
 	if err := s.startGossip(); err != nil {
-		s.lis.Close()
+		s.closeListeners()
 		s.raft.Shutdown()
 		s.rparts.transport.Close()
 		s.rparts.close()
@@ -136,7 +146,8 @@ func New(cfg Config) (*Server, error) {
 		grpc.NumStreamWorkers(uint32(4*runtime.NumCPU())),
 		grpc.SharedWriteBuffer(true),
 	)
-	pb.RegisterInferenceOptimizationServer(s.grpc, endpoint.New(s))
+	ep := endpoint.New(s)
+	pb.RegisterInferenceOptimizationServer(s.grpc, ep)
 	pb.RegisterOperatorServiceServer(s.grpc, &operator{s: s})
 	pb.RegisterFleetServiceServer(s.grpc, endpoint.NewFleet(s, s))
 	pb.RegisterAgentServiceServer(s.grpc, &agentService{s: s})
@@ -150,10 +161,35 @@ func New(cfg Config) (*Server, error) {
 			s.log.Error("grpc server stopped", "err", err)
 		}
 	})
+	if s.gwLis != nil {
+		// The gateway runs the same handlers through the same routing as
+		// gRPC. Credentials: the dev key until ACLs exist (security issue).
+		s.gw, err = gateway.New(gateway.Config{Service: ep, Interceptor: s.routeUnary, Region: cfg.Region,
+			Credentials: gateway.DevCredentials{}, Logger: s.log.With("component", "gateway")})
+		if err != nil {
+			s.gwLis.Close()
+			s.gwLis = nil
+			s.log.Error("sagemaker gateway not started", "err", err)
+		} else {
+			s.goRun(func() {
+				if err := s.gw.Serve(s.gwLis); err != nil {
+					s.log.Error("sagemaker gateway stopped", "err", err)
+				}
+			})
+		}
+	}
 	s.goRun(s.monitorLeadership)
 	s.goRun(s.formCluster)
-	s.log.Info("coordinator started", "grpc", s.cfg.GRPCAdvertise, "raft", s.cfg.RaftAddr, "existing_state", s.rparts.hasState)
+	s.log.Info("coordinator started", "grpc", s.cfg.GRPCAdvertise, "raft", s.cfg.RaftAddr, "gateway", s.GatewayAddr(), "existing_state", s.rparts.hasState)
 	return s, nil
+}
+
+// closeListeners closes the API listeners of a node that failed to start.
+func (s *Server) closeListeners() {
+	s.lis.Close()
+	if s.gwLis != nil {
+		s.gwLis.Close()
+	}
 }
 
 func (s *Server) goRun(f func()) {
@@ -189,6 +225,15 @@ func (s *Server) identity() *pb.ServerIdentity {
 
 // Addr is the gRPC API address.
 func (s *Server) Addr() string { return s.cfg.GRPCAdvertise }
+
+// GatewayAddr is the bound address of the SageMaker-compatible JSON API,
+// or "" when the node serves none.
+func (s *Server) GatewayAddr() string {
+	if s.gw == nil {
+		return ""
+	}
+	return s.gwLis.Addr().String()
+}
 
 // RaftAddr is the Raft transport address.
 func (s *Server) RaftAddr() string { return s.cfg.RaftAddr }
@@ -243,6 +288,17 @@ func (s *Server) shutdown(graceful bool) error {
 		case <-stopped:
 		case <-time.After(2 * time.Second):
 			s.grpc.Stop()
+		}
+		if s.gw != nil {
+			if graceful {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				if s.gw.Shutdown(ctx) != nil {
+					_ = s.gw.Close()
+				}
+				cancel()
+			} else {
+				_ = s.gw.Close()
+			}
 		}
 		s.conns.close()
 		if graceful {
