@@ -81,6 +81,7 @@ Example:
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "gRPC API listen address")
 	f.StringVar(&cfg.GRPCAdvertise, "grpc-advertise", "", "gRPC address other nodes dial (default: --grpc-addr)")
 	f.StringVar(&cfg.GatewayAddr, "gateway-addr", "", "SageMaker-compatible JSON API (AWS SDK/CLI) listen address, e.g. 127.0.0.1:8443 (default: none)")
+	f.StringVar(&cfg.PricingFile, "pricing-file", "", "YAML price overrides for recommendation jobs (gpu_hour_usd, instances); default: the built-in catalog")
 	f.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "Raft transport address, listened on and advertised")
 	f.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip (memberlist) address agents join, TCP and UDP")
 	f.StringVar(&cfg.GossipKey, "gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes); agents need the same key")
@@ -108,6 +109,7 @@ func overlayFlags(cmd *cobra.Command, dst, flags *server.Config) {
 	set("grpc-addr", func() { dst.GRPCAddr = flags.GRPCAddr })
 	set("grpc-advertise", func() { dst.GRPCAdvertise = flags.GRPCAdvertise })
 	set("gateway-addr", func() { dst.GatewayAddr = flags.GatewayAddr })
+	set("pricing-file", func() { dst.PricingFile = flags.PricingFile })
 	set("raft-addr", func() { dst.RaftAddr = flags.RaftAddr })
 	set("gossip-addr", func() { dst.GossipAddr = flags.GossipAddr })
 	set("gossip-key", func() { dst.GossipKey = flags.GossipKey })
@@ -163,6 +165,7 @@ stock AWS SDKs and CLI with access key ID "test" and secret "test":
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "gRPC API listen address")
 	f.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip address agents join (perfleet-agent --join)")
 	f.StringVar(&cfg.GatewayAddr, "gateway-addr", "", "SageMaker-compatible JSON API (AWS SDK/CLI) listen address, e.g. 127.0.0.1:8443 (default: none)")
+	f.StringVar(&cfg.PricingFile, "pricing-file", "", "YAML price overrides for recommendation jobs (gpu_hour_usd, instances); default: the built-in catalog")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep data here instead of a temporary directory")
 	f.StringVar(&cfg.LogLevel, "log-level", "warn", "debug, info, warn or error")
 	return cmd
