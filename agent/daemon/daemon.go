@@ -7,6 +7,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -104,6 +107,7 @@ func Start(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, pool: pool, servers: newModelServers(cfg.ID, manager, cfg.GPUs)}
 	a.shards = newShardRunner(cfg.ID, shardDir(cfg.DataDir, cfg.ID), func() *control.Client { return a.control }, cfg.Logger)
+	a.shards.gpuStats = a.targetGPUStats
 	a.control = control.New(control.Config{AgentID: cfg.ID, Version: Version, Coordinators: a.coordinators,
 		Heartbeat: cfg.Heartbeat, Logger: cfg.Logger, Handler: a.servers, Shards: a.shards})
 	a.sampler, err = gpu.New(cfg.GPUs, cfg.SampleInterval, 0, cfg.Logger)
@@ -202,4 +206,35 @@ func (a *Agent) stop(leave bool) error {
 		_ = a.cfg.GPUs.Close()
 	})
 	return err
+}
+
+// targetGPUStats is the telemetry over [from, to) of the GPUs of the model
+// server on this agent that serves target (its loopback URL); nil when no
+// server here serves it, so a load generator's own idle GPUs are never
+// counted as the target's.
+func (a *Agent) targetGPUStats(target string, from, to time.Time) []gpu.WindowStats {
+	u, err := url.Parse(target)
+	if err != nil || a.servers == nil || a.servers.m == nil {
+		return nil
+	}
+	host := u.Hostname()
+	if host != "127.0.0.1" && host != "localhost" && host != "::1" {
+		return nil
+	}
+	var devices []int
+	for _, srv := range a.servers.m.List() {
+		if srv.Port() > 0 && strconv.Itoa(srv.Port()) == u.Port() {
+			devices = srv.Devices()
+		}
+	}
+	if len(devices) == 0 {
+		return nil
+	}
+	var out []gpu.WindowStats
+	for _, st := range a.sampler.Window(from, to) {
+		if slices.Contains(devices, st.Index) {
+			out = append(out, st)
+		}
+	}
+	return out
 }

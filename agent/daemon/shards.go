@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/perfleet/perfleet/agent/control"
+	"github.com/perfleet/perfleet/agent/gpu"
 	"github.com/perfleet/perfleet/agent/shard"
 	"github.com/perfleet/perfleet/coordinator/scheduler"
 	"github.com/perfleet/perfleet/pkg/metrics"
@@ -30,6 +31,9 @@ type shardRunner struct {
 	dir     string
 	client  func() *control.Client
 	log     *slog.Logger
+	// gpuStats, when set, returns the telemetry of the GPUs that serve a
+	// target over a window (nil when the target is not served here).
+	gpuStats func(target string, from, to time.Time) []gpu.WindowStats
 
 	mu   sync.Mutex
 	runs map[uint64]*shardRun
@@ -84,6 +88,10 @@ func (r *shardRunner) RunShard(ctx context.Context, m *pb.RunShard) {
 			Slice: scheduler.Slice{Start: int(p.GetSliceStart()), Stride: int(p.GetSliceStride())}},
 		Spec: m.GetSpec(), TargetURL: m.GetTargetUrl(), Models: m.GetModels(), StartAt: startAt, Warmup: m.GetWarmup()}
 	opts := shard.Options{AgentID: r.agentID, Emit: func(seq uint64, w *metrics.Window) {
+		if r.gpuStats != nil && !m.GetWarmup() {
+			from := time.UnixMilli(w.StartMs)
+			addGPUCounters(w, r.gpuStats(m.GetTargetUrl(), from, from.Add(time.Duration(w.DurationMs)*time.Millisecond)))
+		}
 		b := metrics.MarshalWindow(w)
 		if err := buf.Add(seq, b); err != nil {
 			r.log.Warn("window buffer full; the leader will miss this window unless the stream is up", "run", id, "seq", seq, "err", err)
@@ -197,4 +205,26 @@ func shardDir(base, agentID string) string {
 		base = filepath.Join(os.TempDir(), "perfleet-agent-data-"+agentID)
 	}
 	return filepath.Join(base, "shards")
+}
+
+// addGPUCounters adds the window's GPU telemetry as mergeable counters:
+// windows and shards merge by summing, so the leader gets total energy and
+// the mean utilisation and power over every device-window.
+func addGPUCounters(w *metrics.Window, stats []gpu.WindowStats) {
+	for _, st := range stats {
+		if st.Lost || st.Samples == 0 {
+			continue
+		}
+		w.Counters[metrics.CounterGPUWindows]++
+		if st.Fields&gpu.FieldGPUUtil != 0 {
+			w.Counters[metrics.CounterGPUUtilMilli] += int64(st.GPUUtilMean * 1000)
+		}
+		if st.Fields&gpu.FieldPower != 0 {
+			w.Counters[metrics.CounterGPUPowerMilliW] += int64(st.PowerMeanWatts * 1000)
+		}
+		if st.EnergySource != "" {
+			w.Counters[metrics.CounterGPUEnergyMilliJ] += int64(st.EnergyJoules * 1000)
+			w.Counters[metrics.CounterGPUCoveredMs] += int64(st.CoveredSeconds * 1000)
+		}
+	}
 }

@@ -331,6 +331,7 @@ func (jr *jobRun) measure(ctx context.Context, m *measureEnv, lp scheduler.Level
 		return nil, fmt.Errorf("writing results of level %s: %w", levelName(lp), err)
 	}
 	lr := levelResult(sum, lp, m.store.URI(dir), r.c.Now())
+	lr.Metrics = append(lr.Metrics, gpuMetrics(merged, lr)...)
 	if m.check != nil {
 		m.check(lr)
 	}
@@ -635,6 +636,40 @@ func levelResult(sum *metrics.Summary, lp scheduler.LevelPlan, location string, 
 		lr.Metrics = append(lr.Metrics, ms)
 	}
 	return lr
+}
+
+// GPU telemetry tags of a level (perfleet additions; present only when the
+// agents serve the target themselves and sampled its GPUs).
+const (
+	TagGPUUtilization = "gpu_utilization"
+	TagGPUPower       = "gpu_power_usage"
+	TagGPUEnergy      = "gpu_energy_consumption"
+	TagEnergyPerToken = "energy_per_output_token"
+)
+
+// gpuMetrics summarises the GPU counters the agents added to their windows:
+// mean utilisation and power over every device-window, the energy, and the
+// energy per output token.
+func gpuMetrics(merged *metrics.Window, lr *pb.LevelResult) []*pb.MetricSummary {
+	c := merged.Counters
+	n := c[metrics.CounterGPUWindows]
+	if n == 0 {
+		return nil
+	}
+	out := []*pb.MetricSummary{
+		{Tag: TagGPUUtilization, Unit: "%", Value: float64(c[metrics.CounterGPUUtilMilli]) / 1000 / float64(n)},
+		{Tag: TagGPUPower, Unit: "W", Value: float64(c[metrics.CounterGPUPowerMilliW]) / 1000 / float64(n)},
+	}
+	if mj := c[metrics.CounterGPUEnergyMilliJ]; mj > 0 {
+		j := float64(mj) / 1000
+		out = append(out, &pb.MetricSummary{Tag: TagGPUEnergy, Unit: "J", Value: j})
+		for _, m := range lr.GetMetrics() {
+			if m.GetTag() == metrics.TotalOutputTokens && m.GetValue() > 0 {
+				out = append(out, &pb.MetricSummary{Tag: TagEnergyPerToken, Unit: "J/token", Value: j / m.GetValue()})
+			}
+		}
+	}
+	return out
 }
 
 // finite maps NaN and infinities, which JSON cannot carry, to 0.

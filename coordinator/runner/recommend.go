@@ -637,6 +637,8 @@ func (rr *recRun) writeResults(ctx context.Context, rc *recContext, goal string,
 		OutputTokensPerSec  float64           `json:"output_token_throughput,omitempty"`
 		GoodputTokensPerSec float64           `json:"goodput_token_throughput,omitempty"`
 		RequestsPerSec      float64           `json:"request_throughput,omitempty"`
+		GPUUtilization      float64           `json:"gpu_utilization_percent,omitempty"`
+		JoulesPerToken      float64           `json:"energy_joules_per_output_token,omitempty"`
 		USDPerHour          *float64          `json:"usd_per_hour,omitempty"`
 		USDPerMillionTokens *float64          `json:"usd_per_million_output_tokens,omitempty"`
 		PriceSource         string            `json:"price_source,omitempty"`
@@ -660,6 +662,7 @@ func (rr *recRun) writeResults(ctx context.Context, rc *recContext, goal string,
 			rw.ITLP50Ms = m.itl.GetP50()
 			rw.LatencyP50Ms, rw.LatencyP99Ms = m.latency.GetP50(), m.latency.GetP99()
 			rw.OutputTokensPerSec, rw.GoodputTokensPerSec, rw.RequestsPerSec = m.outTPS, m.goodTPS, m.reqTPS
+			rw.GPUUtilization, rw.JoulesPerToken = round3(m.gpuUtil), m.joulesPerToken
 			if !math.IsNaN(m.usdHour) && m.priceSource != "" {
 				h, c := round3(m.usdHour), round3(m.costPerM)
 				rw.USDPerHour, rw.USDPerMillionTokens = &h, &c
@@ -731,6 +734,7 @@ func reportOf(job *pb.DescribeAIRecommendationJobResponse, rc *recContext, goal 
 				cand.TTFT, cand.ITL, cand.RequestLatency = stat(m.ttft), stat(m.itl), stat(m.latency)
 				cand.OutputTokenThroughput, cand.RequestThroughput, cand.Goodput = m.outTPS, m.reqTPS, m.goodTPS
 				cand.USDPerHour, cand.USDPerMillionTokens, cand.PriceSource = m.usdHour, m.costPerM, m.priceSource
+				cand.EnergyJoulesPerToken = m.joulesPerToken
 			}
 			for _, p := range m.points {
 				cand.Points = append(cand.Points, report.Point{Label: p.label, LatencyMs: p.latencyMs, TokensPerSecond: p.outTPS,

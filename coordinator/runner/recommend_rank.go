@@ -137,6 +137,8 @@ type measured struct {
 	priceSource string
 	costPerM    float64 // $ per 1M output tokens (within the SLOs)
 	points      []point // every level, for the report
+	// GPU telemetry at the operating point (0 when not sampled).
+	gpuUtil, gpuPower, joulesPerToken float64
 }
 
 // point is one measured level of a candidate.
@@ -198,6 +200,9 @@ func operatingPoint(levels []*pb.LevelResult, plan []workload.Level, s slos) (*m
 	m.ttft = metricOf(m.op, metrics.TimeToFirstToken)
 	m.itl = metricOf(m.op, metrics.InterTokenLatency)
 	m.latency = metricOf(m.op, metrics.RequestLatency)
+	m.gpuUtil = metricOf(m.op, TagGPUUtilization).GetValue()
+	m.gpuPower = metricOf(m.op, TagGPUPower).GetValue()
+	m.joulesPerToken = metricOf(m.op, TagEnergyPerToken).GetValue()
 	m.goodTPS = m.outTPS
 	if s.goodput {
 		if f := metricOf(m.op, metrics.GoodRequestFraction); f != nil {
@@ -315,6 +320,13 @@ func expectedPerformance(m *measured) []*pb.ExpectedPerformance {
 	}
 	if m.goodTPS != m.outTPS {
 		add("GoodputTokenThroughput", "avg", round3(m.goodTPS), "tokens/second")
+	}
+	if m.gpuUtil > 0 {
+		add("GpuUtilization", "avg", round3(m.gpuUtil), "percent")
+		add("GpuPower", "avg", round3(m.gpuPower), "watts")
+	}
+	if m.joulesPerToken > 0 {
+		add("EnergyPerToken", "avg", round3(m.joulesPerToken), "joules/token")
 	}
 	add("CostPerHour", "avg", round3(m.usdHour), "USD")
 	add("CostPerMillionTokens", "avg", round3(m.costPerM), "USD")

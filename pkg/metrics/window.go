@@ -16,8 +16,17 @@ const (
 	CounterTokensClient  = "token_source_tokenizer"
 	CounterTokenMismatch = "token_count_mismatch"
 	CounterGeneratorCPU  = "generator_cpu_ns"
-	ErrorCounterPrefix   = "error."
-	StatusCounterPrefix  = "http_status."
+	// GPU telemetry of the target's GPUs, when the agent serves the target
+	// itself: device-windows, and the sums over them of the mean
+	// utilisation (percent × 1000) and mean power (mW), and the energy (mJ)
+	// over the covered time (ms).
+	CounterGPUWindows      = "gpu_device_windows"
+	CounterGPUUtilMilli    = "gpu_util_milli_pct"
+	CounterGPUPowerMilliW  = "gpu_power_mw"
+	CounterGPUEnergyMilliJ = "gpu_energy_mj"
+	CounterGPUCoveredMs    = "gpu_energy_covered_ms"
+	ErrorCounterPrefix     = "error."
+	StatusCounterPrefix    = "http_status."
 )
 
 // Window holds the aggregated metrics of one source (agent, shard) over one
