@@ -190,6 +190,7 @@ func (rr *recRun) run(ctx context.Context) error {
 				}
 				return e.USDPerHour
 			}}
+		in.CheckpointGiB, in.CheckpointNote = r.checkpointSize(ctx, in.ModelURI)
 		var notes []string
 		cands, notes = planCandidates(in)
 		if len(cands) == 0 {
@@ -244,6 +245,32 @@ func (rr *recRun) run(ctx context.Context) error {
 		return nil
 	}
 	return rr.finish(ctx, rc)
+}
+
+// checkpointSize lists a file:// or s3:// model checkpoint and sums its
+// weight files; 0 when it cannot be listed (hub IDs, no access), and the
+// planner then estimates from the name.
+func (r *Runner) checkpointSize(ctx context.Context, uri string) (float64, string) {
+	if !strings.HasPrefix(uri, "file://") && !strings.HasPrefix(uri, "s3://") {
+		return 0, ""
+	}
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	store, err := resultstore.Open(lctx, uri, resultstore.Options{Region: r.Region})
+	if err != nil {
+		return 0, ""
+	}
+	files, err := store.List(lctx, "")
+	if err != nil {
+		return 0, ""
+	}
+	gib, n := checkpointGiB(files)
+	if n == 0 {
+		return 0, ""
+	}
+	// The weight files hold the weights as they will sit in GPU memory
+	// (BF16/FP16 checkpoints), so their size is the requirement.
+	return gib, fmt.Sprintf("model size: %.1f GiB in %d weight file(s) of the checkpoint", gib, n)
 }
 
 // goalOf returns the job's goal.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+	"github.com/perfleet/perfleet/pkg/resultstore"
 )
 
 // Candidate states of a recommendation job.
@@ -54,6 +55,11 @@ type planInput struct {
 	OptimizeModel bool
 	Adapters      []string // adapter IDs, served as extra model names
 	Agents        []*pb.Agent
+	// CheckpointGiB is the size of the model's weight files when the
+	// leader could list them (0: estimate from the name), and
+	// CheckpointNote says how it was found.
+	CheckpointGiB  float64
+	CheckpointNote string
 	// Price orders instance types for the cost goal ($/hour, NaN when
 	// unknown).
 	Price func(instanceType string, a *pb.Agent) float64
@@ -104,7 +110,10 @@ func usableAgents(agents []*pb.Agent) []*pb.Agent {
 // run in parallel.
 func planCandidates(in planInput) (cands []*pb.RecommendationCandidate, notes []string) {
 	byType := fleetTypes(usableAgents(in.Agents))
-	weightsGiB, sizeNote := modelWeightsGiB(in.ModelURI)
+	weightsGiB, sizeNote := in.CheckpointGiB, in.CheckpointNote
+	if weightsGiB == 0 {
+		weightsGiB, sizeNote = modelWeightsGiB(in.ModelURI)
+	}
 	notes = append(notes, sizeNote)
 	types := in.InstanceTypes
 	if len(types) == 0 {
@@ -358,4 +367,28 @@ func speculativeArgs(c *pb.RecommendationCandidate) []string {
 		return []string{"--speculative-config", "{" + strings.Join(parts, ",") + "}"}
 	}
 	return nil
+}
+
+// weightFile reports whether a checkpoint file holds weights.
+func weightFile(key string) bool {
+	for _, ext := range []string{".safetensors", ".bin", ".pt", ".pth", ".gguf"} {
+		if strings.HasSuffix(key, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkpointGiB sums the weight files of a listed checkpoint; 0 when it
+// holds none.
+func checkpointGiB(files []resultstore.Object) (float64, int) {
+	var bytes int64
+	n := 0
+	for _, f := range files {
+		if weightFile(f.Key) {
+			bytes += f.Size
+			n++
+		}
+	}
+	return float64(bytes) / (1 << 30), n
 }

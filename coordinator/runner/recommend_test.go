@@ -1,7 +1,10 @@
 package runner
 
 import (
+	"context"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -237,5 +240,38 @@ func TestChildNameFitsTheNameRule(t *testing.T) {
 	}
 	if simulatorGPU("NVIDIA H100 80GB HBM3") != "H100" || simulatorGPU("NVIDIA A100-SXM4-80GB") != "A100" || simulatorGPU("Tesla T4") != "" {
 		t.Fatal("simulator GPU mapping")
+	}
+}
+
+func TestCheckpointSizeDecidesTheLayout(t *testing.T) {
+	dir := t.TempDir()
+	// A 40 GiB checkpoint (sparse files) needs TP 1 on an 80 GiB H100 but
+	// does not fit a 24 GiB L4, whatever its name says.
+	for _, name := range []string{"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(20 << 30); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{}
+	gib, note := r.checkpointSize(context.Background(), "file://"+dir)
+	if math.Abs(gib-40) > 1e-9 || !strings.Contains(note, "2 weight file(s)") {
+		t.Fatalf("checkpoint: %v GiB (%s)", gib, note)
+	}
+	fleet := []*pb.Agent{agent("h", "lab-1xH100", "NVIDIA H100 80GB HBM3", 1, 81559), agent("l", "lab-1xL4", "NVIDIA L4", 1, 23034)}
+	cands, notes := planCandidates(planInput{Goal: GoalThroughput, InstanceTypes: []string{"lab-1xH100", "lab-1xL4"}, ModelURI: "file://" + dir + "/tiny-1b",
+		CheckpointGiB: gib, CheckpointNote: note, Agents: fleet})
+	if cands[0].GetStatus() != CandidatePending || cands[1].GetStatus() != CandidateSkipped || !strings.Contains(notes[0], "weight file") {
+		t.Fatalf("candidates %v, notes %v", cands, notes)
+	}
+	if gib, _ := r.checkpointSize(context.Background(), "hf://org/model"); gib != 0 {
+		t.Fatal("hub IDs cannot be listed")
 	}
 }
