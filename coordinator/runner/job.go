@@ -39,7 +39,10 @@ type jobRun struct {
 	level   *scheduler.LevelPlan
 	start   time.Time // the current level's common start
 	maxErr  float64   // the error rate that fails a level (error_rate_sla)
-	store   resultstore.Store
+	// searching is set while an SLA search runs: level plans are trials,
+	// numbered by trial, of the spec's single search level.
+	searching bool
+	store     resultstore.Store
 }
 
 // newEvent builds a log line stamped with the leader's clock.
@@ -402,7 +405,11 @@ func (jr *jobRun) dispatch(ctx context.Context, lp scheduler.LevelPlan, spec []b
 		return nil, nil
 	}
 	for i, sh := range lp.Shards {
-		m := &pb.RunShard{RunId: shards[i].id, JobArn: j.ARN(), LevelIndex: uint32(lp.Index), LevelName: lp.Name, Warmup: warmup,
+		specLevel := uint32(lp.Index)
+		if jr.searching {
+			specLevel = 0 // a trial runs the spec's one search level at the shard's concurrency
+		}
+		m := &pb.RunShard{RunId: shards[i].id, JobArn: j.ARN(), LevelIndex: specLevel, LevelName: lp.Name, Warmup: warmup,
 			Shard: &pb.ShardPlan{Index: uint32(sh.Index), Of: uint32(sh.Of), Concurrency: uint32(sh.Concurrency), Rate: sh.Rate,
 				SpawnRate: sh.SpawnRate, RequestCount: uint64(sh.RequestCount), Seed: sh.Seed,
 				SliceStart: uint64(sh.Slice.Start), SliceStride: uint64(sh.Slice.Stride)},

@@ -150,7 +150,7 @@ func (jr *jobRun) search(ctx context.Context, m *measureEnv, level workload.Leve
 		recorded[int(l.GetIndex())] = l
 	}
 	jr.mu.Lock()
-	jr.total = b.iterations
+	jr.total, jr.searching = b.iterations, true
 	jr.mu.Unlock()
 	jr.event("INFO", "searching the highest concurrency in [%d, %d] that meets %s, in at most %d trials", b.lo, b.hi, s.describe(), b.iterations)
 	var trials []trial
