@@ -435,7 +435,9 @@ func simulatorGPU(model string) string {
 // teardown stops the candidate's model server (a server that is already
 // gone is fine).
 func (rr *recRun) teardown(c *pb.RecommendationCandidate, id string) {
-	if c.GetAgentId() == "" || !rr.r.c.AgentConnected(c.GetAgentId()) {
+	// After a leadership loss the new leader owns the candidate: its child
+	// job may still be measuring this server.
+	if rr.leaderLost() || c.GetAgentId() == "" || !rr.r.c.AgentConnected(c.GetAgentId()) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -298,3 +298,54 @@ func simulators(t *testing.T, bin string) int {
 	out, _ := exec.Command("pgrep", "-f", bin+" simulate").Output()
 	return len(strings.Fields(string(out)))
 }
+
+func TestRecommendationSurvivesLeaderLoss(t *testing.T) {
+	bin := buildAgent(t)
+	servers := TestCluster(t, 3, nil)
+	leader := WaitForLeader(t, servers...)
+	var join []string
+	for _, s := range servers {
+		join = append(join, s.GossipAddr())
+	}
+	spec, _ := gpu.ParseSimulated("1xH100-80GB")
+	d, err := daemon.Start(daemon.Config{ID: "gpu-f", InstanceType: "lab-1xH100", GossipAddr: "127.0.0.1:0", Join: join, FastGossip: true,
+		GPUs: gpu.NewSimulated(spec, gpu.SimOptions{Seed: "f"}), Heartbeat: 200 * time.Millisecond, DataDir: t.TempDir(),
+		ModelServers: modelserver.Config{Executable: bin, LogDir: t.TempDir(), CacheDir: t.TempDir(), StopGrace: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Kill() })
+	fs := followers(servers)
+	c := pb.NewInferenceOptimizationClient(testConn(t, fs[0].Addr()))
+	fleet := pb.NewFleetServiceClient(testConn(t, leader.Addr()))
+	eventually(t, 15*time.Second, "agent connected", func() bool {
+		return listAgents(t, fleet, &pb.ListAgentsRequest{})["gpu-f"].GetConnected()
+	})
+	ctx := context.Background()
+	wl := strings.Replace(rankingSpec, "concurrency: [2, 16]", "concurrency: [1, 2, 4]", 1)
+	if _, err := c.CreateAIWorkloadConfig(ctx, &pb.CreateAIWorkloadConfigRequest{AiWorkloadConfigName: "rank-wl",
+		AiWorkloadConfigs: &pb.AIWorkloadConfigs{WorkloadSpec: &pb.WorkloadSpec{Inline: wl}}}); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if _, err := c.CreateAIRecommendationJob(ctx, recRequest("failover", "ttft-ms", out, "lab-1xH100")); err != nil {
+		t.Fatal(err)
+	}
+	// Kill the leader once the child job has finished a level.
+	eventually(t, time.Minute, "child job measuring", func() bool {
+		r, err := c.GetAIBenchmarkJobResults(ctx, &pb.GetAIBenchmarkJobResultsRequest{AiBenchmarkJobName: "failover-c1"})
+		return err == nil && len(r.GetLevels()) >= 1
+	})
+	leader.Kill()
+	WaitForLeader(t, fs...)
+	got := waitRec(t, c, "failover", 2*time.Minute)
+	if got.GetAiRecommendationJobStatus() != "Completed" || len(got.GetRecommendations()) != 1 || got.GetCandidates()[0].GetStatus() != "Completed" {
+		t.Fatalf("after the leader's loss: %s %s %v", got.GetAiRecommendationJobStatus(), got.GetFailureReason(), got.GetCandidates())
+	}
+	child, err := c.GetAIBenchmarkJobResults(ctx, &pb.GetAIBenchmarkJobResultsRequest{AiBenchmarkJobName: "failover-c1"})
+	if err != nil || len(child.GetLevels()) != 3 {
+		t.Fatalf("child levels %v %v", child.GetLevels(), err)
+	}
+	// The new leader tore the server down.
+	eventually(t, 15*time.Second, "no simulator process left", func() bool { return simulators(t, bin) == 0 })
+}
