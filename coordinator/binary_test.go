@@ -223,3 +223,45 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestDevAgentsRecommendationThroughTheCLI runs a whole recommendation with
+// one dev process and its in-process simulated fleet, driven by the CLI.
+func TestDevAgentsRecommendationThroughTheCLI(t *testing.T) {
+	bin := buildBinary(t)
+	agentBin := filepath.Join(filepath.Dir(bin), "perfleet-agent")
+	if out, err := exec.Command("go", "build", "-o", agentBin, "github.com/perfleet/perfleet/agent").CombinedOutput(); err != nil {
+		t.Fatalf("build agent: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	dev := start(t, bin, "dev", "--grpc-addr", addr, "--gossip-addr", freeAddr(t), "--agents", "2", "--simulate-gpus", "1xL4",
+		"--instance-type", "ml.g6.xlarge")
+	dev.waitFor(t, "ready:", 20*time.Second)
+	if !strings.Contains(dev.out.String(), "2 simulated agent(s)") {
+		t.Fatalf("dev output:\n%s", dev.out.String())
+	}
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "wl.yaml")
+	if err := os.WriteFile(spec, []byte("benchmark: {type: aiperf}\nparameters:\n  model: m\n  concurrency: [1, 2]\n  request_count: 6\n  osl: 8\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(args ...string) (string, error) { return run(t, bin, append([]string{"--addr", addr}, args...)...) }
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := cli("agent", "list", "--status", "alive")
+		if strings.Count(out, "true") == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out, err := cli("workload-config", "create", "w", "--spec", spec); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	out, err := cli("recommendation-job", "create", "r", "--workload-config", "w", "--model", "hf://org/m-1b", "--goal", "cost",
+		"--output-location", "file://"+dir, "--watch")
+	if err != nil || !strings.Contains(out, "r: Completed") || !strings.Contains(out, "Recommendations (best first)") || !strings.Contains(out, "r-c1") {
+		t.Fatalf("recommendation: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "r", "report.html")); err != nil {
+		t.Fatal(err)
+	}
+}

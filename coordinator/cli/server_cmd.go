@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -133,12 +134,19 @@ func splitList(s string) []string {
 
 func newDevCmd(g *globals) *cobra.Command {
 	cfg := server.DefaultConfig()
+	var agents int
+	var simGPUs, agentType string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a single-process development cluster",
 		Long: `Run a one-node coordinator in this process, with its data in a temporary
 directory (unless --data-dir is given) that is removed on exit. It prints the
 API address and one line saying it is ready. Stop it with Ctrl-C.
+
+With --agents N it also runs N agents with simulated GPUs in this process,
+so one command gives a whole fleet; their SIMULATOR model servers need
+perfleet-agent beside perfleet or on PATH:
+  perfleet dev --agents 3 --simulate-gpus 8xH100-80GB --instance-type lab-8xH100
 
 With --gateway-addr it also serves SageMaker's JSON API in plaintext, for the
 stock AWS SDKs and CLI with access key ID "test" and secret "test":
@@ -158,7 +166,20 @@ stock AWS SDKs and CLI with access key ID "test" and secret "test":
 			cfg.NodeID = "dev"
 			cfg.BootstrapExpect = 1
 			cfg.RaftAddr = "127.0.0.1:0"
-			return runServer(g, cfg, cleanup)
+			if agents < 0 || agents > 64 {
+				return usageError{fmt.Errorf("--agents must be 0-64, got %d", agents)}
+			}
+			var fleet func(s *server.Server) (func(), error)
+			if agents > 0 {
+				fleet = func(s *server.Server) (func(), error) {
+					d, err := startDevAgents(agents, simGPUs, agentType, s.GossipAddr(), filepath.Join(cfg.DataDir, "agents"), g.out)
+					if err != nil {
+						return nil, err
+					}
+					return d.stop, nil
+				}
+			}
+			return runServerWith(g, cfg, cleanup, fleet)
 		},
 	}
 	f := cmd.Flags()
@@ -168,11 +189,20 @@ stock AWS SDKs and CLI with access key ID "test" and secret "test":
 	f.StringVar(&cfg.PricingFile, "pricing-file", "", "YAML price overrides for recommendation jobs (gpu_hour_usd, instances); default: the built-in catalog")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep data here instead of a temporary directory")
 	f.StringVar(&cfg.LogLevel, "log-level", "warn", "debug, info, warn or error")
+	f.IntVar(&agents, "agents", 0, "also run this many agents with simulated GPUs in this process")
+	f.StringVar(&simGPUs, "simulate-gpus", "8xH100-80GB", "the simulated GPUs of each --agents agent, COUNTxMODEL")
+	f.StringVar(&agentType, "instance-type", "", "the instance type the --agents agents report (default lab-<COUNTxMODEL>)")
 	return cmd
 }
 
 // runServer runs a node until SIGINT or SIGTERM.
 func runServer(g *globals, cfg server.Config, cleanup string) error {
+	return runServerWith(g, cfg, cleanup, nil)
+}
+
+// runServerWith runs a node, and what fleet starts beside it (dev mode's
+// agents; stopped before the node), until SIGINT or SIGTERM.
+func runServerWith(g *globals, cfg server.Config, cleanup string, fleet func(s *server.Server) (func(), error)) error {
 	if cleanup != "" {
 		defer os.RemoveAll(cleanup)
 	}
@@ -190,8 +220,18 @@ func runServer(g *globals, cfg server.Config, cleanup string) error {
 	if gw := s.GatewayAddr(); gw != "" {
 		fmt.Fprintf(g.out, "SageMaker API on http://%s (region %s, access key test, secret test): aws sagemaker ... --endpoint-url http://%s\n", gw, cfg.Region, gw)
 	}
+	stopFleet := func() {}
+	if fleet != nil {
+		stop, err := fleet(s)
+		if err != nil {
+			_ = s.Shutdown()
+			return err
+		}
+		stopFleet = stop
+	}
 	fmt.Fprintf(g.out, "ready: export PERFLEET_ADDR=%s\n", s.Addr())
 	<-sig
 	fmt.Fprintln(g.out, "shutting down")
+	stopFleet()
 	return s.Shutdown()
 }
