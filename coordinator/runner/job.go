@@ -39,6 +39,10 @@ type jobRun struct {
 	level   *scheduler.LevelPlan
 	start   time.Time // the current level's common start
 	maxErr  float64   // the error rate that fails a level (error_rate_sla)
+	// spares lists the agents that may take over a lost agent's shard.
+	spares func() []scheduler.Candidate
+	// notes are the current level's events for its result (reassignments).
+	notes []string
 	// searching is set while an SLA search runs: level plans are trials,
 	// numbered by trial, of the spec's single search level.
 	searching bool
@@ -244,6 +248,20 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 		return scheduler.Schedule(scheduler.Input{Seed: uint64(spec.Parameters.RandomSeed), Levels: levels, Placement: spec.Placement,
 			VPC: rec.GetNetworkConfig().GetVpcConfig(), Candidates: scheduler.FromAgents(agents)})
 	}
+	jr.spares = func() []scheduler.Candidate {
+		all, err := r.c.State().Agents(nil)
+		if err != nil {
+			return nil
+		}
+		if pins := j.Benchmark.GetPinnedAgentIds(); len(pins) > 0 {
+			all = slices.DeleteFunc(all, func(a *pb.Agent) bool { return !slices.Contains(pins, a.GetAgentId()) })
+		}
+		cands := scheduler.FromAgents(all)
+		for i := range cands {
+			cands[i].Connected = r.c.AgentConnected(cands[i].ID)
+		}
+		return scheduler.Eligible(spec.Placement, rec.GetNetworkConfig().GetVpcConfig(), cands)
+	}
 	search := len(levels) == 1 && levels[0].Mode == workload.ModeSearch
 	planned := levels
 	if search {
@@ -335,6 +353,9 @@ func (jr *jobRun) measure(ctx context.Context, m *measureEnv, lp scheduler.Level
 	}
 	lr := levelResult(sum, lp, m.store.URI(dir), r.c.Now())
 	lr.Metrics = append(lr.Metrics, gpuMetrics(merged, lr)...)
+	jr.mu.Lock()
+	lr.Notes, jr.notes = jr.notes, nil
+	jr.mu.Unlock()
 	if m.check != nil {
 		m.check(lr)
 	}
@@ -360,7 +381,9 @@ func (jr *jobRun) runLevel(ctx context.Context, lp scheduler.LevelPlan, spec []b
 	}
 	merged := metrics.NewWindow("", 0, 0, 0)
 	for _, sr := range shards {
-		merged.Merge(sr.merged)
+		for x := sr; x != nil; x = x.replacedBy {
+			merged.Merge(x.merged)
+		}
 	}
 	return merged, nil
 }
@@ -382,7 +405,7 @@ func (jr *jobRun) dispatch(ctx context.Context, lp scheduler.LevelPlan, spec []b
 	start := r.c.Now().Add(r.StartDelay)
 	shards := make([]*shardRun, len(lp.Shards))
 	for i, sh := range lp.Shards {
-		shards[i] = &shardRun{id: r.nextRun.Add(1), agentID: sh.AgentID, next: 1, done: make(chan struct{}),
+		shards[i] = &shardRun{id: r.nextRun.Add(1), agentID: sh.AgentID, plan: sh, next: 1, done: make(chan struct{}),
 			merged: metrics.NewWindow("", 0, 0, 0)}
 	}
 	r.mu.Lock()
@@ -390,34 +413,48 @@ func (jr *jobRun) dispatch(ctx context.Context, lp scheduler.LevelPlan, spec []b
 		r.shards[sr.id] = sr
 	}
 	r.mu.Unlock()
+	registered := slices.Clone(shards) // replacements are added as they start
 	defer func() {
 		r.mu.Lock()
-		for _, sr := range shards {
+		for _, sr := range registered {
 			delete(r.shards, sr.id)
 		}
 		r.mu.Unlock()
 	}()
 	jr.mu.Lock()
-	jr.active, jr.level, jr.start = shards, &lp, start
+	jr.active, jr.level, jr.start, jr.notes = slices.Clone(shards), &lp, start, nil
 	stopped := jr.stopped
 	jr.mu.Unlock()
 	if stopped {
 		return nil, nil
 	}
-	for i, sh := range lp.Shards {
+	send := func(sr *shardRun, at time.Time) error {
+		sh := sr.plan
 		specLevel := uint32(lp.Index)
 		if jr.searching {
 			specLevel = 0 // a trial runs the spec's one search level at the shard's concurrency
 		}
-		m := &pb.RunShard{RunId: shards[i].id, JobArn: j.ARN(), LevelIndex: specLevel, LevelName: lp.Name, Warmup: warmup,
+		m := &pb.RunShard{RunId: sr.id, JobArn: j.ARN(), LevelIndex: specLevel, LevelName: lp.Name, Warmup: warmup,
 			Shard: &pb.ShardPlan{Index: uint32(sh.Index), Of: uint32(sh.Of), Concurrency: uint32(sh.Concurrency), Rate: sh.Rate,
 				SpawnRate: sh.SpawnRate, RequestCount: uint64(sh.RequestCount), Seed: sh.Seed,
 				SliceStart: uint64(sh.Slice.Start), SliceStride: uint64(sh.Slice.Stride)},
-			Spec: spec, TargetUrl: target, Models: models, StartUnixNano: start.UnixNano()}
-		if err := r.c.SendToAgent(sh.AgentID, &pb.ConnectResponse{Body: &pb.ConnectResponse_RunShard{RunShard: m}}); err != nil {
+			Spec: spec, TargetUrl: target, Models: models, StartUnixNano: at.UnixNano()}
+		return r.c.SendToAgent(sh.AgentID, &pb.ConnectResponse{Body: &pb.ConnectResponse_RunShard{RunShard: m}})
+	}
+	for _, sr := range shards {
+		if err := send(sr, start); err != nil {
 			jr.cancelShards()
-			return nil, fmt.Errorf("level %s: could not send agent %s its shard: %v", stage, sh.AgentID, err)
+			return nil, fmt.Errorf("level %s: could not send agent %s its shard: %v", stage, sr.agentID, err)
 		}
+	}
+	replace := func(lost *shardRun) (*shardRun, error) {
+		nsr, err := jr.replace(lost, lp, stage, send)
+		if nsr != nil {
+			r.mu.Lock()
+			registered = append(registered, nsr)
+			r.mu.Unlock()
+		}
+		return nsr, err
 	}
 	r.log.Info("level started", "job", j.Name, "level", stage, "shards", len(shards), "start", start)
 	var who []string
@@ -433,15 +470,16 @@ func (jr *jobRun) dispatch(ctx context.Context, lp scheduler.LevelPlan, spec []b
 	}
 	jr.event("INFO", "level %s: starting at %s on %s", stage, start.UTC().Format("15:04:05.000"), strings.Join(who, "; "))
 	for _, sr := range shards {
-		if err := jr.waitShard(ctx, sr, lp); err != nil {
+		if err := jr.waitShard(ctx, sr, lp, replace); err != nil {
 			jr.cancelShards()
 			return nil, err
 		}
 	}
 	var failures []string
 	for _, sr := range shards {
-		if e := sr.report.GetError(); e != "" && !sr.report.GetStopped() {
-			failures = append(failures, sr.agentID+": "+e)
+		last := sr.last()
+		if e := last.report.GetError(); e != "" && !last.report.GetStopped() {
+			failures = append(failures, last.agentID+": "+e)
 		}
 	}
 	if len(failures) > 0 && !jr.isStopped() {
@@ -466,9 +504,11 @@ func (jr *jobRun) waitConnected(ctx context.Context, agentID string, lp schedule
 	return nil
 }
 
-// waitShard waits for a shard's report, failing when its agent has been
-// disconnected for LostAfter.
-func (jr *jobRun) waitShard(ctx context.Context, sr *shardRun, lp scheduler.LevelPlan) error {
+// waitShard waits for a shard's report. When its agent has been
+// disconnected for LostAfter, replace hands the rest of the shard to a spare
+// agent and waiting goes on with that one; without a spare the level fails
+// naming the agent, the level and the time.
+func (jr *jobRun) waitShard(ctx context.Context, sr *shardRun, lp scheduler.LevelPlan, replace func(*shardRun) (*shardRun, error)) error {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	var gone time.Time
@@ -489,12 +529,118 @@ func (jr *jobRun) waitShard(ctx context.Context, sr *shardRun, lp scheduler.Leve
 			if gone.IsZero() {
 				gone = time.Now()
 			}
-			if time.Since(gone) > jr.r.LostAfter {
-				return fmt.Errorf("%w: agent %s lost its control stream during level %s at %s (no spare agent takes over yet)",
-					errLost, sr.agentID, levelName(lp), jr.r.c.Now().Format(time.RFC3339))
+			if time.Since(gone) <= jr.r.LostAfter || jr.isStopped() {
+				continue
 			}
+			next, err := replace(sr)
+			if err != nil {
+				return err
+			}
+			if next == nil {
+				return nil // the lost agent had finished its share
+			}
+			sr, gone = next, time.Time{}
 		}
 	}
+}
+
+// last is the shard that finally ran sr's share.
+func (sr *shardRun) last() *shardRun {
+	for sr.replacedBy != nil {
+		sr = sr.replacedBy
+	}
+	return sr
+}
+
+// replace moves the rest of a lost agent's shard to a spare agent: the same
+// shard (index, concurrency, rate, seed, slice), minus the requests the lost
+// agent completed when the level is bounded by a request count, starting
+// StartDelay from now. It returns nil, nil when nothing was left to run, and
+// an error naming the agent, the level and the time when no spare exists.
+func (jr *jobRun) replace(lost *shardRun, lp scheduler.LevelPlan, stage string, send func(*shardRun, time.Time) error) (*shardRun, error) {
+	r := jr.r
+	now := r.c.Now()
+	lostAt := now.Add(-r.LostAfter)
+	lost.mu.Lock()
+	done := lost.merged.Counters[metrics.CounterOK] + lost.merged.Counters[metrics.CounterError]
+	lastEnd := time.UnixMilli(lost.merged.StartMs + lost.merged.DurationMs)
+	if lost.merged.StartMs == 0 {
+		lastEnd = jr.start
+	}
+	lost.mu.Unlock()
+	// The level as it runs now: earlier replacements hold their shards.
+	cur := lp
+	cur.Shards = slices.Clone(lp.Shards)
+	jr.mu.Lock()
+	for i, a := range jr.active {
+		if i < len(cur.Shards) {
+			cur.Shards[i].AgentID = a.agentID
+		}
+	}
+	jr.mu.Unlock()
+	var spares []scheduler.Candidate
+	if jr.spares != nil {
+		spares = jr.spares()
+	}
+	np, err := scheduler.Reassign(cur, lost.agentID, spares)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v, at %s (the results of the finished levels are kept)", errLost, err, lostAt.UTC().Format(time.RFC3339))
+	}
+	sh := lost.plan
+	for _, s := range np.Shards {
+		if s.Index == sh.Index {
+			sh.AgentID = s.AgentID
+		}
+	}
+	if sh.RequestCount > 0 {
+		left := int64(sh.RequestCount) - done
+		if left <= 0 {
+			r.mu.Lock()
+			delete(r.shards, lost.id)
+			r.mu.Unlock()
+			lost.mu.Lock()
+			if lost.report == nil {
+				lost.report = &pb.ShardDone{RunId: lost.id}
+				close(lost.done)
+			}
+			lost.mu.Unlock()
+			return nil, nil
+		}
+		sh.RequestCount = int(left)
+		sh.Slice.Start += int(done) * max(sh.Slice.Stride, 1)
+	}
+	nsr := &shardRun{id: r.nextRun.Add(1), agentID: sh.AgentID, plan: sh, next: 1, done: make(chan struct{}), merged: metrics.NewWindow("", 0, 0, 0)}
+	r.mu.Lock()
+	r.shards[nsr.id] = nsr
+	delete(r.shards, lost.id) // late windows of the lost run would double-count
+	r.mu.Unlock()
+	lost.replacedBy = nsr
+	jr.mu.Lock()
+	for i, a := range jr.active {
+		if a == lost {
+			jr.active[i] = nsr
+		}
+	}
+	jr.mu.Unlock()
+	_ = r.c.SendToAgent(lost.agentID, &pb.ConnectResponse{Body: &pb.ConnectResponse_CancelShard{CancelShard: &pb.CancelShard{RunId: lost.id}}})
+	start := now.Add(r.StartDelay)
+	if err := send(nsr, start); err != nil {
+		return nil, fmt.Errorf("%w: agent %s was lost during level %s at %s and spare agent %s could not take its shard: %v",
+			errLost, lost.agentID, stage, lostAt.UTC().Format(time.RFC3339), sh.AgentID, err)
+	}
+	share := "for the level's duration"
+	if sh.RequestCount > 0 {
+		share = fmt.Sprintf("with the %d requests left of %d", sh.RequestCount, lost.plan.RequestCount)
+	}
+	note := fmt.Sprintf("agent %s lost at %s (its last window ended %s); shard %d/%d reassigned to %s from %s %s: %.1f s of the level ran without it",
+		lost.agentID, lostAt.UTC().Format("15:04:05"), lastEnd.UTC().Format("15:04:05"), sh.Index+1, sh.Of, sh.AgentID,
+		start.UTC().Format("15:04:05"), share, start.Sub(lastEnd).Seconds())
+	jr.mu.Lock()
+	jr.notes = append(jr.notes, note)
+	jr.mu.Unlock()
+	jr.event("WARN", "level %s: %s", stage, note)
+	r.log.Warn("shard reassigned", "job", jr.job.Name, "level", stage, "lost", lost.agentID, "to", sh.AgentID)
+	return nsr, nil
 }
 
 // checkErrorRate fails a level whose error rate over the last ErrorWindow,
@@ -565,6 +711,9 @@ func levelName(lp scheduler.LevelPlan) string {
 type shardRun struct {
 	id      uint64
 	agentID string
+	plan    scheduler.Shard // what the agent runs
+	// replacedBy is the shard that took over when this one's agent was lost.
+	replacedBy *shardRun
 
 	mu     sync.Mutex
 	next   uint64 // next window seq expected

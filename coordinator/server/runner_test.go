@@ -302,3 +302,121 @@ func TestBenchmarkJobFailsOnSustainedErrorRate(t *testing.T) {
 	}
 	t.Logf("failure reason: %s", reason)
 }
+
+// TestLostAgentsShardIsReassigned kills one of a level's two agents; the
+// third takes the rest of its shard and the level still sends exactly its
+// request count.
+func TestLostAgentsShardIsReassigned(t *testing.T) {
+	prof, err := llmsim.ProfileFor("H100-80GB", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := llmsim.New(llmsim.Config{Models: []string{"sim-llm"}, Profile: prof.WithFixedITL(5 * time.Millisecond), Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(sim.Handler())
+	t.Cleanup(func() { hs.Close(); sim.Close() })
+
+	servers := TestCluster(t, 1, nil)
+	s := servers[0]
+	s.runner.LostAfter = 2 * time.Second
+	fleet := pb.NewFleetServiceClient(testConn(t, s.Addr()))
+	agents := map[string]*daemon.Agent{}
+	for _, id := range []string{"load-a", "load-b", "load-c"} {
+		spec, _ := gpu.ParseSimulated("1xL4")
+		a, err := daemon.Start(daemon.Config{ID: id, GossipAddr: "127.0.0.1:0", Join: []string{s.GossipAddr()}, FastGossip: true,
+			GPUs: gpu.NewSimulated(spec, gpu.SimOptions{}), Heartbeat: 200 * time.Millisecond, DataDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		agents[id] = a
+		t.Cleanup(func() { a.Kill() })
+	}
+	eventually(t, 10*time.Second, "agents connected", func() bool {
+		n := 0
+		for _, a := range listAgents(t, fleet, &pb.ListAgentsRequest{Status: "alive"}) {
+			if a.GetConnected() {
+				n++
+			}
+		}
+		return n == 3
+	})
+	c := client(t, s.Addr())
+	spec := "benchmark:\n  type: aiperf\nplacement:\n  agents: 2\nparameters:\n  concurrency: 4\n  request_count: 80\n" +
+		"  isl: 16\n  osl: 128\n  extra_inputs: \"ignore_eos:true\"\n"
+	createJob(t, c, "lost", spec, hs.URL, t.TempDir())
+	// Kill one of the two agents that run the level once it has sent windows.
+	var victim string
+	eventually(t, 30*time.Second, "level running", func() bool {
+		_, lvl, ok := s.runner.Progress("000000000000", "lost")
+		if !ok || lvl == nil || lvl.GetRequestCount() < 4 {
+			return false
+		}
+		for _, line := range logLines(t, c, "lost") {
+			if strings.Contains(line, "starting at") {
+				for _, id := range []string{"load-a", "load-b", "load-c"} {
+					if strings.Contains(line, id+" (") && victim == "" {
+						victim = id
+					}
+				}
+			}
+		}
+		return victim != ""
+	})
+	agents[victim].Kill()
+	eventually(t, 90*time.Second, "job ended", func() bool {
+		st := jobStatus(t, c, "lost").GetAiBenchmarkJobStatus()
+		return st == "Completed" || st == "Failed"
+	})
+	d := jobStatus(t, c, "lost")
+	if d.GetAiBenchmarkJobStatus() != "Completed" {
+		t.Fatalf("job %s: %s", d.GetAiBenchmarkJobStatus(), d.GetFailureReason())
+	}
+	res, err := c.GetAIBenchmarkJobResults(context.Background(), &pb.GetAIBenchmarkJobResultsRequest{AiBenchmarkJobName: "lost"})
+	if err != nil || len(res.GetLevels()) != 1 {
+		t.Fatalf("results %v %v", res, err)
+	}
+	l := res.GetLevels()[0]
+	if l.GetRequestCount()+l.GetErrorRequestCount() != 80 || len(l.GetNotes()) != 1 || !strings.Contains(l.GetNotes()[0], "agent "+victim+" lost") ||
+		!strings.Contains(l.GetNotes()[0], "reassigned to load-") {
+		t.Fatalf("level: %d requests, %d errors, notes %q", l.GetRequestCount(), l.GetErrorRequestCount(), l.GetNotes())
+	}
+	t.Log(l.GetNotes()[0])
+
+	// With the two agents left both running the level, losing one fails
+	// the job with a reason that names the agent and the level.
+	createJob(t, c, "nospare", spec, hs.URL, t.TempDir())
+	eventually(t, 30*time.Second, "second job running", func() bool {
+		_, lvl, ok := s.runner.Progress("000000000000", "nospare")
+		return ok && lvl != nil && lvl.GetRequestCount() >= 4
+	})
+	for id, a := range agents {
+		if id != victim {
+			a.Kill()
+			victim = id
+			break
+		}
+	}
+	eventually(t, 60*time.Second, "second job failed", func() bool { return jobStatus(t, c, "nospare").GetAiBenchmarkJobStatus() == "Failed" })
+	if r := jobStatus(t, c, "nospare").GetFailureReason(); !strings.Contains(r, "agent "+victim+" was lost during level") || !strings.Contains(r, "no spare agent") {
+		t.Fatalf("failure reason %q", r)
+	}
+}
+
+// logLines returns a job's event log.
+func logLines(t *testing.T, c pb.InferenceOptimizationClient, name string) []string {
+	t.Helper()
+	r, err := c.GetAIBenchmarkJobLog(context.Background(), &pb.GetAIBenchmarkJobLogRequest{AiBenchmarkJobName: name})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, ev := range r.GetEvents() {
+		out = append(out, ev.GetMessage())
+	}
+	return out
+}

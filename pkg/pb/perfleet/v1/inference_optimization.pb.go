@@ -2290,8 +2290,11 @@ type LevelResult struct {
 	RequestRate float64 `protobuf:"fixed64,9,opt,name=request_rate,json=requestRate,proto3" json:"request_rate,omitempty"`
 	// For an SLA search trial: whether it met every threshold, and if not,
 	// the first one it broke.
-	SlaMet        bool   `protobuf:"varint,10,opt,name=sla_met,json=slaMet,proto3" json:"sla_met,omitempty"`
-	SlaBreach     string `protobuf:"bytes,11,opt,name=sla_breach,json=slaBreach,proto3" json:"sla_breach,omitempty"`
+	SlaMet    bool   `protobuf:"varint,10,opt,name=sla_met,json=slaMet,proto3" json:"sla_met,omitempty"`
+	SlaBreach string `protobuf:"bytes,11,opt,name=sla_breach,json=slaBreach,proto3" json:"sla_breach,omitempty"`
+	// What happened to the level's shards, e.g. an agent lost and its shard
+	// reassigned, with the seconds the level ran without it.
+	Notes         []string `protobuf:"bytes,12,rep,name=notes,proto3" json:"notes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2401,6 +2404,13 @@ func (x *LevelResult) GetSlaBreach() string {
 		return x.SlaBreach
 	}
 	return ""
+}
+
+func (x *LevelResult) GetNotes() []string {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
 }
 
 // GetAIBenchmarkJobResultsResponse is a job's finished levels.
@@ -3104,7 +3114,7 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\x03std\x18\n" +
 	" \x01(\x01R\x03std\x12\x14\n" +
 	"\x05count\x18\v \x01(\x03R\x05count\x12\x14\n" +
-	"\x05value\x18\f \x01(\x01R\x05value\"\x92\x03\n" +
+	"\x05value\x18\f \x01(\x01R\x05value\"\xa8\x03\n" +
 	"\vLevelResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -3118,7 +3128,8 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\asla_met\x18\n" +
 	" \x01(\bR\x06slaMet\x12\x1d\n" +
 	"\n" +
-	"sla_breach\x18\v \x01(\tR\tslaBreach\"\xbc\x01\n" +
+	"sla_breach\x18\v \x01(\tR\tslaBreach\x12\x14\n" +
+	"\x05notes\x18\f \x03(\tR\x05notes\"\xbc\x01\n" +
 	" GetAIBenchmarkJobResultsResponse\x12/\n" +
 	"\x14ai_benchmark_job_arn\x18\x01 \x01(\tR\x11aiBenchmarkJobArn\x125\n" +
 	"\x17ai_benchmark_job_status\x18\x02 \x01(\tR\x14aiBenchmarkJobStatus\x120\n" +
