@@ -139,6 +139,7 @@ type measured struct {
 	points      []point // every level, for the report
 	// GPU telemetry at the operating point (0 when not sampled).
 	gpuUtil, gpuPower, joulesPerToken float64
+	gpuSampled                        bool
 }
 
 // point is one measured level of a candidate.
@@ -200,6 +201,7 @@ func operatingPoint(levels []*pb.LevelResult, plan []workload.Level, s slos) (*m
 	m.ttft = metricOf(m.op, metrics.TimeToFirstToken)
 	m.itl = metricOf(m.op, metrics.InterTokenLatency)
 	m.latency = metricOf(m.op, metrics.RequestLatency)
+	m.gpuSampled = metricOf(m.op, TagGPUUtilization) != nil
 	m.gpuUtil = metricOf(m.op, TagGPUUtilization).GetValue()
 	m.gpuPower = metricOf(m.op, TagGPUPower).GetValue()
 	m.joulesPerToken = metricOf(m.op, TagEnergyPerToken).GetValue()
@@ -321,7 +323,7 @@ func expectedPerformance(m *measured) []*pb.ExpectedPerformance {
 	if m.goodTPS != m.outTPS {
 		add("GoodputTokenThroughput", "avg", round3(m.goodTPS), "tokens/second")
 	}
-	if m.gpuUtil > 0 {
+	if m.gpuSampled {
 		add("GpuUtilization", "avg", round3(m.gpuUtil), "percent")
 		add("GpuPower", "avg", round3(m.gpuPower), "watts")
 	}
