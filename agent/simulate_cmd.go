@@ -22,6 +22,7 @@ type simulateFlags struct {
 	listen           string
 	gpu              string
 	gpus             int
+	copies           int
 	models           []string
 	seed             int64
 	timestamps       bool
@@ -68,9 +69,18 @@ GPU types: ` + strings.Join(llmsim.GPUTypes(), ", ") + `.
 N^0.8 times faster, the KV cache N times larger. Flags such as --itl-ms or
 --kv-tokens override one parameter of the GPU's profile.
 
+--copies C runs C data-parallel copies of the model behind the one listener
+(like vLLM's --data-parallel-size or SageMaker's copies per instance), each
+on --gpus GPUs with its own batch, KV cache and prefill queue, so the server
+stands for C x --gpus GPUs and its power scales with C. Each request goes to
+the copy with the fewest outstanding requests (ties to the lowest copy). The
+vLLM metrics are summed over the copies; llmsim_copy_* metrics give each
+copy's figures with a copy="i" label.
+
 The same --seed and request sequence give the same texts, lengths and faults.
 One line "llmsim ready on http://ADDR ..." is printed when the server listens.`,
 		Example: `  perfleet-agent simulate --listen 127.0.0.1:8000 --gpu H100-80GB --gpus 1 --model llama-3.1-8b --seed 42
+  perfleet-agent simulate --gpu H100-80GB --gpus 1 --copies 8   # 8 copies at TP 1 on 8 GPUs
   perfleet-agent simulate --gpu L4 --itl-ms 20 --max-num-seqs 100000 --kv-tokens 1000000000
   perfleet-agent simulate --error-rate 0.05 --drop-rate 0.01 --stall-rate 0.02 --stall 2s`,
 		Args: cobra.NoArgs,
@@ -79,7 +89,8 @@ One line "llmsim ready on http://ADDR ..." is printed when the server listens.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8000", "address to listen on (port 0 picks a free port)")
 	fl.StringVar(&f.gpu, "gpu", "H100-80GB", "simulated GPU type: "+strings.Join(llmsim.GPUTypes(), ", "))
-	fl.IntVar(&f.gpus, "gpus", 1, "GPUs per replica (tensor-parallel degree): 1, 2, 4 or 8")
+	fl.IntVar(&f.gpus, "gpus", 1, "GPUs per copy of the model (tensor-parallel degree): 1, 2, 4 or 8")
+	fl.IntVar(&f.copies, "copies", 1, "data-parallel copies of the model, each on --gpus GPUs; requests go to the least busy copy")
 	fl.StringSliceVar(&f.models, "model", []string{llmsim.DefaultModel}, "served model name (repeat or comma-separate for several)")
 	fl.Int64Var(&f.seed, "seed", 0, "seed for token texts, output lengths and faults")
 	fl.BoolVar(&f.timestamps, "timestamps", false, `add "llmsim_sent_ns" send times to every streamed chunk (per request: header x-llmsim-timestamps: 1)`)
@@ -138,6 +149,9 @@ func simulateProfile(cmd *cobra.Command, f *simulateFlags) (llmsim.Profile, erro
 
 // runSimulate serves the simulator until SIGINT or SIGTERM.
 func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
+	if f.copies < 1 {
+		return fmt.Errorf("simulate: --copies must be at least 1, got %d", f.copies)
+	}
 	prof, err := simulateProfile(cmd, f)
 	if err != nil {
 		return err
@@ -145,6 +159,7 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 	sim, err := llmsim.New(llmsim.Config{
 		Models:     f.models,
 		Profile:    prof,
+		Copies:     f.copies,
 		Seed:       f.seed,
 		Timestamps: f.timestamps,
 		Faults: llmsim.Faults{ErrorRate: f.errorRate, RateLimitShare: f.rateLimitShare,
@@ -169,8 +184,8 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 	hs := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	fmt.Fprintf(cmd.OutOrStdout(), "llmsim ready on http://%s (models %s, %s x%d, prefill %.0f tok/s, ITL %v + %v x running, KV %d tokens, max_num_seqs %d, seed %d)\n",
-		ln.Addr(), strings.Join(f.models, ","), prof.GPU, prof.GPUCount, prof.PrefillTokensPerSec,
+	fmt.Fprintf(cmd.OutOrStdout(), "llmsim ready on http://%s (models %s, %s x%d, copies %d; per copy: prefill %.0f tok/s, ITL %v + %v x running, KV %d tokens, max_num_seqs %d; seed %d)\n",
+		ln.Addr(), strings.Join(f.models, ","), prof.GPU, prof.GPUCount, f.copies, prof.PrefillTokensPerSec,
 		prof.BaseITL, prof.PerSeqITL, prof.KVCacheTokens, prof.MaxNumSeqs, f.seed)
 	select {
 	case <-ctx.Done():

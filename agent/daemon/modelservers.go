@@ -23,7 +23,8 @@ import (
 // modelServers serves the leader's launch and stop requests with the
 // agent's model-server Manager. With simulated GPUs, the devices given to a
 // SIMULATOR server follow its load: the agent polls the simulator's
-// llmsim_gpu_utilization_ratio and feeds it to those devices.
+// llmsim_gpu_utilization_ratio and feeds it to those devices (with several
+// copies, every device of the server gets the mean over the copies).
 type modelServers struct {
 	agentID string
 	m       *modelserver.Manager
@@ -49,11 +50,7 @@ func newModelServers(agentID string, m *modelserver.Manager, backend gpu.Backend
 
 // LaunchModelServer starts a server and answers once it is ready or failed.
 func (h *modelServers) LaunchModelServer(ctx context.Context, spec *pb.ModelServerSpec) (*pb.ModelServerStatus, error) {
-	ms := modelserver.Spec{ID: spec.GetId(), Framework: modelserver.Framework(spec.GetFramework()), Model: spec.GetModel(),
-		ServedModelName: spec.GetServedModelName(), Command: spec.GetCommand(), Args: spec.GetExtraArgs(), Env: spec.GetEnv(),
-		GPUs: int(spec.GetGpuCount()), Port: int(spec.GetPort()), HealthPath: spec.GetHealthPath(),
-		ReadinessTimeout: spec.GetReadinessTimeout().AsDuration(), Runtime: modelserver.Runtime(spec.GetRuntime()),
-		SimulatedGPU: spec.GetSimulatedGpu()}
+	ms := modelServerSpec(spec)
 	srv, err := h.m.Launch(ctx, ms)
 	if err != nil {
 		return nil, err
@@ -64,6 +61,17 @@ func (h *modelServers) LaunchModelServer(ctx context.Context, spec *pb.ModelServ
 		go func() { defer h.wg.Done(); h.followLoad(srv) }()
 	}
 	return h.status(srv), nil
+}
+
+// modelServerSpec converts a launch request into a Manager spec. The server
+// gets gpu_count × copies GPUs (copies 0 meaning 1); the Manager validates
+// the values.
+func modelServerSpec(spec *pb.ModelServerSpec) modelserver.Spec {
+	return modelserver.Spec{ID: spec.GetId(), Framework: modelserver.Framework(spec.GetFramework()), Model: spec.GetModel(),
+		ServedModelName: spec.GetServedModelName(), Command: spec.GetCommand(), Args: spec.GetExtraArgs(), Env: spec.GetEnv(),
+		GPUs: int(spec.GetGpuCount()), Copies: int(spec.GetCopies()), Port: int(spec.GetPort()), HealthPath: spec.GetHealthPath(),
+		ReadinessTimeout: spec.GetReadinessTimeout().AsDuration(), Runtime: modelserver.Runtime(spec.GetRuntime()),
+		SimulatedGPU: spec.GetSimulatedGpu()}
 }
 
 // StopModelServer stops a server and frees its GPUs.

@@ -44,7 +44,11 @@ type Invocation struct {
 }
 
 // BuildInvocation builds the command line and environment of spec placed at
-// p, as a process or (RuntimeDocker) as a `docker run` command. It reads
+// p, as a process or (RuntimeDocker) as a `docker run` command. The
+// tensor-parallel degree is spec.GPUs (at least 1); with spec.Copies > 1 the
+// framework's data-parallel flag follows it (vLLM --data-parallel-size,
+// SGLang --dp-size, the simulator's --copies), and a framework without one
+// is an ErrInvalidSpec. p.Devices holds the devices of every copy. It reads
 // cfg's Executable, SimulatedGPU, Programs, Images, Docker and CacheDir. It
 // is pure: it starts nothing and touches no file.
 func BuildInvocation(cfg Config, spec Spec, p Placement) (Invocation, error) {
@@ -99,6 +103,12 @@ func BuildInvocation(cfg Config, spec Spec, p Placement) (Invocation, error) {
 // its own environment variables.
 func frameworkCommand(cfg Config, spec Spec, p Placement, docker bool) ([]string, map[string]string, error) {
 	tp := strconv.Itoa(max(spec.GPUs, 1))
+	copies := max(spec.Copies, 1)
+	if copies > 1 && !SupportsDataParallel(spec.Framework) {
+		return nil, nil, fmt.Errorf("%w: framework %s has no data-parallel mode: it cannot serve %d copies in one server",
+			ErrInvalidSpec, spec.Framework, copies)
+	}
+	dp := strconv.Itoa(copies)
 	port := strconv.Itoa(p.Port)
 	env := map[string]string{}
 	prog := func(def ...string) []string {
@@ -111,11 +121,17 @@ func frameworkCommand(cfg Config, spec Spec, p Placement, docker bool) ([]string
 	switch spec.Framework {
 	case FrameworkVLLM:
 		argv = append(prog("vllm", "serve"), p.Model, "--tensor-parallel-size", tp, "--port", port, "--host", "127.0.0.1")
+		if copies > 1 {
+			argv = append(argv, "--data-parallel-size", dp)
+		}
 		if spec.ServedModelName != "" {
 			argv = append(argv, "--served-model-name", spec.ServedModelName)
 		}
 	case FrameworkSGLang:
 		argv = append(prog("python3", "-m", "sglang.launch_server"), "--model-path", p.Model, "--tp", tp, "--port", port, "--host", "127.0.0.1")
+		if copies > 1 {
+			argv = append(argv, "--dp-size", dp)
+		}
 		if spec.ServedModelName != "" {
 			argv = append(argv, "--served-model-name", spec.ServedModelName)
 		}
@@ -157,6 +173,9 @@ func frameworkCommand(cfg Config, spec Spec, p Placement, docker bool) ([]string
 			name = modelName(spec.Model)
 		}
 		argv = append(prog(self, "simulate"), "--listen", "127.0.0.1:"+port, "--gpu", gpuType, "--gpus", tp, "--model", name)
+		if copies > 1 {
+			argv = append(argv, "--copies", dp)
+		}
 	default:
 		return nil, nil, fmt.Errorf("%w: unknown framework %q", ErrInvalidSpec, spec.Framework)
 	}

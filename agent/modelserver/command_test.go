@@ -63,6 +63,26 @@ func TestBuildInvocation(t *testing.T) {
 			p:    Placement{Model: "/c/s3/x/model", Port: 8101},
 			argv: "/opt/perfleet/perfleet-agent simulate --listen 127.0.0.1:8101 --gpu A100-80GB --gpus 1 --model qwen-7b",
 			env:  []string{"CUDA_VISIBLE_DEVICES="}},
+		{name: "vllm data-parallel copies",
+			spec: Spec{Framework: FrameworkVLLM, Model: hub, GPUs: 1, Copies: 8, ServedModelName: "llama"},
+			p:    Placement{Model: hub, Port: 8000, Devices: []int{0, 1, 2, 3, 4, 5, 6, 7}},
+			argv: "vllm serve meta-llama/Llama-3.1-8B --tensor-parallel-size 1 --port 8000 --host 127.0.0.1 --data-parallel-size 8 --served-model-name llama",
+			env:  []string{"CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7"}},
+		{name: "vllm one copy adds no flag",
+			spec: Spec{Framework: FrameworkVLLM, Model: hub, GPUs: 8, Copies: 1},
+			p:    Placement{Model: hub, Port: 8000, Devices: []int{0, 1, 2, 3, 4, 5, 6, 7}},
+			argv: "vllm serve meta-llama/Llama-3.1-8B --tensor-parallel-size 8 --port 8000 --host 127.0.0.1",
+			env:  []string{"CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7"}},
+		{name: "sglang data-parallel copies",
+			spec: Spec{Framework: FrameworkSGLang, Model: hub, GPUs: 2, Copies: 2, ServedModelName: "llama"},
+			p:    Placement{Model: hub, Port: 9000, Devices: []int{4, 5, 6, 7}},
+			argv: "python3 -m sglang.launch_server --model-path meta-llama/Llama-3.1-8B --tp 2 --port 9000 --host 127.0.0.1 --dp-size 2 --served-model-name llama",
+			env:  []string{"CUDA_VISIBLE_DEVICES=4,5,6,7"}},
+		{name: "simulator copies",
+			spec: Spec{Framework: FrameworkSimulator, Model: hub, GPUs: 2, Copies: 4, Args: []string{"--seed", "7"}},
+			p:    Placement{Model: hub, Port: 8100, Devices: []int{0, 1, 2, 3, 4, 5, 6, 7}},
+			argv: "/opt/perfleet/perfleet-agent simulate --listen 127.0.0.1:8100 --gpu L4 --gpus 2 --model meta-llama/Llama-3.1-8B --copies 4 --seed 7",
+			env:  []string{"CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7"}},
 		{name: "no GPUs hides all",
 			spec: Spec{Framework: FrameworkVLLM, Model: hub},
 			p:    Placement{Model: hub, Port: 8000},
@@ -96,6 +116,13 @@ func TestBuildInvocation(t *testing.T) {
 			p:    Placement{Model: hub, Port: 30000},
 			argv: `docker run --rm --name perfleet-ms-s --network host --ipc host -v /var/cache/perfleet:/var/cache/perfleet ` +
 				`--entrypoint python3 sglang:nightly -m sglang.launch_server --model-path meta-llama/Llama-3.1-8B --tp 1 --port 30000 --host 127.0.0.1`,
+			env: []string{}},
+		{name: "docker vllm copies",
+			spec: Spec{ID: "dp", Framework: FrameworkVLLM, Model: hub, GPUs: 1, Copies: 2, Runtime: RuntimeDocker},
+			p:    Placement{Model: hub, Port: 8000, Devices: []int{2, 3}},
+			argv: `docker run --rm --name perfleet-ms-dp --network host --ipc host --gpus "device=2,3" ` +
+				`-v /var/cache/perfleet:/var/cache/perfleet --entrypoint vllm vllm/vllm-openai:latest ` +
+				`serve meta-llama/Llama-3.1-8B --tensor-parallel-size 1 --port 8000 --host 127.0.0.1 --data-parallel-size 2`,
 			env: []string{}},
 		{name: "docker simulator",
 			spec: Spec{ID: "sim", Framework: FrameworkSimulator, Model: "m", GPUs: 1, Runtime: RuntimeDocker},
@@ -138,6 +165,19 @@ func TestBuildInvocationErrors(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrInvalidSpec", name, err)
 		}
 	}
+	cfg := Config{Executable: "/x"}
+	for _, spec := range []Spec{
+		{Framework: FrameworkTGI, Model: "m", GPUs: 1, Copies: 2},
+		{Framework: FrameworkTriton, Model: "m", Copies: 2},
+		{Framework: FrameworkLMI, Model: "m", GPUs: 2, Copies: 4},
+		{Framework: FrameworkCommand, Command: []string{"x"}, Copies: 2},
+	} {
+		_, err := BuildInvocation(cfg, spec, p)
+		if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), string(spec.Framework)) ||
+			!strings.Contains(err.Error(), "no data-parallel mode") {
+			t.Errorf("%s with %d copies: err = %v, want ErrInvalidSpec naming the framework", spec.Framework, spec.Copies, err)
+		}
+	}
 }
 
 func TestSpecValidate(t *testing.T) {
@@ -146,6 +186,11 @@ func TestSpecValidate(t *testing.T) {
 		{Framework: FrameworkTriton, Model: "s3://bucket/repo/"},
 		{Framework: FrameworkLMI, Model: "file:///models/x", Runtime: RuntimeDocker},
 		{Framework: FrameworkCommand, Command: []string{"sh", "-c", "x"}, Port: 65535, HealthPath: "/ok"},
+		{Framework: FrameworkVLLM, Model: "m", GPUs: 1, Copies: 8},
+		{Framework: FrameworkSGLang, Model: "m", GPUs: 2, Copies: MaxCopies},
+		{Framework: FrameworkSimulator, Model: "m", Copies: 3},
+		{Framework: FrameworkTGI, Model: "m", GPUs: 4, Copies: 1},
+		{Framework: FrameworkCommand, Command: []string{"x"}, Copies: 1},
 	}
 	for _, s := range ok {
 		if err := s.Validate(); err != nil {
@@ -166,10 +211,36 @@ func TestSpecValidate(t *testing.T) {
 		"runtime":           {Framework: FrameworkVLLM, Model: "m", Runtime: "podman"},
 		"env name":          {Framework: FrameworkVLLM, Model: "m", Env: map[string]string{"A=B": "c"}},
 		"devices in env":    {Framework: FrameworkVLLM, Model: "m", Env: map[string]string{"CUDA_VISIBLE_DEVICES": "0"}},
+		"negative copies":   {Framework: FrameworkVLLM, Model: "m", Copies: -1},
+		"too many copies":   {Framework: FrameworkVLLM, Model: "m", Copies: MaxCopies + 1},
+		"TGI copies":        {Framework: FrameworkTGI, Model: "m", GPUs: 1, Copies: 2},
+		"Triton copies":     {Framework: FrameworkTriton, Model: "m", Copies: 2},
+		"LMI copies":        {Framework: FrameworkLMI, Model: "m", Copies: 2},
+		"COMMAND copies":    {Framework: FrameworkCommand, Command: []string{"x"}, Copies: 2},
 	}
 	for name, s := range bad {
 		if err := s.Validate(); !errors.Is(err, ErrInvalidSpec) {
 			t.Errorf("%s: err = %v, want ErrInvalidSpec", name, err)
+		}
+	}
+	s := Spec{Framework: FrameworkLMI, Model: "m", Copies: 2}
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "framework LMI has no data-parallel mode") {
+		t.Errorf("LMI copies: %v, want the framework named", err)
+	}
+}
+
+func TestSupportsDataParallelAndGPUCount(t *testing.T) {
+	want := map[Framework]bool{FrameworkVLLM: true, FrameworkSGLang: true, FrameworkSimulator: true,
+		FrameworkTGI: false, FrameworkTriton: false, FrameworkLMI: false, FrameworkCommand: false}
+	for f, w := range want {
+		if got := SupportsDataParallel(f); got != w {
+			t.Errorf("SupportsDataParallel(%s) = %v, want %v", f, got, w)
+		}
+	}
+	for _, tc := range []struct{ gpus, copies, want int }{{0, 0, 0}, {2, 0, 2}, {1, 1, 1}, {1, 8, 8}, {2, 4, 8}, {0, 3, 0}} {
+		s := Spec{GPUs: tc.gpus, Copies: tc.copies}
+		if got := s.GPUCount(); got != tc.want {
+			t.Errorf("GPUs %d × copies %d: %d devices, want %d", tc.gpus, tc.copies, got, tc.want)
 		}
 	}
 }

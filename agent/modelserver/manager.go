@@ -119,11 +119,12 @@ func setDefault[T comparable](v *T, def T) {
 // Allocator returns the manager's GPU allocator.
 func (m *Manager) Allocator() *Allocator { return m.alloc }
 
-// Launch starts a model server: it reserves the ID, assigns GPUs and a
-// port, resolves the model (downloading an s3:// model; ctx bounds this),
-// builds the command and starts it, and returns once the process runs. The
-// server is then starting; readiness is probed in the background (see
-// Server.Wait). On error nothing is left running or held.
+// Launch starts a model server: it reserves the ID, assigns GPUs (GPUs ×
+// Copies of them) and a port, resolves the model (downloading an s3://
+// model; ctx bounds this), builds the command and starts it, and returns
+// once the process runs. The server is then starting; readiness is probed
+// in the background (see Server.Wait). On error nothing is left running or
+// held.
 func (m *Manager) Launch(ctx context.Context, spec Spec) (srv *Server, err error) {
 	launched := time.Now()
 	if err := spec.Validate(); err != nil {
@@ -135,6 +136,7 @@ func (m *Manager) Launch(ctx context.Context, spec Spec) (srv *Server, err error
 	setDefault(&spec.HealthPath, DefaultHealthPath(spec.Framework))
 	setDefault(&spec.ReadinessTimeout, m.cfg.ReadinessTimeout)
 	setDefault(&spec.Runtime, RuntimeProcess)
+	setDefault(&spec.Copies, 1)
 
 	if err := m.reserve(&spec); err != nil {
 		return nil, err
@@ -150,7 +152,7 @@ func (m *Manager) Launch(ctx context.Context, spec Spec) (srv *Server, err error
 			m.mu.Unlock()
 		}
 	}()
-	devices, err := m.alloc.Allocate(spec.ID, spec.GPUs)
+	devices, err := m.alloc.Allocate(spec.ID, spec.GPUCount())
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,54 @@ func TestSimulatorLaunchReadyStop(t *testing.T) {
 	}
 }
 
+// TestSimulatorCopiesGetGPUsTimesCopies launches a simulator holding two
+// copies of one GPU each: it gets two devices and serves two copies, and a
+// spec needing more devices than are free fails with ErrNoGPUs.
+func TestSimulatorCopiesGetGPUsTimesCopies(t *testing.T) {
+	needAgent(t)
+	m := newTestManager(t, nil)
+	ctx := testCtx(t)
+	s, err := m.Launch(ctx, Spec{ID: "dp", Framework: FrameworkSimulator, Model: "m", GPUs: 1, Copies: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Devices(), []int{0, 1}) || m.Allocator().Free() != 2 || s.Spec().Copies != 2 {
+		t.Fatalf("devices %v, %d free, copies %d", s.Devices(), m.Allocator().Free(), s.Spec().Copies)
+	}
+	if i := slices.Index(s.Argv(), "--copies"); i < 0 || i+1 >= len(s.Argv()) || s.Argv()[i+1] != "2" {
+		t.Fatalf("argv %q has no --copies 2", s.Argv())
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil}}).Get(s.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if !strings.Contains(string(body), `llmsim_copies{model_name="m"} 2`) {
+		t.Fatalf("/metrics does not show 2 copies:\n%s", body)
+	}
+	for name, spec := range map[string]Spec{
+		"2 GPUs x 2 copies": {Framework: FrameworkSimulator, Model: "m", GPUs: 2, Copies: 2},
+		"1 GPU x 3 copies":  {Framework: FrameworkVLLM, Model: "m", GPUs: 1, Copies: 3},
+	} {
+		if _, err := m.Launch(ctx, spec); !errors.Is(err, ErrNoGPUs) {
+			t.Errorf("%s with 2 free: %v, want ErrNoGPUs", name, err)
+		}
+	}
+	if _, err := m.Launch(ctx, Spec{Framework: FrameworkTGI, Model: "m", GPUs: 1, Copies: 2}); !errors.Is(err, ErrInvalidSpec) {
+		t.Errorf("TGI copies: %v, want ErrInvalidSpec", err)
+	}
+	if err := m.Stop(ctx, s.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if m.Allocator().Free() != 4 {
+		t.Fatalf("%d free after stop, want 4", m.Allocator().Free())
+	}
+}
+
 func TestSimulatorS3ModelReusesCache(t *testing.T) {
 	needAgent(t)
 	f := newFakeS3(t)

@@ -67,8 +67,8 @@ type Server struct {
 // ID returns the server's ID.
 func (s *Server) ID() string { return s.id }
 
-// Spec returns the spec the server was launched with (ID, port and health
-// path filled in).
+// Spec returns the spec the server was launched with (ID, port, health
+// path and copies filled in).
 func (s *Server) Spec() Spec { return s.spec }
 
 // URL returns the server's base URL, http://127.0.0.1:PORT.

@@ -3,11 +3,13 @@
 // command, and the agent's own simulated LLM server.
 //
 // A Manager turns a Spec into a running server: it assigns GPUs from an
-// Allocator (through CUDA_VISIBLE_DEVICES), picks a loopback port, fetches an
-// s3:// model into an ETag-keyed cache, builds the framework's command line
-// (as a process or under `docker run`), starts it in its own process group
-// with size-capped logs, and polls its health path until it is ready. Stop
-// sends SIGTERM to the process group and SIGKILL after a grace period.
+// Allocator (through CUDA_VISIBLE_DEVICES; GPUs × Copies of them for a
+// server holding several data-parallel copies of its model), picks a
+// loopback port, fetches an s3:// model into an ETag-keyed cache, builds
+// the framework's command line (as a process or under `docker run`), starts
+// it in its own process group with size-capped logs, and polls its health
+// path until it is ready. Stop sends SIGTERM to the process group and
+// SIGKILL after a grace period.
 package modelserver
 
 import (
@@ -69,6 +71,8 @@ const (
 	DefaultLogMaxBytes      = 16 << 20
 	DefaultLogLines         = 50
 	DefaultSimulatedGPU     = "H100-80GB"
+	// MaxCopies bounds Spec.Copies.
+	MaxCopies = 64
 )
 
 // Spec is one LaunchModelServer request: what to run and how to tell that it
@@ -88,17 +92,25 @@ type Spec struct {
 	// framework's default (the simulator uses the model's base name).
 	ServedModelName string
 	// Command is the argv of a COMMAND server. Each element may contain the
-	// placeholders {port}, {model}, {gpus} (the count) and {devices} (the
-	// comma-separated device indexes).
+	// placeholders {port}, {model}, {gpus} (the number of devices assigned,
+	// GPUs × Copies) and {devices} (the comma-separated device indexes).
 	Command []string
 	// Args are extra arguments appended to the framework's command line
 	// (placeholders are substituted as in Command).
 	Args []string
 	// Env is extra environment for the server (placeholders substituted).
 	Env map[string]string
-	// GPUs is how many of the agent's GPUs the server gets; 0 gives it none
-	// (CUDA_VISIBLE_DEVICES is set empty) and a tensor-parallel degree of 1.
+	// GPUs is how many of the agent's GPUs each copy of the model gets (its
+	// tensor-parallel degree); 0 gives the server none (CUDA_VISIBLE_DEVICES
+	// is set empty) and a tensor-parallel degree of 1.
 	GPUs int
+	// Copies is the number of data-parallel copies of the model the server
+	// holds, each on GPUs GPUs (SageMaker's copies per instance): the
+	// server is assigned GPUs × Copies devices and runs with vLLM's
+	// --data-parallel-size, SGLang's --dp-size or the simulator's --copies.
+	// 0 means 1; at most MaxCopies. Only frameworks with a data-parallel
+	// mode (see SupportsDataParallel) accept more than 1.
+	Copies int
 	// Port is the loopback HTTP port; 0 picks a free one.
 	Port int
 	// HealthPath is polled with GET until it answers 200; empty uses the
@@ -129,6 +141,22 @@ func DefaultHealthPath(f Framework) string {
 	}
 }
 
+// SupportsDataParallel reports whether a framework can serve several
+// data-parallel copies of a model in one server (Spec.Copies > 1): vLLM,
+// SGLang and the simulator can; TGI, Triton, LMI and COMMAND cannot.
+func SupportsDataParallel(f Framework) bool {
+	switch f {
+	case FrameworkVLLM, FrameworkSGLang, FrameworkSimulator:
+		return true
+	default:
+		return false
+	}
+}
+
+// GPUCount returns how many devices the spec needs: GPUs × Copies (a zero
+// Copies counting as 1).
+func (s *Spec) GPUCount() int { return s.GPUs * max(s.Copies, 1) }
+
 // Validate checks the spec on its own, before any resource is taken.
 func (s *Spec) Validate() error {
 	bad := func(format string, args ...any) error {
@@ -157,6 +185,12 @@ func (s *Spec) Validate() error {
 	}
 	if s.GPUs < 0 {
 		return bad("GPU count %d is negative", s.GPUs)
+	}
+	if s.Copies < 0 || s.Copies > MaxCopies {
+		return bad("copies %d out of range (1 to %d; 0 means 1)", s.Copies, MaxCopies)
+	}
+	if s.Copies > 1 && !SupportsDataParallel(s.Framework) {
+		return bad("framework %s has no data-parallel mode: it cannot serve %d copies in one server (use one server per copy)", s.Framework, s.Copies)
 	}
 	if s.Port < 0 || s.Port > 65535 {
 		return bad("port %d is out of range", s.Port)

@@ -100,8 +100,13 @@ func checkModelServerSpec(spec *pb.ModelServerSpec, agent *pb.Agent) error {
 	if spec.GetFramework() != "COMMAND" && spec.GetModel() == "" {
 		c.Add("spec.model", "is required (for SIMULATOR it is the model name to serve)")
 	}
-	if n := agent.GetGpus().GetCount(); spec.GetGpuCount() > n {
-		c.Addf("spec.gpu_count", "agent %s has %d GPUs; asked for %d", agent.GetAgentId(), n, spec.GetGpuCount())
+	copies := max(spec.GetCopies(), 1)
+	if n := agent.GetGpus().GetCount(); spec.GetGpuCount()*copies > n {
+		if copies > 1 {
+			c.Addf("spec.copies", "agent %s has %d GPUs; %d copies of %d GPUs need %d", agent.GetAgentId(), n, copies, spec.GetGpuCount(), spec.GetGpuCount()*copies)
+		} else {
+			c.Addf("spec.gpu_count", "agent %s has %d GPUs; asked for %d", agent.GetAgentId(), n, spec.GetGpuCount())
+		}
 	}
 	if spec.GetPort() > 65535 {
 		c.Add("spec.port", "must be 0-65535")

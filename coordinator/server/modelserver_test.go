@@ -57,6 +57,10 @@ func TestLaunchModelServerThroughTheLeader(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "has 2 GPUs") {
 		t.Fatalf("3 GPUs on a 2-GPU agent: %v", err)
 	}
+	_, err = fleet.LaunchModelServer(ctx, &pb.LaunchModelServerRequest{AgentId: "gpu-m", Spec: &pb.ModelServerSpec{Framework: "SIMULATOR", Model: "m", GpuCount: 1, Copies: 3}})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "spec.copies") || !strings.Contains(err.Error(), "3 copies of 1 GPUs need 3") {
+		t.Fatalf("3 copies on a 2-GPU agent: %v", err)
+	}
 
 	resp, err := fleet.LaunchModelServer(ctx, &pb.LaunchModelServerRequest{AgentId: "gpu-m", Spec: &pb.ModelServerSpec{
 		Id: "sim", Framework: "SIMULATOR", Model: "demo-llm", GpuCount: 1, ReadinessTimeout: durationpb.New(30 * time.Second)}})

@@ -21,6 +21,9 @@ const (
 	DefaultMeanOutputTokens = 128
 	// DefaultTick is the resolution of the scheduler loop.
 	DefaultTick = time.Millisecond
+	// MaxCopies bounds Config.Copies (each copy holds an engine with its
+	// own timing wheel).
+	MaxCopies = 1024
 )
 
 // Faults configures fault injection. Every decision is drawn from the
@@ -45,14 +48,23 @@ type Faults struct {
 }
 
 // Config configures a simulated server. The zero value serves DefaultModel on
-// one H100-80GB with seed 0 and no faults.
+// one copy of one H100-80GB with seed 0 and no faults.
 type Config struct {
 	// Models are the served model names; requests naming another model get
-	// a 404. The first name labels the metrics. All names share one engine.
+	// a 404. The first name labels the metrics. All names share the
+	// server's engines.
 	Models []string
-	// Profile is the performance model; a zero Profile means
+	// Profile is the performance model of one copy; a zero Profile means
 	// ProfileFor("H100-80GB", 1).
 	Profile Profile
+	// Copies is the number of data-parallel copies of the model behind the
+	// one listener (vLLM's --data-parallel-size, SageMaker's
+	// CopyCountPerInstance); 0 means 1. Each copy is an independent engine
+	// with the whole Profile (its own batch, KV cache and prefill queue, on
+	// Profile.GPUCount GPUs of its own), and each request goes to the copy
+	// with the fewest outstanding requests, ties to the lowest index. At
+	// most MaxCopies.
+	Copies int
 	// Seed makes token texts, output lengths and faults reproducible.
 	Seed int64
 	// Faults configures fault injection.
@@ -102,8 +114,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Tick == 0 {
 		c.Tick = DefaultTick
 	}
+	if c.Copies == 0 {
+		c.Copies = 1
+	}
 	if c.DefaultMaxTokens < 0 || c.MeanOutputTokens < 0 || c.Tick < 0 {
 		return c, fmt.Errorf("%w: negative default", ErrInvalidConfig)
+	}
+	if c.Copies < 0 || c.Copies > MaxCopies {
+		return c, fmt.Errorf("%w: copies must be 1 to %d, got %d", ErrInvalidConfig, MaxCopies, c.Copies)
 	}
 	f := c.Faults
 	for _, r := range []float64{f.ErrorRate, f.RateLimitShare, f.StallRate, f.DropRate} {

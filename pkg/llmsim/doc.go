@@ -8,8 +8,9 @@
 //
 // # Performance model
 //
-// One engine runs per Server (all served model names share it). In virtual
-// nanoseconds since New:
+// One engine runs per copy of the model (Config.Copies, one by default; all
+// served model names share the copies). In virtual nanoseconds since New,
+// each engine follows:
 //
 //	admission : FIFO; the queue head joins the batch when
 //	            running < MaxNumSeqs and kv_used + prompt + output ≤ KVCacheTokens
@@ -29,11 +30,26 @@
 // prompts raise TTFT. Profiles come from a per-GPU table scaled by
 // tensor parallelism (see ProfileFor and TPExponent).
 //
+// # Data-parallel copies
+//
+// With Config.Copies = N the server holds N independent engines behind its
+// one listener, like vLLM with --data-parallel-size N or a SageMaker
+// inference component with N copies per instance: each has the whole
+// Profile (its own batch of MaxNumSeqs, KV cache and prefill queue, on
+// Profile.GPUCount GPUs), so the server serves on N × GPUCount GPUs. A
+// request goes to the copy with the fewest outstanding requests (routed,
+// response not yet ended), ties to the lowest index, as SageMaker's
+// LEAST_OUTSTANDING_REQUESTS routing does. The vLLM metrics on /metrics are
+// sums over the copies (the KV usage is a fraction of all copies' caches),
+// llmsim_copy_* families give each copy's figures labelled copy="i", and
+// power scales with the copies (N × IdleWatts idle, N × MaxWatts full).
+//
 // # Implementation
 //
-// The engine keeps token deadlines in a timing wheel with one bucket per
-// tick (Config.Tick, 1 ms by default); a single loop wakes every tick and
-// fires the deadlines due (in bounded steps when it is behind), so the cost
+// Each engine keeps token deadlines in a timing wheel with one bucket per
+// tick (Config.Tick, 1 ms by default); a single loop, shared by the copies,
+// wakes every tick and fires the deadlines due in every engine (in bounded
+// steps when it is behind), so the cost
 // is per token, not per stream, and no timer or allocation is made per
 // token. Handlers share no lock with the loop. Each handler goroutine sleeps
 // on a one-slot channel, wakes when the engine releases tokens, appends the
@@ -50,6 +66,8 @@
 // requests that name a served model) draws its output
 // length, token texts and faults from streams seeded by Config.Seed and i;
 // a request carrying OpenAI's "seed" field draws its length and text from
-// that seed instead (faults still follow i). The same seed and the same
-// request sequence thus give the same texts, lengths and faults.
+// that seed instead (faults still follow i). The plan is drawn before the
+// request is routed to a copy, so the number of copies changes timing only:
+// the same seed and the same request sequence give the same texts, lengths
+// and faults.
 package llmsim

@@ -25,6 +25,21 @@ type histogram struct {
 	n      uint64
 }
 
+// clone returns a copy of h that shares nothing with it.
+func (h histogram) clone() histogram {
+	h.counts = append([]uint64(nil), h.counts...)
+	return h
+}
+
+// add adds the observations of o, which has the same bounds, to h.
+func (h *histogram) add(o histogram) {
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	h.sumNs += o.sumNs
+	h.n += o.n
+}
+
 // atomicHistogram is a histogram safe for concurrent observers, used for
 // measurements taken in handler goroutines.
 type atomicHistogram struct {
@@ -149,15 +164,19 @@ func promLabelValue(v string) string {
 }
 
 // serveMetrics writes the server's metrics in Prometheus text format with
-// vLLM's metric names (values from the engine's virtual schedule) plus
-// llmsim_* families for the request counters and the simulated GPU.
+// vLLM's metric names (values from the engines' virtual schedule, summed
+// over the copies as one vLLM server with data parallelism reports them)
+// plus llmsim_* families for the request counters, the simulated GPUs and
+// each copy (labelled copy="i"). Every value comes from one reading of the
+// copies, so the per-copy samples add up to the summed ones.
 func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
-	snap := s.eng.snapshot()
-	st := s.statsFrom(snap)
+	snaps := s.snapshots()
+	snap := mergeSnapshots(snaps)
+	st, copies := s.statsFrom(snap), s.copyStatsFrom(snaps)
 	pw := promWriter{b: make([]byte, 0, 8192), labels: `model_name="` + promLabelValue(s.cfg.Models[0]) + `"`}
 	pw.metric("vllm:num_requests_running", "gauge", "Number of requests in model execution batches.", float64(snap.running))
 	pw.metric("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.", float64(snap.waiting))
-	kv := float64(snap.kvUsed) / float64(s.cfg.Profile.KVCacheTokens)
+	kv := st.KVCacheUsage
 	pw.metric("vllm:gpu_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.", kv)
 	pw.metric("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.", kv)
 	pw.metric("vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.", float64(snap.promptTokens))
@@ -171,8 +190,23 @@ func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	pw.metric("llmsim_requests_received_total", "counter", "Completion requests received.", float64(st.RequestsReceived))
 	pw.metric("llmsim_requests_completed_total", "counter", "Completion requests answered in full.", float64(st.RequestsCompleted))
 	pw.metric("llmsim_requests_failed_total", "counter", "Completion requests rejected, failed, dropped or abandoned.", float64(st.RequestsFailed))
-	pw.metric("llmsim_gpu_utilization_ratio", "gauge", "Simulated GPU utilisation in [0,1].", s.GPUUtilisation())
-	pw.metric("llmsim_power_watts", "gauge", "Simulated power draw of all GPUs of the replica.", s.PowerWatts())
+	pw.metric("llmsim_gpu_utilization_ratio", "gauge", "Simulated GPU utilisation in [0,1], the mean over the copies.", utilisation(copies))
+	pw.metric("llmsim_power_watts", "gauge", "Simulated power draw of all GPUs of the server (every copy).", s.power(copies))
+	pw.metric("llmsim_copies", "gauge", "Data-parallel copies of the model behind this server.", float64(len(copies)))
+	perCopy := func(name, typ, help string, v func(c CopyStats) float64) {
+		pw.header(name, typ, help)
+		for i, c := range copies {
+			pw.sample(name, `copy="`+strconv.Itoa(i)+`"`, v(c))
+		}
+	}
+	perCopy("llmsim_copy_requests_outstanding", "gauge", "Requests routed to the copy whose response has not ended (the router picks the copy with the fewest).",
+		func(c CopyStats) float64 { return float64(c.Outstanding) })
+	perCopy("llmsim_copy_requests_running", "gauge", "Number of requests in the copy's batch.",
+		func(c CopyStats) float64 { return float64(c.Running) })
+	perCopy("llmsim_copy_requests_waiting", "gauge", "Number of requests waiting for a slot in the copy's batch.",
+		func(c CopyStats) float64 { return float64(c.Waiting) })
+	perCopy("llmsim_copy_generation_tokens_total", "counter", "Number of generation tokens processed by the copy.",
+		func(c CopyStats) float64 { return float64(c.GenerationTokens) })
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = w.Write(pw.b)
 }

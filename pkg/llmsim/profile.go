@@ -30,7 +30,9 @@ const TPExponent = 0.8
 const DefaultMaxModelLen = 32768
 
 // Profile is the performance model of one simulated deployment: a GPU type,
-// a tensor-parallel degree and the rates that follow from them. All fields
+// a tensor-parallel degree and the rates that follow from them. A server
+// with several data-parallel copies (Config.Copies) gives each copy the
+// whole profile; its capacities, rates and power are those of one copy. All fields
 // are plain values: start from ProfileFor and overwrite any field (or call
 // WithFixedITL) to override a parameter.
 //

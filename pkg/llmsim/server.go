@@ -16,9 +16,12 @@ var ErrStarted = errors.New("llmsim: server already started or closed")
 
 // Server is a simulated OpenAI-compatible LLM server. Create it with New,
 // mount Handler on an http.Server, and call Start to run the scheduler.
+// It runs Config.Copies engines, one per data-parallel copy, driven by one
+// scheduler loop; router picks the engine of each request.
 type Server struct {
 	cfg        Config
-	eng        *engine
+	engs       []*engine // one per copy
+	router     *router
 	origin     time.Time // virtual time 0
 	mux        *http.ServeMux
 	models     map[string][]byte // served name → JSON-quoted name
@@ -42,13 +45,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:      cfg,
-		eng:      newEngine(cfg.Profile, int64(cfg.Tick)),
+		engs:     make([]*engine, cfg.Copies),
+		router:   newRouter(cfg.Copies),
 		lateness: newAtomicHistogram(latenessBuckets),
 		origin:   time.Now(),
 		models:   make(map[string][]byte, len(cfg.Models)),
 		wake:     make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 		loopDone: make(chan struct{}),
+	}
+	for i := range s.engs {
+		s.engs[i] = newEngine(cfg.Profile, int64(cfg.Tick))
 	}
 	type model struct {
 		ID          string `json:"id"`
@@ -137,15 +144,17 @@ const advanceBudget = 2 * time.Millisecond
 // minLoopSleep is the shortest pause between engine steps.
 const minLoopSleep = 50 * time.Microsecond
 
-// loop drives the engine with the wall clock: every tick it fires the
-// deadlines that are due (when behind, it catches up in bounded steps); with
-// nothing scheduled it sleeps until a request arrives.
+// loop drives the engines with the wall clock: every tick it fires the
+// deadlines that are due in each copy (when behind, it catches up in
+// bounded steps, the budget shared by the copies); with nothing scheduled
+// it sleeps until a request arrives.
 func (s *Server) loop(ctx context.Context) {
 	defer close(s.loopDone)
-	defer s.eng.wakeAll() // after shutdown: see submit
+	defer s.wakeAll() // after shutdown: see submit
 	defer s.shutdown()
 	timer := time.NewTimer(s.cfg.Tick)
 	defer timer.Stop()
+	budget := max(advanceBudget/time.Duration(len(s.engs)), time.Microsecond)
 	for {
 		select {
 		case <-ctx.Done():
@@ -155,8 +164,13 @@ func (s *Server) loop(ctx context.Context) {
 		case <-timer.C:
 		}
 		start := time.Now()
-		behind := s.eng.advance(s.now(), advanceBudget)
-		if !behind && s.eng.idle() {
+		now, behind := s.now(), false
+		for _, e := range s.engs {
+			if e.advance(now, budget) {
+				behind = true
+			}
+		}
+		if !behind && s.idle() {
 			select {
 			case <-ctx.Done():
 				return
@@ -174,12 +188,31 @@ func (s *Server) loop(ctx context.Context) {
 	}
 }
 
-// submit hands a sequence to the engine, stamped with the current time.
+// idle reports whether no copy has anything scheduled or submitted. Only
+// the loop may call it.
+func (s *Server) idle() bool {
+	for _, e := range s.engs {
+		if !e.idle() {
+			return false
+		}
+	}
+	return true
+}
+
+// wakeAll wakes the handler of every sequence of every copy. Only the loop
+// may call it.
+func (s *Server) wakeAll() {
+	for _, e := range s.engs {
+		e.wakeAll()
+	}
+}
+
+// submit hands a sequence to engine e, stamped with the current time.
 // A server closed meanwhile may have missed it in wakeAll, so it is woken
 // here.
-func (s *Server) submit(sq *seq) {
+func (s *Server) submit(e *engine, sq *seq) {
 	sq.arrival = s.now()
-	s.eng.submit(sq)
+	e.submit(sq)
 	if s.isClosed() {
 		sq.wake()
 	}
@@ -205,7 +238,9 @@ func (s *Server) handleModels(w http.ResponseWriter, _ *http.Request) {
 }
 
 // handleCompletion serves both completion endpoints: validate, plan, inject
-// errors, then run the request through the engine.
+// errors, then run the request through the engine of the copy the router
+// picks. The plan is drawn before routing, so the copy a request lands on
+// never changes its text, length or faults.
 func (s *Server) handleCompletion(w http.ResponseWriter, r *http.Request, chat bool) {
 	s.received.Add(1)
 	if !s.ready() {
@@ -237,8 +272,11 @@ func (s *Server) handleCompletion(w http.ResponseWriter, r *http.Request, chat b
 	if p.stallBefore > 0 {
 		sq.stallBefore, sq.stallNs = p.stallBefore, int64(s.cfg.Faults.StallDuration)
 	}
-	s.submit(sq)
-	rs := &responder{s: s, w: w, r: r, req: req, plan: &p, sq: sq, chat: chat, model: model,
+	c := s.router.acquire()
+	defer s.router.release(c) // also when the handler aborts with a panic
+	eng := s.engs[c]
+	s.submit(eng, sq)
+	rs := &responder{s: s, eng: eng, w: w, r: r, req: req, plan: &p, sq: sq, chat: chat, model: model,
 		created: time.Now().Unix(), timestamps: s.cfg.Timestamps || timestampsRequested(r)}
 	if req.Stream {
 		rs.stream()

@@ -21,6 +21,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // responder answers one admitted request.
 type responder struct {
 	s          *Server
+	eng        *engine // the engine of the copy serving the request
 	w          http.ResponseWriter
 	r          *http.Request
 	req        *completionRequest
@@ -126,7 +127,7 @@ func (p *plan) finishReason() string {
 // abandon cancels the sequence after the client went away or the server
 // closed, and counts the request as failed.
 func (rs *responder) abandon() {
-	rs.s.eng.cancel(rs.sq)
+	rs.eng.cancel(rs.sq)
 	rs.s.failed.Add(1)
 }
 
