@@ -120,10 +120,14 @@ func planCandidates(in planInput) (cands []*pb.RecommendationCandidate, notes []
 		types, notes = chooseTypes(in, byType, weightsGiB, notes)
 	}
 	fw := in.Framework
-	for i, t := range types {
-		c := &pb.RecommendationCandidate{Name: "c" + strconv.Itoa(i+1), Status: CandidatePending,
-			DeploymentConfiguration: &pb.DeploymentConfiguration{InstanceType: t, InstanceCount: 1}}
-		cands = append(cands, c)
+	for _, t := range types {
+		newCand := func() *pb.RecommendationCandidate {
+			c := &pb.RecommendationCandidate{Name: "c" + strconv.Itoa(len(cands)+1), Status: CandidatePending,
+				DeploymentConfiguration: &pb.DeploymentConfiguration{InstanceType: t, InstanceCount: 1}}
+			cands = append(cands, c)
+			return c
+		}
+		c := newCand()
 		agents := byType[t]
 		if len(agents) == 0 {
 			c.Status, c.StatusReason = CandidateSkipped, fmt.Sprintf("no live agent reports instance type %s", t)
@@ -141,18 +145,16 @@ func planCandidates(in planInput) (cands []*pb.RecommendationCandidate, notes []
 			c.Status, c.StatusReason = CandidateSkipped, why
 			continue
 		}
-		c.TensorParallelDegree, c.DeploymentConfiguration.CopyCountPerInstance = int32(tp), int32(copies)
-		c.DeploymentConfiguration.ImageUri = frameworkImage(cfw)
-		// The layout as variables, the way SageMaker's LMI containers take it.
-		c.DeploymentConfiguration.EnvironmentVariables = map[string]string{
-			"OPTION_TENSOR_PARALLEL_DEGREE": strconv.Itoa(tp),
-			"OPTION_DATA_PARALLEL_SIZE":     strconv.Itoa(copies),
-			frameworkEnv:                    cfw,
+		layout(c, in, cfw, tp, copies, weightsGiB)
+		// Many narrow copies win when the batch saturates, one wide copy when
+		// latency bounds the rate; for throughput and cost both are measured.
+		if wtp, wok := widestFit(a, weightsGiB); in.Goal != GoalTTFT && wok && wtp != tp && dataParallel(cfw) {
+			w := newCand()
+			w.AgentId = c.AgentId
+			w.Explanation = fmt.Sprintf("%d x %s: one copy over %d GPUs (tensor parallel %d), measured against %s's %d copies: lower latency per request, which bounds the rate when the batch is not full",
+				a.GetGpus().GetCount(), a.GetGpus().GetModel(), wtp, wtp, c.GetName(), copies)
+			layout(w, in, cfw, wtp, int(a.GetGpus().GetCount())/wtp, weightsGiB)
 		}
-		if weightsGiB > 0 {
-			c.DeploymentConfiguration.MinCpuMemoryRequiredInMb = int64(math.Ceil(weightsGiB * 1024 * 1.2))
-		}
-		applyOptimizations(c, in, cfw)
 	}
 	// Spread candidates of one type over that type's agents.
 	next := map[string]int{}
@@ -164,6 +166,35 @@ func planCandidates(in planInput) (cands []*pb.RecommendationCandidate, notes []
 		}
 	}
 	return cands, notes
+}
+
+// layout fills a candidate's deployment for a layout.
+func layout(c *pb.RecommendationCandidate, in planInput, fw string, tp, copies int, weightsGiB float64) {
+	c.TensorParallelDegree, c.DeploymentConfiguration.CopyCountPerInstance = int32(tp), int32(copies)
+	c.DeploymentConfiguration.ImageUri = frameworkImage(fw)
+	// The layout as variables, the way SageMaker's LMI containers take it.
+	c.DeploymentConfiguration.EnvironmentVariables = map[string]string{
+		"OPTION_TENSOR_PARALLEL_DEGREE": strconv.Itoa(tp),
+		"OPTION_DATA_PARALLEL_SIZE":     strconv.Itoa(copies),
+		frameworkEnv:                    fw,
+	}
+	if weightsGiB > 0 {
+		c.DeploymentConfiguration.MinCpuMemoryRequiredInMb = int64(math.Ceil(weightsGiB * 1024 * 1.2))
+	}
+	applyOptimizations(c, in, fw)
+}
+
+// widestFit is the largest tensor-parallel degree (1, 2, 4, 8) that divides
+// an agent's GPUs, if the model fits it.
+func widestFit(a *pb.Agent, weightsGiB float64) (int, bool) {
+	gpus := int(a.GetGpus().GetCount())
+	memGiB := float64(a.GetGpus().GetMemoryMib()) / 1024
+	for _, t := range []int{8, 4, 2, 1} {
+		if t <= gpus && gpus%t == 0 {
+			return t, weightsGiB == 0 || memGiB == 0 || weightsGiB/float64(t) <= weightsHeadroom*memGiB
+		}
+	}
+	return 0, false
 }
 
 // chooseTypes picks up to three instance types from the fleet when the
@@ -293,7 +324,7 @@ func chooseParallelism(goal, fw string, a *pb.Agent, weightsGiB float64) (tp, co
 	default:
 		tp = fits[0]
 		copies = gpus / tp
-		why = fmt.Sprintf("%s; %s: %d copies of tensor parallel %d give more tokens per GPU than fewer, wider copies (tensor parallelism scales sub-linearly)",
+		why = fmt.Sprintf("%s; %s: %d copies of tensor parallel %d give the most tokens per GPU once the batch is full (tensor parallelism scales sub-linearly)",
 			gpuDesc, size, copies, tp)
 	}
 	return tp, copies, why, true

@@ -50,10 +50,15 @@ func TestPlanCandidatesChoosesLayoutBySizeAndGoal(t *testing.T) {
 	// An 8B model (~15 GiB) fits one GPU of each class.
 	cands, _ := planCandidates(planInput{Goal: GoalThroughput, InstanceTypes: []string{"lab-8xH100", "ml.g6.xlarge", "ml.g6e.xlarge"},
 		ModelURI: "s3://m/llama-3.1-8b", Agents: fleet})
-	if len(cands) != 3 {
+	// 8xH100 gets two layouts (8 narrow copies, one wide copy), the one-GPU
+	// L4 one.
+	if len(cands) != 4 {
 		t.Fatalf("%d candidates", len(cands))
 	}
-	h, l4, l40 := cands[0], cands[1], cands[2]
+	h, wide, l4, l40 := cands[0], cands[1], cands[2], cands[3]
+	if wide.GetTensorParallelDegree() != 8 || wide.GetDeploymentConfiguration().GetCopyCountPerInstance() != 1 || wide.GetAgentId() != "h100-b" {
+		t.Fatalf("wide layout: %v", wide)
+	}
 	if h.GetStatus() != CandidatePending || h.GetTensorParallelDegree() != 1 || h.GetDeploymentConfiguration().GetCopyCountPerInstance() != 8 ||
 		h.GetAgentId() != "h100-a" || h.GetDeploymentConfiguration().GetEnvironmentVariables()[frameworkEnv] != "SIMULATOR" {
 		t.Fatalf("8xH100 for throughput: %v", h)
@@ -78,7 +83,10 @@ func TestPlanCandidatesChoosesLayoutBySizeAndGoal(t *testing.T) {
 	if c := cands[0]; c.GetTensorParallelDegree() != 4 || c.GetDeploymentConfiguration().GetCopyCountPerInstance() != 2 {
 		t.Fatalf("70B on 8xH100: tp %d x %d (%s)", c.GetTensorParallelDegree(), c.GetDeploymentConfiguration().GetCopyCountPerInstance(), c.GetExplanation())
 	}
-	for _, c := range cands[1:] {
+	if c := cands[1]; c.GetTensorParallelDegree() != 8 || c.GetStatus() != CandidatePending {
+		t.Fatalf("70B wide layout: %v", c)
+	}
+	for _, c := range cands[2:] {
 		if c.GetStatus() != CandidateSkipped || !strings.Contains(c.GetStatusReason(), "do not fit") {
 			t.Fatalf("70B on %s: %v", c.GetDeploymentConfiguration().GetInstanceType(), c)
 		}
@@ -87,8 +95,8 @@ func TestPlanCandidatesChoosesLayoutBySizeAndGoal(t *testing.T) {
 	// Two candidates of one type go to different agents, so they run in
 	// parallel.
 	cands, _ = planCandidates(planInput{Goal: GoalThroughput, InstanceTypes: []string{"lab-8xH100"}, ModelURI: "m-8b", Agents: fleet})
-	if cands[0].GetAgentId() != "h100-a" {
-		t.Fatalf("agent %s", cands[0].GetAgentId())
+	if len(cands) != 2 || cands[0].GetAgentId() != "h100-a" || cands[1].GetAgentId() != "h100-b" {
+		t.Fatalf("agents %v", cands)
 	}
 
 	// The cost goal picks the cheapest types that fit.
@@ -99,7 +107,7 @@ func TestPlanCandidatesChoosesLayoutBySizeAndGoal(t *testing.T) {
 	for _, c := range cands {
 		got = append(got, c.GetDeploymentConfiguration().GetInstanceType())
 	}
-	if strings.Join(got, ",") != "ml.g6.xlarge,ml.g5.12xlarge,lab-8xH100" || !strings.Contains(strings.Join(notes, ";"), "cheapest") {
+	if strings.Join(got, ",") != "ml.g6.xlarge,ml.g5.12xlarge,ml.g5.12xlarge,lab-8xH100,lab-8xH100" || !strings.Contains(strings.Join(notes, ";"), "cheapest") {
 		t.Fatalf("cost goal chose %v (%v)", got, notes)
 	}
 }
