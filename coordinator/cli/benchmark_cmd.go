@@ -18,6 +18,7 @@ import (
 
 func newBenchmarkJobCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "benchmark-job", Aliases: []string{"bj"}, Short: "Create, describe, list, stop and delete AI benchmark jobs"}
+	var purge bool
 	ops := jobOps{
 		noun: "benchmark job",
 		describe: func(ctx context.Context, c pb.InferenceOptimizationClient, name string) (proto.Message, error) {
@@ -63,12 +64,20 @@ func newBenchmarkJobCmd(g *globals) *cobra.Command {
 			return r.GetAiBenchmarkJobArn(), err
 		},
 		remove: func(ctx context.Context, c pb.InferenceOptimizationClient, name string) (string, error) {
-			r, err := c.DeleteAIBenchmarkJob(ctx, &pb.DeleteAIBenchmarkJobRequest{AiBenchmarkJobName: name})
+			r, err := c.DeleteAIBenchmarkJob(ctx, &pb.DeleteAIBenchmarkJobRequest{AiBenchmarkJobName: name, PurgeResults: purge})
+			if err == nil && purge {
+				fmt.Fprintf(g.out, "removed %d result file(s)\n", r.GetPurgedObjects())
+			}
 			return r.GetAiBenchmarkJobArn(), err
 		},
 	}
 	cmd.AddCommand(benchmarkCreate(g), benchmarkResults(g), benchmarkWatch(g), benchmarkLogs(g))
-	cmd.AddCommand(ops.commands(g, "WORKLOAD")...)
+	for _, c := range ops.commands(g, "WORKLOAD") {
+		if c.Name() == "delete" {
+			c.Flags().BoolVar(&purge, "purge-results", false, "also delete the job's result files under its output location")
+		}
+		cmd.AddCommand(c)
+	}
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/names"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+	"github.com/perfleet/perfleet/pkg/resultstore"
 	"github.com/perfleet/perfleet/pkg/validate"
 )
 
@@ -134,11 +135,33 @@ func (e *Endpoint) StopAIBenchmarkJob(ctx context.Context, req *pb.StopAIBenchma
 
 // DeleteAIBenchmarkJob deletes a terminal job.
 func (e *Endpoint) DeleteAIBenchmarkJob(ctx context.Context, req *pb.DeleteAIBenchmarkJobRequest) (*pb.DeleteAIBenchmarkJobResponse, error) {
+	var location, name string
+	if req.GetPurgeResults() {
+		j, err := e.getJob(ctx, "ai_benchmark_job_name", req.GetAiBenchmarkJobName(), state.KindBenchmark)
+		if err != nil {
+			return nil, err
+		}
+		location, name = j.Benchmark.GetJob().GetOutputConfig().GetS3OutputLocation(), j.Name
+	}
 	arn, err := e.deleteJob(ctx, "ai_benchmark_job_name", req.GetAiBenchmarkJobName(), state.KindBenchmark)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.DeleteAIBenchmarkJobResponse{AiBenchmarkJobArn: arn}, nil
+	resp := &pb.DeleteAIBenchmarkJobResponse{AiBenchmarkJobArn: arn}
+	if req.GetPurgeResults() && location != "" {
+		// The record is gone; the results follow. Results are written by
+		// the leader, which runs this handler (writes are forwarded to it).
+		store, err := resultstore.Open(ctx, location, resultstore.Options{Region: e.b.Scope().Region})
+		if err == nil {
+			var n int
+			n, err = store.DeletePrefix(ctx, name+"/")
+			resp.PurgedObjects = int64(n)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: the job was deleted but its results under %s were not: %v", ErrUnavailable, location, err)
+		}
+	}
+	return resp, nil
 }
 
 // GetAIBenchmarkJobResults returns the job's finished levels.

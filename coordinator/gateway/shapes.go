@@ -165,11 +165,13 @@ var shapes = map[protoreflect.FullName]*shape{
 		m("end_time", "EndTime"),
 		m("ai_workload_config_name", "AIWorkloadConfigName"),
 	}},
-	fullName(&pb.ListAIBenchmarkJobsResponse{}):  {members: []member{m("ai_benchmark_jobs", "AIBenchmarkJobs"), m("next_token", "NextToken")}},
-	fullName(&pb.StopAIBenchmarkJobRequest{}):    {members: []member{m("ai_benchmark_job_name", "AIBenchmarkJobName")}},
-	fullName(&pb.StopAIBenchmarkJobResponse{}):   {members: []member{m("ai_benchmark_job_arn", "AIBenchmarkJobArn")}},
-	fullName(&pb.DeleteAIBenchmarkJobRequest{}):  {members: []member{m("ai_benchmark_job_name", "AIBenchmarkJobName")}},
-	fullName(&pb.DeleteAIBenchmarkJobResponse{}): {members: []member{m("ai_benchmark_job_arn", "AIBenchmarkJobArn")}},
+	fullName(&pb.ListAIBenchmarkJobsResponse{}): {members: []member{m("ai_benchmark_jobs", "AIBenchmarkJobs"), m("next_token", "NextToken")}},
+	fullName(&pb.StopAIBenchmarkJobRequest{}):   {members: []member{m("ai_benchmark_job_name", "AIBenchmarkJobName")}},
+	fullName(&pb.StopAIBenchmarkJobResponse{}):  {members: []member{m("ai_benchmark_job_arn", "AIBenchmarkJobArn")}},
+	fullName(&pb.DeleteAIBenchmarkJobRequest{}): {members: []member{m("ai_benchmark_job_name", "AIBenchmarkJobName")},
+		grpcOnly: []protoreflect.Name{"purge_results"}},
+	fullName(&pb.DeleteAIBenchmarkJobResponse{}): {members: []member{m("ai_benchmark_job_arn", "AIBenchmarkJobArn")},
+		grpcOnly: []protoreflect.Name{"purged_objects"}},
 
 	// AI recommendation jobs.
 	fullName(&pb.S3ModelSource{}):         {members: []member{m("s3_uri", "S3Uri")}},

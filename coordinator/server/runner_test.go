@@ -206,6 +206,18 @@ func TestBenchmarkJobRunsAcrossAgents(t *testing.T) {
 			t.Fatalf("level %d time_to_first_token: %v", i, ttft)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(out, "sweep", "report.html")); err != nil {
+		t.Fatalf("report.html: %v", err)
+	}
+
+	// Delete with purge_results removes the record and the result files.
+	del, err := c.DeleteAIBenchmarkJob(context.Background(), &pb.DeleteAIBenchmarkJobRequest{AiBenchmarkJobName: "sweep", PurgeResults: true})
+	if err != nil || del.GetPurgedObjects() < 7 {
+		t.Fatalf("delete --purge-results: %v %v", del, err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "sweep")); !os.IsNotExist(err) {
+		t.Fatalf("results still there after the purge: %v", err)
+	}
 }
 
 func TestStopBenchmarkJobMidLevel(t *testing.T) {

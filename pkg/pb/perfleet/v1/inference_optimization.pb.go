@@ -1993,8 +1993,11 @@ type DeleteAIBenchmarkJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The job's name or ARN. Required.
 	AiBenchmarkJobName string `protobuf:"bytes,1,opt,name=ai_benchmark_job_name,json=aiBenchmarkJobName,proto3" json:"ai_benchmark_job_name,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Also delete the job's result files under its output location (a
+	// perfleet extension; SageMaker leaves them).
+	PurgeResults  bool `protobuf:"varint,2,opt,name=purge_results,json=purgeResults,proto3" json:"purge_results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteAIBenchmarkJobRequest) Reset() {
@@ -2034,13 +2037,22 @@ func (x *DeleteAIBenchmarkJobRequest) GetAiBenchmarkJobName() string {
 	return ""
 }
 
+func (x *DeleteAIBenchmarkJobRequest) GetPurgeResults() bool {
+	if x != nil {
+		return x.PurgeResults
+	}
+	return false
+}
+
 // DeleteAIBenchmarkJobResponse names the deleted job.
 type DeleteAIBenchmarkJobResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The deleted job's ARN.
 	AiBenchmarkJobArn string `protobuf:"bytes,1,opt,name=ai_benchmark_job_arn,json=aiBenchmarkJobArn,proto3" json:"ai_benchmark_job_arn,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// With purge_results: how many result files were deleted.
+	PurgedObjects int64 `protobuf:"varint,2,opt,name=purged_objects,json=purgedObjects,proto3" json:"purged_objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteAIBenchmarkJobResponse) Reset() {
@@ -2078,6 +2090,13 @@ func (x *DeleteAIBenchmarkJobResponse) GetAiBenchmarkJobArn() string {
 		return x.AiBenchmarkJobArn
 	}
 	return ""
+}
+
+func (x *DeleteAIBenchmarkJobResponse) GetPurgedObjects() int64 {
+	if x != nil {
+		return x.PurgedObjects
+	}
+	return 0
 }
 
 // GetAIBenchmarkJobResultsRequest names a job.
@@ -3094,11 +3113,13 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\x19StopAIBenchmarkJobRequest\x121\n" +
 	"\x15ai_benchmark_job_name\x18\x01 \x01(\tR\x12aiBenchmarkJobName\"M\n" +
 	"\x1aStopAIBenchmarkJobResponse\x12/\n" +
-	"\x14ai_benchmark_job_arn\x18\x01 \x01(\tR\x11aiBenchmarkJobArn\"P\n" +
+	"\x14ai_benchmark_job_arn\x18\x01 \x01(\tR\x11aiBenchmarkJobArn\"u\n" +
 	"\x1bDeleteAIBenchmarkJobRequest\x121\n" +
-	"\x15ai_benchmark_job_name\x18\x01 \x01(\tR\x12aiBenchmarkJobName\"O\n" +
+	"\x15ai_benchmark_job_name\x18\x01 \x01(\tR\x12aiBenchmarkJobName\x12#\n" +
+	"\rpurge_results\x18\x02 \x01(\bR\fpurgeResults\"v\n" +
 	"\x1cDeleteAIBenchmarkJobResponse\x12/\n" +
-	"\x14ai_benchmark_job_arn\x18\x01 \x01(\tR\x11aiBenchmarkJobArn\"T\n" +
+	"\x14ai_benchmark_job_arn\x18\x01 \x01(\tR\x11aiBenchmarkJobArn\x12%\n" +
+	"\x0epurged_objects\x18\x02 \x01(\x03R\rpurgedObjects\"T\n" +
 	"\x1fGetAIBenchmarkJobResultsRequest\x121\n" +
 	"\x15ai_benchmark_job_name\x18\x01 \x01(\tR\x12aiBenchmarkJobName\"\xf1\x01\n" +
 	"\rMetricSummary\x12\x10\n" +
