@@ -237,15 +237,25 @@ func TestStartAtDelaysFirstSend(t *testing.T) {
 
 func TestStartAtPassedAndBadAssignments(t *testing.T) {
 	srv := newLLM(t, time.Millisecond, false)
-	a := Assignment{JobID: "j", Shard: oneShard(1, 3), TargetURL: srv.URL, Models: []string{"m"},
-		StartAt: time.Now().Add(-3 * time.Second), Spec: canonical(t, baseSpec+"  concurrency: 1\n  request_count: 3\n")}
-	_, err := Run(context.Background(), a, Options{AgentID: "a1", MaxStartLag: 500 * time.Millisecond})
+	// A shard that shares its level with others refuses a start long past:
+	// it could not run in step with them.
+	two := scheduler.Shard{AgentID: "a1", Index: 0, Of: 2, Concurrency: 1, RequestCount: 3, Seed: 7, Slice: scheduler.Slice{Start: 0, Stride: 2}}
+	late := Assignment{JobID: "j", Shard: two, TargetURL: srv.URL, Models: []string{"m"},
+		StartAt: time.Now().Add(-3 * time.Second), Spec: canonical(t, baseSpec+"  concurrency: 2\n  request_count: 6\n")}
+	_, err := Run(context.Background(), late, Options{AgentID: "a1", MaxStartLag: 500 * time.Millisecond})
 	if !errors.Is(err, ErrStartPassed) || !strings.Contains(err.Error(), "already passed by 3.") ||
 		!strings.Contains(err.Error(), "clocks are off or the assignment was late") {
 		t.Fatalf("err = %v", err)
 	}
 	if p, _ := srv.seen(); len(p) != 0 {
 		t.Fatalf("late shard sent %d requests", len(p))
+	}
+	// A shard alone in its level starts late rather than not at all.
+	a := Assignment{JobID: "j", Shard: oneShard(1, 3), TargetURL: srv.URL, Models: []string{"m"},
+		StartAt: time.Now().Add(-3 * time.Second), Spec: canonical(t, baseSpec+"  concurrency: 1\n  request_count: 3\n")}
+	res, err := Run(context.Background(), a, Options{AgentID: "a1", MaxStartLag: 500 * time.Millisecond})
+	if err != nil || res.OK != 3 {
+		t.Fatalf("late lone shard: %v %+v", err, res)
 	}
 	for name, mod := range map[string]func(*Assignment){
 		"level out of range": func(a *Assignment) { a.LevelIndex = 3 },
