@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -298,10 +299,22 @@ func (g *globals) printUpdate(name string, u *pb.WatchAIBenchmarkJobResponse) {
 	if l.GetPlannedRequestCount() > 0 {
 		done = fmt.Sprintf("%d/%d", l.GetRequestCount(), l.GetPlannedRequestCount())
 	}
-	fmt.Fprintf(g.out, "[%s %d/%d, %d agents] %5.1fs  ok %s  err %d | %.1f req/s  %.0f tok/s | TTFT p50 %.1f p99 %.1f ms | ITL p50 %.2f ms | latency p50 %.0f p99 %.0f ms\n",
+	gpu := ""
+	if m := l.GetGpuUtilization(); len(m) > 0 {
+		ids := make([]string, 0, len(m))
+		for id := range m {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			gpu += fmt.Sprintf(" %s %.0f%%", id, m[id])
+		}
+		gpu = " | GPU" + gpu
+	}
+	fmt.Fprintf(g.out, "[%s %d/%d, %d agents] %5.1fs  ok %s  err %d | %.1f req/s  %.0f tok/s | TTFT p50 %.1f p99 %.1f ms | ITL p50 %.2f ms | latency p50 %.0f p99 %.0f ms%s\n",
 		level, l.GetIndex()+1, u.GetLevelsTotal(), l.GetAgents(), l.GetElapsedSeconds(), done, l.GetErrorRequestCount(),
 		l.GetRequestThroughput(), l.GetOutputTokenThroughput(), l.GetTimeToFirstTokenP50(), l.GetTimeToFirstTokenP99(),
-		l.GetInterTokenLatencyP50(), l.GetRequestLatencyP50(), l.GetRequestLatencyP99())
+		l.GetInterTokenLatencyP50(), l.GetRequestLatencyP50(), l.GetRequestLatencyP99(), gpu)
 }
 
 func benchmarkLogs(g *globals) *cobra.Command {

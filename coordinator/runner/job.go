@@ -719,8 +719,10 @@ type shardRun struct {
 	next   uint64 // next window seq expected
 	merged *metrics.Window
 	recent []errSample // the last minute of windows, for the error rate
-	report *pb.ShardDone
-	done   chan struct{}
+	// lastGPU holds the GPU counters of the newest window, for live views.
+	lastGPU map[string]int64
+	report  *pb.ShardDone
+	done    chan struct{}
 }
 
 // window merges an in-order window and returns the seq to acknowledge.
@@ -731,6 +733,10 @@ func (sr *shardRun) window(w *pb.ShardWindow) uint64 {
 		if win, err := metrics.UnmarshalWindow(w.GetWindow()); err == nil {
 			sr.merged.Merge(win)
 			sr.next++
+			if win.Counters[metrics.CounterGPUWindows] > 0 {
+				sr.lastGPU = map[string]int64{metrics.CounterGPUWindows: win.Counters[metrics.CounterGPUWindows],
+					metrics.CounterGPUUtilMilli: win.Counters[metrics.CounterGPUUtilMilli]}
+			}
 			sr.recent = append(sr.recent, newErrSample(win))
 			for len(sr.recent) > 0 && sr.recent[0].startMs < win.StartMs-60_000 {
 				sr.recent = sr.recent[1:]
@@ -846,15 +852,22 @@ func (jr *jobRun) progress(now time.Time) (int, *pb.LevelProgress) {
 		return total, nil
 	}
 	merged := metrics.NewWindow("", 0, 0, 0)
+	gpus := map[string]float64{}
 	for _, sr := range active {
 		sr.mu.Lock()
 		merged.Merge(sr.merged)
+		if n := sr.lastGPU[metrics.CounterGPUWindows]; n > 0 {
+			gpus[sr.agentID] = float64(sr.lastGPU[metrics.CounterGPUUtilMilli]) / 1000 / float64(n)
+		}
 		sr.mu.Unlock()
 	}
 	p := &pb.LevelProgress{Index: uint32(lp.Index), Name: lp.Name, Agents: uint32(len(lp.Shards)),
 		ElapsedSeconds: max(0, now.Sub(start).Seconds())}
 	for _, sh := range lp.Shards {
 		p.PlannedRequestCount += int64(sh.RequestCount)
+	}
+	if len(gpus) > 0 {
+		p.GpuUtilization = gpus
 	}
 	for _, m := range metrics.Summarize(merged, nil, metrics.Goodput{}).Metrics {
 		st := metrics.Stats{}

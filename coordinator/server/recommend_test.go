@@ -284,6 +284,22 @@ func TestRecommendationCandidateFailuresAndStop(t *testing.T) {
 	if simulators(t, bin) == 0 {
 		t.Fatal("no simulator process while benchmarking")
 	}
+	// Watching the child job shows the candidate's GPU utilisation live.
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	watch, err := c.WatchAIBenchmarkJob(wctx, &pb.WatchAIBenchmarkJobRequest{AiBenchmarkJobName: "stopped-c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		u, err := watch.Recv()
+		if err != nil {
+			t.Fatalf("no live GPU utilisation for agent ok: %v", err)
+		}
+		if _, ok := u.GetLevel().GetGpuUtilization()["ok"]; ok {
+			break
+		}
+	}
+	wcancel()
 	if _, err := c.StopAIRecommendationJob(ctx, &pb.StopAIRecommendationJobRequest{AiRecommendationJobName: "stopped"}); err != nil {
 		t.Fatal(err)
 	}
