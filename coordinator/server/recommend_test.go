@@ -229,7 +229,8 @@ func TestRecommendationCandidateFailuresAndStop(t *testing.T) {
 			ms.Programs = map[modelserver.Framework][]string{modelserver.FrameworkSimulator: {bin, "simulate", "--no-such-flag"}}
 		}
 		d, err := daemon.Start(daemon.Config{ID: a.id, InstanceType: a.typ, GossipAddr: "127.0.0.1:0", Join: []string{s.GossipAddr()}, FastGossip: true,
-			GPUs: gpu.NewSimulated(spec, gpu.SimOptions{Seed: a.id}), Heartbeat: 200 * time.Millisecond, DataDir: t.TempDir(), ModelServers: ms})
+			GPUs: gpu.NewSimulated(spec, gpu.SimOptions{Seed: a.id}), Heartbeat: 200 * time.Millisecond, DataDir: t.TempDir(), ModelServers: ms,
+			SampleInterval: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -285,7 +286,7 @@ func TestRecommendationCandidateFailuresAndStop(t *testing.T) {
 		t.Fatal("no simulator process while benchmarking")
 	}
 	// Watching the child job shows the candidate's GPU utilisation live.
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	watch, err := c.WatchAIBenchmarkJob(wctx, &pb.WatchAIBenchmarkJobRequest{AiBenchmarkJobName: "stopped-c1"})
 	if err != nil {
 		t.Fatal(err)
