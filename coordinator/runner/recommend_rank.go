@@ -9,6 +9,7 @@ import (
 
 	"github.com/perfleet/perfleet/pkg/metrics"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+	"github.com/perfleet/perfleet/pkg/pricing"
 	"github.com/perfleet/perfleet/pkg/workload"
 )
 
@@ -285,12 +286,13 @@ func nearlyEqual(a, b float64) bool {
 	return math.Abs(a-b) <= 0.01*math.Max(math.Abs(a), math.Abs(b))
 }
 
-// costPerMillion is $/hour ÷ (tokens/s × 3600) × 1e6.
+// costPerMillion is pricing's $ per 1M tokens, +Inf when the price is
+// unknown (NaN) as well as at zero throughput.
 func costPerMillion(usdHour, tokensPerSecond float64) float64 {
-	if tokensPerSecond <= 0 || math.IsNaN(usdHour) {
+	if math.IsNaN(usdHour) {
 		return math.Inf(1)
 	}
-	return usdHour / (tokensPerSecond * 3600) * 1e6
+	return pricing.Entry{USDPerHour: usdHour}.CostPerMillionTokens(tokensPerSecond)
 }
 
 // expectedPerformance builds SageMaker's ExpectedPerformance rows with

@@ -27,6 +27,7 @@ import (
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/arn"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+	"github.com/perfleet/perfleet/pkg/pricing"
 	"github.com/perfleet/perfleet/pkg/workload"
 )
 
@@ -46,25 +47,12 @@ type Cluster interface {
 	Scope() arn.Scope
 }
 
-// Prices prices an instance type for recommendations: $/hour and a line
-// saying which catalog entry was used.
-type Prices interface {
-	Price(instanceType, region, gpuModel string, gpuCount int) (usdPerHour float64, source string, err error)
-}
-
-// priceEntry is a price and where it came from.
-type priceEntry struct {
-	USDPerHour float64
-	Source     string
-}
-
 // price looks an instance type up for an agent of that type.
-func (r *Runner) price(instanceType string, a *pb.Agent) (priceEntry, error) {
+func (r *Runner) price(instanceType string, a *pb.Agent) (pricing.Entry, error) {
 	if r.Prices == nil {
-		return priceEntry{}, fmt.Errorf("no price catalog configured")
+		return pricing.Entry{}, fmt.Errorf("no price catalog configured")
 	}
-	usd, src, err := r.Prices.Price(instanceType, r.Region, a.GetGpus().GetModel(), int(a.GetGpus().GetCount()))
-	return priceEntry{USDPerHour: usd, Source: src}, err
+	return r.Prices.Lookup(instanceType, r.Region, a.GetGpus().GetModel(), int(a.GetGpus().GetCount()))
 }
 
 // Runner runs the leader's benchmark jobs.
@@ -83,7 +71,7 @@ type Runner struct {
 	// spec's error_rate_sla (50 % when unset) before the job fails.
 	ErrorWindow time.Duration
 	// Prices prices recommendation candidates.
-	Prices Prices
+	Prices *pricing.Catalog
 	// DeployTimeout bounds a recommendation candidate's model-server launch.
 	DeployTimeout time.Duration
 

@@ -136,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 	s.disc = newDiscovery(s.identity())
 	s.runner = runner.New(s, s.log)
 	s.runner.Region = cfg.Region
-	s.runner.Prices = catalogPrices{prices}
+	s.runner.Prices = prices
 
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.routeUnary),
@@ -372,12 +372,4 @@ func (s *Server) Apply(ctx context.Context, t fsm.MessageType, msg proto.Message
 		return nil, err
 	}
 	return f.Response(), nil
-}
-
-// catalogPrices gives the runner the price catalog.
-type catalogPrices struct{ c *pricing.Catalog }
-
-func (p catalogPrices) Price(instanceType, region, gpuModel string, gpuCount int) (float64, string, error) {
-	e, err := p.c.Lookup(instanceType, region, gpuModel, gpuCount)
-	return e.USDPerHour, e.Source, err
 }
