@@ -79,18 +79,6 @@ func fleetTypes(agents []*pb.Agent) map[string][]*pb.Agent {
 	return m
 }
 
-// LiveInstanceTypes lists the instance types of agents that are alive and
-// hold a control stream, sorted; validation names them when a request asks
-// for another.
-func LiveInstanceTypes(agents []*pb.Agent) []string {
-	var out []string
-	for t := range fleetTypes(usableAgents(agents)) {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // usableAgents keeps the agents a candidate can be deployed on.
 func usableAgents(agents []*pb.Agent) []*pb.Agent {
 	var out []*pb.Agent
@@ -148,7 +136,8 @@ func planCandidates(in planInput) (cands []*pb.RecommendationCandidate, notes []
 		layout(c, in, cfw, tp, copies, weightsGiB)
 		// Many narrow copies win when the batch saturates, one wide copy when
 		// latency bounds the rate; for throughput and cost both are measured.
-		if wtp, wok := widestFit(a, weightsGiB); in.Goal != GoalTTFT && wok && wtp != tp && dataParallel(cfw) {
+		fits := fittingDegrees(a, weightsGiB) // not empty: chooseParallelism found one
+		if wtp := fits[len(fits)-1]; in.Goal != GoalTTFT && wtp != tp && dataParallel(cfw) {
 			w := newCand()
 			w.AgentId = c.AgentId
 			w.Explanation = fmt.Sprintf("%d x %s: one copy over %d GPUs (tensor parallel %d), measured against %s's %d copies: lower latency per request, which bounds the rate when the batch is not full",
@@ -184,17 +173,19 @@ func layout(c *pb.RecommendationCandidate, in planInput, fw string, tp, copies i
 	applyOptimizations(c, in, fw)
 }
 
-// widestFit is the largest tensor-parallel degree (1, 2, 4, 8) that divides
-// an agent's GPUs, if the model fits it.
-func widestFit(a *pb.Agent, weightsGiB float64) (int, bool) {
+// fittingDegrees lists the tensor-parallel degrees (1, 2, 4, 8) that
+// divide an agent's GPUs and leave KV-cache room beside a shard of the
+// weights, smallest first; every larger divisor fits once one does.
+func fittingDegrees(a *pb.Agent, weightsGiB float64) []int {
 	gpus := int(a.GetGpus().GetCount())
 	memGiB := float64(a.GetGpus().GetMemoryMib()) / 1024
-	for _, t := range []int{8, 4, 2, 1} {
-		if t <= gpus && gpus%t == 0 {
-			return t, weightsGiB == 0 || memGiB == 0 || weightsGiB/float64(t) <= weightsHeadroom*memGiB
+	var fits []int
+	for _, t := range []int{1, 2, 4, 8} {
+		if t <= gpus && gpus%t == 0 && (weightsGiB == 0 || memGiB == 0 || weightsGiB/float64(t) <= weightsHeadroom*memGiB) {
+			fits = append(fits, t)
 		}
 	}
-	return 0, false
+	return fits
 }
 
 // chooseTypes picks up to three instance types from the fleet when the
@@ -296,12 +287,7 @@ func chooseParallelism(goal, fw string, a *pb.Agent, weightsGiB float64) (tp, co
 	if gpus == 0 {
 		return 0, 0, fmt.Sprintf("agent %s reports no GPUs", a.GetAgentId()), false
 	}
-	var fits []int
-	for _, t := range []int{1, 2, 4, 8} {
-		if t <= gpus && gpus%t == 0 && (weightsGiB == 0 || memGiB == 0 || weightsGiB/float64(t) <= weightsHeadroom*memGiB) {
-			fits = append(fits, t)
-		}
-	}
+	fits := fittingDegrees(a, weightsGiB)
 	if len(fits) == 0 {
 		return 0, 0, fmt.Sprintf("the model's weights (~%.0f GiB) do not fit %s: even split %d ways a shard leaves under %.0f%% of a GPU for the KV cache",
 			weightsGiB, gpuDesc, min(gpus, 8), 100*(1-weightsHeadroom)), false
