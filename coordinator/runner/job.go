@@ -83,6 +83,22 @@ func (jr *jobRun) writeLog(ctx context.Context) {
 	}
 }
 
+// pinned keeps the agents a job may run on: all of them, or only those it
+// is pinned to (a recommendation candidate's load runs beside its model
+// server).
+func (jr *jobRun) pinned(agents []*pb.Agent) []*pb.Agent {
+	pins := jr.job.Benchmark.GetPinnedAgentIds()
+	if len(pins) == 0 {
+		return agents
+	}
+	return slices.DeleteFunc(agents, func(a *pb.Agent) bool { return !slices.Contains(pins, a.GetAgentId()) })
+}
+
+// reportStat is a summary's latency statistics as the reports show them.
+func reportStat(m *pb.MetricSummary) report.Stat {
+	return report.Stat{Avg: m.GetAvg(), P50: m.GetP50(), P90: m.GetP90(), P99: m.GetP99()}
+}
+
 // writeReport writes <job>/report.html: the levels side by side with
 // throughput and latency charts.
 func (jr *jobRun) writeReport(ctx context.Context) {
@@ -114,14 +130,11 @@ func (jr *jobRun) writeReport(ctx context.Context) {
 			}
 		}
 	}
-	stat := func(m *pb.MetricSummary) report.Stat {
-		return report.Stat{Avg: m.GetAvg(), P50: m.GetP50(), P90: m.GetP90(), P99: m.GetP99()}
-	}
 	for _, l := range j.Benchmark.GetLevels() {
 		lv := report.Level{Name: levelLabel(l, plan), Requests: l.GetRequestCount(), Errors: l.GetErrorRequestCount(), Location: l.GetLocation(),
 			RequestThroughput: metricOf(l, metrics.RequestThroughput).GetValue(), OutputTokenThroughput: metricOf(l, metrics.OutputTokenThroughput).GetValue(),
-			TTFT: stat(metricOf(l, metrics.TimeToFirstToken)), ITL: stat(metricOf(l, metrics.InterTokenLatency)),
-			RequestLatency: stat(metricOf(l, metrics.RequestLatency)), Goodput: metricOf(l, metrics.GoodputTag).GetValue()}
+			TTFT: reportStat(metricOf(l, metrics.TimeToFirstToken)), ITL: reportStat(metricOf(l, metrics.InterTokenLatency)),
+			RequestLatency: reportStat(metricOf(l, metrics.RequestLatency)), Goodput: metricOf(l, metrics.GoodputTag).GetValue()}
 		if int(l.GetIndex()) < len(plan) {
 			lv.Concurrency, lv.RequestRate = plan[l.GetIndex()].Concurrency, plan[l.GetIndex()].RequestRate
 		}
@@ -230,12 +243,9 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if pins := j.Benchmark.GetPinnedAgentIds(); len(pins) > 0 {
-		// A recommendation candidate's load runs beside its model server.
-		agents = slices.DeleteFunc(agents, func(a *pb.Agent) bool { return !slices.Contains(pins, a.GetAgentId()) })
-		if len(agents) == 0 {
-			return 0, fmt.Errorf("the job runs only on agent(s) %s, which the fleet no longer has", strings.Join(pins, ", "))
-		}
+	agents = jr.pinned(agents)
+	if pins := j.Benchmark.GetPinnedAgentIds(); len(pins) > 0 && len(agents) == 0 {
+		return 0, fmt.Errorf("the job runs only on agent(s) %s, which the fleet no longer has", strings.Join(pins, ", "))
 	}
 	levels := spec.Levels()
 	jr.mu.Lock()
@@ -253,10 +263,7 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 		if err != nil {
 			return nil
 		}
-		if pins := j.Benchmark.GetPinnedAgentIds(); len(pins) > 0 {
-			all = slices.DeleteFunc(all, func(a *pb.Agent) bool { return !slices.Contains(pins, a.GetAgentId()) })
-		}
-		cands := scheduler.FromAgents(all)
+		cands := scheduler.FromAgents(jr.pinned(all))
 		for i := range cands {
 			cands[i].Connected = r.c.AgentConnected(cands[i].ID)
 		}

@@ -731,9 +731,6 @@ func (rr *recRun) writeResults(ctx context.Context, rc *recContext, goal string,
 
 // reportOf turns a finished job into the report's input.
 func reportOf(job *pb.DescribeAIRecommendationJobResponse, rc *recContext, goal string, all map[string]*measured, events []*pb.JobEvent) report.Recommendation {
-	stat := func(m *pb.MetricSummary) report.Stat {
-		return report.Stat{Avg: m.GetAvg(), P50: m.GetP50(), P90: m.GetP90(), P99: m.GetP99()}
-	}
 	out := report.Recommendation{JobName: job.GetAiRecommendationJobName(), JobARN: job.GetAiRecommendationJobArn(),
 		Status: job.GetAiRecommendationJobStatus(), FailureReason: job.GetFailureReason(), Goal: goal, Model: job.GetModelSource().GetS3().GetS3Uri(),
 		Workload: job.GetAiWorkloadConfigIdentifier(), SLOs: rc.slos.describe(), PointLatency: "request latency p50",
@@ -760,7 +757,7 @@ func reportOf(job *pb.DescribeAIRecommendationJobResponse, rc *recContext, goal 
 			if m.op != nil {
 				op = levelLabel(m.op, rc.plan)
 				cand.OperatingPoint = op
-				cand.TTFT, cand.ITL, cand.RequestLatency = stat(m.ttft), stat(m.itl), stat(m.latency)
+				cand.TTFT, cand.ITL, cand.RequestLatency = reportStat(m.ttft), reportStat(m.itl), reportStat(m.latency)
 				cand.OutputTokenThroughput, cand.RequestThroughput, cand.Goodput = m.outTPS, m.reqTPS, m.goodTPS
 				cand.USDPerHour, cand.USDPerMillionTokens, cand.PriceSource = m.usdHour, m.costPerM, m.priceSource
 				cand.EnergyJoulesPerToken = m.joulesPerToken
