@@ -105,22 +105,38 @@ func (s slos) feasible(l *pb.LevelResult) (bool, string) {
 			return false, fmt.Sprintf("only %.0f%% of requests met the goodput SLOs", 100*f.GetValue())
 		}
 	}
-	check := func(name, tag string, limit *float64) string {
-		if limit == nil {
-			return ""
-		}
-		if m := metricOf(l, tag); m != nil && statOf(m, s.stat) > *limit {
-			return fmt.Sprintf("%s %s %.1f ms above %g ms", name, s.stat, statOf(m, s.stat), *limit)
-		}
-		return ""
-	}
-	for _, why := range []string{check("TTFT", metrics.TimeToFirstToken, s.ttft), check("ITL", metrics.InterTokenLatency, s.tpot),
-		check("request latency", metrics.RequestLatency, s.e2e)} {
-		if why != "" {
-			return false, why
-		}
+	if b := s.latencyBreach(l, false); b != nil {
+		return false, fmt.Sprintf("%s %s %.1f ms above %g ms", slaNames[b.MetricTag], b.Stat, b.Observed, b.Threshold)
 	}
 	return true, ""
+}
+
+// slaNames are the latency SLAs' names in explanations.
+var slaNames = map[string]string{metrics.TimeToFirstToken: "TTFT", metrics.InterTokenLatency: "ITL", metrics.RequestLatency: "request latency"}
+
+// latencyBreach checks a level against the *_sla_ms thresholds in order
+// (TTFT, ITL, request latency), comparing s.stat; a metric the level lacks
+// breaks its threshold only when missingBreaks.
+func (s slos) latencyBreach(l *pb.LevelResult, missingBreaks bool) *breach {
+	for _, c := range []struct {
+		tag   string
+		limit *float64
+	}{{metrics.TimeToFirstToken, s.ttft}, {metrics.InterTokenLatency, s.tpot}, {metrics.RequestLatency, s.e2e}} {
+		if c.limit == nil {
+			continue
+		}
+		m := metricOf(l, c.tag)
+		if m == nil {
+			if missingBreaks {
+				return &breach{MetricTag: c.tag, Stat: s.stat, Op: "<=", Threshold: *c.limit, Observed: -1}
+			}
+			continue
+		}
+		if v := statOf(m, s.stat); v > *c.limit {
+			return &breach{MetricTag: c.tag, Stat: s.stat, Op: "<=", Threshold: *c.limit, Observed: v}
+		}
+	}
+	return nil
 }
 
 // measured is a candidate's evidence at its operating point: the highest

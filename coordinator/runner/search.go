@@ -78,22 +78,7 @@ func firstBreach(s slos, l *pb.LevelResult) *breach {
 	if rate := float64(l.GetErrorRequestCount()) / float64(total); rate > s.maxErrorRate {
 		return &breach{MetricTag: "error_rate", Stat: "value", Op: "<=", Threshold: s.maxErrorRate, Observed: rate}
 	}
-	for _, c := range []struct {
-		tag   string
-		limit *float64
-	}{{metrics.TimeToFirstToken, s.ttft}, {metrics.InterTokenLatency, s.tpot}, {metrics.RequestLatency, s.e2e}} {
-		if c.limit == nil {
-			continue
-		}
-		m := metricOf(l, c.tag)
-		if m == nil {
-			return &breach{MetricTag: c.tag, Stat: s.stat, Op: "<=", Threshold: *c.limit, Observed: -1}
-		}
-		if v := statOf(m, s.stat); v > *c.limit {
-			return &breach{MetricTag: c.tag, Stat: s.stat, Op: "<=", Threshold: *c.limit, Observed: v}
-		}
-	}
-	return nil
+	return s.latencyBreach(l, true)
 }
 
 // trial is one measured point of a search.
