@@ -211,7 +211,7 @@ func (s *Store) SetJobStatus(cmd *pb.SetJobStatusCommand) (StatusResult, error) 
 		j.LastModifiedTime = at
 		applyTimes(cmd, &j.StartTime, &j.EndTime, &j.FailureReason)
 		if ev := cmd.GetEvent(); ev != nil {
-			appendEvent(r, ev)
+			r.Events = appendEventTo(r.Events, ev)
 		}
 		next = newBenchmarkJob(r)
 	} else {
@@ -367,18 +367,13 @@ const maxJobEvents = 500
 // the last one and keeping the newest maxJobEvents.
 func (s *Store) AppendJobEvent(cmd *pb.AppendJobEventCommand) error {
 	return s.updateBenchmarkJob(cmd.GetAccountId(), cmd.GetName(), func(r *pb.BenchmarkJobRecord) {
-		appendEvent(r, cmd.GetEvent())
+		r.Events = appendEventTo(r.Events, cmd.GetEvent())
 	})
 }
 
-// appendEvent numbers an event after the record's last one and keeps the
-// newest maxJobEvents; r must be a copy the caller is about to insert.
-func appendEvent(r *pb.BenchmarkJobRecord, ev *pb.JobEvent) {
-	r.Events = appendEventTo(r.Events, ev)
-}
-
 // appendEventTo numbers ev after the last of events and keeps the newest
-// maxJobEvents.
+// maxJobEvents; events must belong to a record copy the caller is about to
+// insert.
 func appendEventTo(events []*pb.JobEvent, ev *pb.JobEvent) []*pb.JobEvent {
 	ev = clone(ev)
 	ev.Index = 1
