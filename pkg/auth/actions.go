@@ -79,6 +79,9 @@ const (
 	ActionPutSecret    = "perfleet:PutSecret"
 	ActionListSecrets  = "perfleet:ListSecrets"
 	ActionDeleteSecret = "perfleet:DeleteSecret"
+	// ActionGetSecretValue is what a job's role needs on a secret for
+	// perfleet to hand the value to the job's agents; no API returns it.
+	ActionGetSecretValue = "perfleet:GetSecretValue"
 
 	ActionListGossipKeys   = "perfleet:ListGossipKeys"
 	ActionInstallGossipKey = "perfleet:InstallGossipKey"
@@ -114,7 +117,7 @@ var adminActions = []string{
 	ActionPutPolicy, ActionGetPolicy, ActionListPolicies, ActionDeletePolicy, ActionAttachPolicy, ActionDetachPolicy,
 	ActionCreateRole, ActionGetRole, ActionListRoles, ActionDeleteRole, ActionPassRole,
 	ActionLookupEvents, ActionExportEvents,
-	ActionPutSecret, ActionListSecrets, ActionDeleteSecret,
+	ActionPutSecret, ActionListSecrets, ActionDeleteSecret, ActionGetSecretValue,
 	ActionListGossipKeys, ActionInstallGossipKey, ActionUseGossipKey, ActionRemoveGossipKey,
 	ActionListAgents, ActionDescribeAgent, ActionLaunchModelServer, ActionStopModelServer,
 	ActionServerInfo, ActionStateHash, ActionRaftListPeers, ActionRaftRemovePeer, ActionRaftTransferLeader,

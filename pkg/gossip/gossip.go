@@ -88,6 +88,11 @@ type Config struct {
 	// Key is the gossip encryption key (16, 24 or 32 bytes); nil means no
 	// encryption. A node without the key cannot join a pool that has one.
 	Key []byte
+	// KeyringFile, when set, keeps the keyring across restarts: it is
+	// written on every keyring change and, when it exists, read at start
+	// in place of Key, so a node restarted after a rotation still holds
+	// the keys in use.
+	KeyringFile string
 	// Meta is this node's metadata.
 	Meta *pb.GossipMeta
 	// Fast shortens probe and gossip intervals, for tests.
@@ -107,6 +112,10 @@ type Pool struct {
 	members  map[string]Member
 	onChange func(Member)
 	log      *slog.Logger
+
+	keyring     *memberlist.Keyring // nil: the pool is not encrypted
+	keyringFile string
+	keyMu       sync.Mutex // serializes keyring changes and their saving
 }
 
 // Start creates the pool and listens. Call Join to meet other nodes.
@@ -146,11 +155,26 @@ func Start(cfg Config) (*Pool, error) {
 			return nil, fmt.Errorf("gossip advertise address %q: %w", cfg.AdvertiseAddr, err)
 		}
 	}
+	keys := [][]byte(nil)
 	if len(cfg.Key) > 0 {
-		kr, err := memberlist.NewKeyring(nil, cfg.Key)
+		keys = [][]byte{cfg.Key}
+	}
+	if cfg.KeyringFile != "" {
+		saved, err := loadKeyring(cfg.KeyringFile)
+		if err != nil {
+			return nil, err
+		}
+		if len(saved) > 0 {
+			keys = saved
+		}
+	}
+	p.keyringFile = cfg.KeyringFile
+	if len(keys) > 0 {
+		kr, err := memberlist.NewKeyring(keys[1:], keys[0])
 		if err != nil {
 			return nil, fmt.Errorf("gossip key: %w", err)
 		}
+		p.keyring = kr
 		mc.Keyring = kr
 		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	}

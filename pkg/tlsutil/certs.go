@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -144,6 +146,10 @@ type CertOptions struct {
 	IPs       []net.IP  // extra IP subject alternative names
 	Days      int       // lifetime; DefaultCertDays when 0
 	NotBefore time.Time // start of validity; now minus a minute when zero
+	// Principal is the ARN of the perfleet principal a client certificate
+	// authenticates as, written as the URI SAN urn:perfleet:principal:<arn>;
+	// only for client certificates.
+	Principal string
 }
 
 // Issued is a certificate and its new private key.
@@ -194,6 +200,16 @@ func (ca *CA) Issue(opts CertOptions) (*Issued, error) {
 			ips = append(ips, ip)
 		}
 	}
+	var uris []*url.URL
+	if opts.Principal != "" {
+		if opts.Role != RoleClient {
+			return nil, fmt.Errorf("%w: only client certificates name a principal, not %s certificates", ErrInvalidName, opts.Role)
+		}
+		if !strings.HasPrefix(opts.Principal, "arn:") || strings.ContainsAny(opts.Principal, " \t\n") {
+			return nil, fmt.Errorf("%w: principal %q must be an ARN such as arn:aws:iam::123456789012:user/alice", ErrInvalidName, opts.Principal)
+		}
+		uris = append(uris, &url.URL{Scheme: "urn", Opaque: PrincipalURNPrefix + opts.Principal})
+	}
 	notBefore, notAfter, err := validity(opts.NotBefore, opts.Days, DefaultCertDays)
 	if err != nil {
 		return nil, err
@@ -220,6 +236,7 @@ func (ca *CA) Issue(opts CertOptions) (*Issued, error) {
 		BasicConstraintsValid: true,
 		DNSNames:              dns,
 		IPAddresses:           ips,
+		URIs:                  uris,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {

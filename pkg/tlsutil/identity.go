@@ -97,6 +97,23 @@ type Identity struct {
 	Domain     string // the domain of the role name
 	CommonName string // the subject common name, equal to the role name
 	Serial     string // the certificate serial number in lowercase hex
+	// Principal is the principal ARN a client certificate names in its
+	// urn:perfleet:principal:<arn> URI SAN, or "".
+	Principal string
+}
+
+// PrincipalURNPrefix starts the opaque part of the URI SAN that maps a
+// client certificate to a principal: urn:perfleet:principal:<arn>.
+const PrincipalURNPrefix = "perfleet:principal:"
+
+// certPrincipal returns the principal ARN a certificate names, or "".
+func certPrincipal(cert *x509.Certificate) string {
+	for _, u := range cert.URIs {
+		if u.Scheme == "urn" && strings.HasPrefix(u.Opaque, PrincipalURNPrefix) {
+			return strings.TrimPrefix(u.Opaque, PrincipalURNPrefix)
+		}
+	}
+	return ""
 }
 
 // String is the role name, <role>.<region>.<domain>.
@@ -127,7 +144,11 @@ func IdentityFromCert(cert *x509.Certificate) (Identity, error) {
 	}
 	for _, n := range cert.DNSNames {
 		if n == cn {
-			return Identity{Role: role, Region: region, Domain: domain, CommonName: cn, Serial: cert.SerialNumber.Text(16)}, nil
+			id := Identity{Role: role, Region: region, Domain: domain, CommonName: cn, Serial: cert.SerialNumber.Text(16)}
+			if role == RoleClient {
+				id.Principal = certPrincipal(cert)
+			}
+			return id, nil
 		}
 	}
 	return Identity{}, fmt.Errorf("%w: common name %q is not among the DNS names %v", ErrNoIdentity, cn, cert.DNSNames)
