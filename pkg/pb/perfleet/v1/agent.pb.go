@@ -1248,7 +1248,12 @@ type RunShard struct {
 	StartUnixNano int64 `protobuf:"varint,9,opt,name=start_unix_nano,json=startUnixNano,proto3" json:"start_unix_nano,omitempty"`
 	// Run the shard's share of the spec's warmup stage instead: no windows
 	// are sent, only the final report.
-	Warmup        bool `protobuf:"varint,10,opt,name=warmup,proto3" json:"warmup,omitempty"`
+	Warmup bool `protobuf:"varint,10,opt,name=warmup,proto3" json:"warmup,omitempty"`
+	// Values of the spec's perfleet:secret/<name> references, resolved by the
+	// leader for this shard under the job's role. They travel only on the
+	// control stream (mutual TLS outside dev mode), are never stored or
+	// logged, and the agent wipes them when the shard ends.
+	SecretValues  map[string][]byte `protobuf:"bytes,11,rep,name=secret_values,json=secretValues,proto3" json:"secret_values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1351,6 +1356,13 @@ func (x *RunShard) GetWarmup() bool {
 		return x.Warmup
 	}
 	return false
+}
+
+func (x *RunShard) GetSecretValues() map[string][]byte {
+	if x != nil {
+		return x.SecretValues
+	}
+	return nil
 }
 
 // CancelShard stops a running shard (the job was stopped).
@@ -2086,6 +2098,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_RunShard
 	//	*ConnectResponse_CancelShard
 	//	*ConnectResponse_WindowAck
+	//	*ConnectResponse_GossipKeyring
 	Body          isConnectResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2214,6 +2227,15 @@ func (x *ConnectResponse) GetWindowAck() *WindowAck {
 	return nil
 }
 
+func (x *ConnectResponse) GetGossipKeyring() *GossipKeyring {
+	if x != nil {
+		if x, ok := x.Body.(*ConnectResponse_GossipKeyring); ok {
+			return x.GossipKeyring
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Body interface {
 	isConnectResponse_Body()
 }
@@ -2258,6 +2280,12 @@ type ConnectResponse_WindowAck struct {
 	WindowAck *WindowAck `protobuf:"bytes,17,opt,name=window_ack,json=windowAck,proto3,oneof"`
 }
 
+type ConnectResponse_GossipKeyring struct {
+	// The cluster's gossip keyring: apply it (sent on connect and on
+	// every change).
+	GossipKeyring *GossipKeyring `protobuf:"bytes,18,opt,name=gossip_keyring,json=gossipKeyring,proto3,oneof"`
+}
+
 func (*ConnectResponse_Welcome) isConnectResponse_Body() {}
 
 func (*ConnectResponse_Redirect) isConnectResponse_Body() {}
@@ -2273,6 +2301,8 @@ func (*ConnectResponse_RunShard) isConnectResponse_Body() {}
 func (*ConnectResponse_CancelShard) isConnectResponse_Body() {}
 
 func (*ConnectResponse_WindowAck) isConnectResponse_Body() {}
+
+func (*ConnectResponse_GossipKeyring) isConnectResponse_Body() {}
 
 // GossipMeta is the node metadata a coordinator or agent gossips (internal;
 // encoded after one version byte, at most 512 bytes in all).
@@ -2397,7 +2427,7 @@ var File_perfleet_v1_agent_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x17perfleet/v1/agent.proto\x12\vperfleet.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n" +
+	"\x17perfleet/v1/agent.proto\x12\vperfleet.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19perfleet/v1/cluster.proto\"o\n" +
 	"\n" +
 	"GPUSummary\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\rR\x05count\x12\x14\n" +
@@ -2501,7 +2531,7 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\x04seed\x18\a \x01(\x04R\x04seed\x12\x1f\n" +
 	"\vslice_start\x18\b \x01(\x04R\n" +
 	"sliceStart\x12!\n" +
-	"\fslice_stride\x18\t \x01(\x04R\vsliceStride\"\xb3\x02\n" +
+	"\fslice_stride\x18\t \x01(\x04R\vsliceStride\"\xc2\x03\n" +
 	"\bRunShard\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x04R\x05runId\x12\x17\n" +
 	"\ajob_arn\x18\x02 \x01(\tR\x06jobArn\x12\x1f\n" +
@@ -2516,7 +2546,11 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\x06models\x18\b \x03(\tR\x06models\x12&\n" +
 	"\x0fstart_unix_nano\x18\t \x01(\x03R\rstartUnixNano\x12\x16\n" +
 	"\x06warmup\x18\n" +
-	" \x01(\bR\x06warmup\"$\n" +
+	" \x01(\bR\x06warmup\x12L\n" +
+	"\rsecret_values\x18\v \x03(\v2'.perfleet.v1.RunShard.SecretValuesEntryR\fsecretValues\x1a?\n" +
+	"\x11SecretValuesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"$\n" +
 	"\vCancelShard\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x04R\x05runId\"N\n" +
 	"\vShardWindow\x12\x15\n" +
@@ -2560,7 +2594,7 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"shard_done\x18\x0f \x01(\v2\x16.perfleet.v1.ShardDoneH\x00R\tshardDoneB\x06\n" +
 	"\x04body\"!\n" +
 	"\aGoodbye\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xa8\x04\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xed\x04\n" +
 	"\x0fConnectResponse\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ack\x18\x02 \x01(\x04R\x03ack\x120\n" +
@@ -2573,7 +2607,8 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\trun_shard\x18\x0f \x01(\v2\x15.perfleet.v1.RunShardH\x00R\brunShard\x12=\n" +
 	"\fcancel_shard\x18\x10 \x01(\v2\x18.perfleet.v1.CancelShardH\x00R\vcancelShard\x127\n" +
 	"\n" +
-	"window_ack\x18\x11 \x01(\v2\x16.perfleet.v1.WindowAckH\x00R\twindowAckB\x06\n" +
+	"window_ack\x18\x11 \x01(\v2\x16.perfleet.v1.WindowAckH\x00R\twindowAck\x12C\n" +
+	"\x0egossip_keyring\x18\x12 \x01(\v2\x1a.perfleet.v1.GossipKeyringH\x00R\rgossipKeyringB\x06\n" +
 	"\x04body\"\xe3\x02\n" +
 	"\n" +
 	"GossipMeta\x12\x12\n" +
@@ -2612,7 +2647,7 @@ func file_perfleet_v1_agent_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_agent_proto_rawDescData
 }
 
-var file_perfleet_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_perfleet_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_perfleet_v1_agent_proto_goTypes = []any{
 	(*GPUSummary)(nil),                // 0: perfleet.v1.GPUSummary
 	(*Agent)(nil),                     // 1: perfleet.v1.Agent
@@ -2645,57 +2680,61 @@ var file_perfleet_v1_agent_proto_goTypes = []any{
 	(*GossipMeta)(nil),                // 28: perfleet.v1.GossipMeta
 	nil,                               // 29: perfleet.v1.Agent.LabelsEntry
 	nil,                               // 30: perfleet.v1.ModelServerSpec.EnvEntry
-	nil,                               // 31: perfleet.v1.GossipMeta.LabelsEntry
-	(*timestamppb.Timestamp)(nil),     // 32: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 33: google.protobuf.Duration
+	nil,                               // 31: perfleet.v1.RunShard.SecretValuesEntry
+	nil,                               // 32: perfleet.v1.GossipMeta.LabelsEntry
+	(*timestamppb.Timestamp)(nil),     // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 34: google.protobuf.Duration
+	(*GossipKeyring)(nil),             // 35: perfleet.v1.GossipKeyring
 }
 var file_perfleet_v1_agent_proto_depIdxs = []int32{
 	0,  // 0: perfleet.v1.Agent.gpus:type_name -> perfleet.v1.GPUSummary
 	29, // 1: perfleet.v1.Agent.labels:type_name -> perfleet.v1.Agent.LabelsEntry
-	32, // 2: perfleet.v1.Agent.status_time:type_name -> google.protobuf.Timestamp
-	32, // 3: perfleet.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	33, // 2: perfleet.v1.Agent.status_time:type_name -> google.protobuf.Timestamp
+	33, // 3: perfleet.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
 	1,  // 4: perfleet.v1.ListAgentsResponse.agents:type_name -> perfleet.v1.Agent
 	1,  // 5: perfleet.v1.DescribeAgentResponse.agent:type_name -> perfleet.v1.Agent
 	30, // 6: perfleet.v1.ModelServerSpec.env:type_name -> perfleet.v1.ModelServerSpec.EnvEntry
-	33, // 7: perfleet.v1.ModelServerSpec.readiness_timeout:type_name -> google.protobuf.Duration
-	33, // 8: perfleet.v1.ModelServerStatus.setup_time:type_name -> google.protobuf.Duration
+	34, // 7: perfleet.v1.ModelServerSpec.readiness_timeout:type_name -> google.protobuf.Duration
+	34, // 8: perfleet.v1.ModelServerStatus.setup_time:type_name -> google.protobuf.Duration
 	6,  // 9: perfleet.v1.LaunchModelServerRequest.spec:type_name -> perfleet.v1.ModelServerSpec
 	7,  // 10: perfleet.v1.LaunchModelServerResponse.status:type_name -> perfleet.v1.ModelServerStatus
 	7,  // 11: perfleet.v1.StopModelServerResponse.status:type_name -> perfleet.v1.ModelServerStatus
 	6,  // 12: perfleet.v1.LaunchModelServer.spec:type_name -> perfleet.v1.ModelServerSpec
 	7,  // 13: perfleet.v1.ModelServerEvent.status:type_name -> perfleet.v1.ModelServerStatus
 	15, // 14: perfleet.v1.RunShard.shard:type_name -> perfleet.v1.ShardPlan
-	22, // 15: perfleet.v1.ConnectRequest.hello:type_name -> perfleet.v1.Hello
-	21, // 16: perfleet.v1.ConnectRequest.heartbeat:type_name -> perfleet.v1.Heartbeat
-	26, // 17: perfleet.v1.ConnectRequest.goodbye:type_name -> perfleet.v1.Goodbye
-	14, // 18: perfleet.v1.ConnectRequest.model_server:type_name -> perfleet.v1.ModelServerEvent
-	18, // 19: perfleet.v1.ConnectRequest.shard_window:type_name -> perfleet.v1.ShardWindow
-	20, // 20: perfleet.v1.ConnectRequest.shard_done:type_name -> perfleet.v1.ShardDone
-	23, // 21: perfleet.v1.ConnectResponse.welcome:type_name -> perfleet.v1.Welcome
-	24, // 22: perfleet.v1.ConnectResponse.redirect:type_name -> perfleet.v1.Redirect
-	21, // 23: perfleet.v1.ConnectResponse.heartbeat:type_name -> perfleet.v1.Heartbeat
-	12, // 24: perfleet.v1.ConnectResponse.launch_model_server:type_name -> perfleet.v1.LaunchModelServer
-	13, // 25: perfleet.v1.ConnectResponse.stop_model_server:type_name -> perfleet.v1.StopModelServer
-	16, // 26: perfleet.v1.ConnectResponse.run_shard:type_name -> perfleet.v1.RunShard
-	17, // 27: perfleet.v1.ConnectResponse.cancel_shard:type_name -> perfleet.v1.CancelShard
-	19, // 28: perfleet.v1.ConnectResponse.window_ack:type_name -> perfleet.v1.WindowAck
-	0,  // 29: perfleet.v1.GossipMeta.gpus:type_name -> perfleet.v1.GPUSummary
-	31, // 30: perfleet.v1.GossipMeta.labels:type_name -> perfleet.v1.GossipMeta.LabelsEntry
-	2,  // 31: perfleet.v1.FleetService.ListAgents:input_type -> perfleet.v1.ListAgentsRequest
-	4,  // 32: perfleet.v1.FleetService.DescribeAgent:input_type -> perfleet.v1.DescribeAgentRequest
-	8,  // 33: perfleet.v1.FleetService.LaunchModelServer:input_type -> perfleet.v1.LaunchModelServerRequest
-	10, // 34: perfleet.v1.FleetService.StopModelServer:input_type -> perfleet.v1.StopModelServerRequest
-	25, // 35: perfleet.v1.AgentService.Connect:input_type -> perfleet.v1.ConnectRequest
-	3,  // 36: perfleet.v1.FleetService.ListAgents:output_type -> perfleet.v1.ListAgentsResponse
-	5,  // 37: perfleet.v1.FleetService.DescribeAgent:output_type -> perfleet.v1.DescribeAgentResponse
-	9,  // 38: perfleet.v1.FleetService.LaunchModelServer:output_type -> perfleet.v1.LaunchModelServerResponse
-	11, // 39: perfleet.v1.FleetService.StopModelServer:output_type -> perfleet.v1.StopModelServerResponse
-	27, // 40: perfleet.v1.AgentService.Connect:output_type -> perfleet.v1.ConnectResponse
-	36, // [36:41] is the sub-list for method output_type
-	31, // [31:36] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	31, // 15: perfleet.v1.RunShard.secret_values:type_name -> perfleet.v1.RunShard.SecretValuesEntry
+	22, // 16: perfleet.v1.ConnectRequest.hello:type_name -> perfleet.v1.Hello
+	21, // 17: perfleet.v1.ConnectRequest.heartbeat:type_name -> perfleet.v1.Heartbeat
+	26, // 18: perfleet.v1.ConnectRequest.goodbye:type_name -> perfleet.v1.Goodbye
+	14, // 19: perfleet.v1.ConnectRequest.model_server:type_name -> perfleet.v1.ModelServerEvent
+	18, // 20: perfleet.v1.ConnectRequest.shard_window:type_name -> perfleet.v1.ShardWindow
+	20, // 21: perfleet.v1.ConnectRequest.shard_done:type_name -> perfleet.v1.ShardDone
+	23, // 22: perfleet.v1.ConnectResponse.welcome:type_name -> perfleet.v1.Welcome
+	24, // 23: perfleet.v1.ConnectResponse.redirect:type_name -> perfleet.v1.Redirect
+	21, // 24: perfleet.v1.ConnectResponse.heartbeat:type_name -> perfleet.v1.Heartbeat
+	12, // 25: perfleet.v1.ConnectResponse.launch_model_server:type_name -> perfleet.v1.LaunchModelServer
+	13, // 26: perfleet.v1.ConnectResponse.stop_model_server:type_name -> perfleet.v1.StopModelServer
+	16, // 27: perfleet.v1.ConnectResponse.run_shard:type_name -> perfleet.v1.RunShard
+	17, // 28: perfleet.v1.ConnectResponse.cancel_shard:type_name -> perfleet.v1.CancelShard
+	19, // 29: perfleet.v1.ConnectResponse.window_ack:type_name -> perfleet.v1.WindowAck
+	35, // 30: perfleet.v1.ConnectResponse.gossip_keyring:type_name -> perfleet.v1.GossipKeyring
+	0,  // 31: perfleet.v1.GossipMeta.gpus:type_name -> perfleet.v1.GPUSummary
+	32, // 32: perfleet.v1.GossipMeta.labels:type_name -> perfleet.v1.GossipMeta.LabelsEntry
+	2,  // 33: perfleet.v1.FleetService.ListAgents:input_type -> perfleet.v1.ListAgentsRequest
+	4,  // 34: perfleet.v1.FleetService.DescribeAgent:input_type -> perfleet.v1.DescribeAgentRequest
+	8,  // 35: perfleet.v1.FleetService.LaunchModelServer:input_type -> perfleet.v1.LaunchModelServerRequest
+	10, // 36: perfleet.v1.FleetService.StopModelServer:input_type -> perfleet.v1.StopModelServerRequest
+	25, // 37: perfleet.v1.AgentService.Connect:input_type -> perfleet.v1.ConnectRequest
+	3,  // 38: perfleet.v1.FleetService.ListAgents:output_type -> perfleet.v1.ListAgentsResponse
+	5,  // 39: perfleet.v1.FleetService.DescribeAgent:output_type -> perfleet.v1.DescribeAgentResponse
+	9,  // 40: perfleet.v1.FleetService.LaunchModelServer:output_type -> perfleet.v1.LaunchModelServerResponse
+	11, // 41: perfleet.v1.FleetService.StopModelServer:output_type -> perfleet.v1.StopModelServerResponse
+	27, // 42: perfleet.v1.AgentService.Connect:output_type -> perfleet.v1.ConnectResponse
+	38, // [38:43] is the sub-list for method output_type
+	33, // [33:38] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_agent_proto_init() }
@@ -2703,6 +2742,7 @@ func file_perfleet_v1_agent_proto_init() {
 	if File_perfleet_v1_agent_proto != nil {
 		return
 	}
+	file_perfleet_v1_cluster_proto_init()
 	file_perfleet_v1_agent_proto_msgTypes[25].OneofWrappers = []any{
 		(*ConnectRequest_Hello)(nil),
 		(*ConnectRequest_Heartbeat)(nil),
@@ -2720,6 +2760,7 @@ func file_perfleet_v1_agent_proto_init() {
 		(*ConnectResponse_RunShard)(nil),
 		(*ConnectResponse_CancelShard)(nil),
 		(*ConnectResponse_WindowAck)(nil),
+		(*ConnectResponse_GossipKeyring)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2727,7 +2768,7 @@ func file_perfleet_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_agent_proto_rawDesc), len(file_perfleet_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

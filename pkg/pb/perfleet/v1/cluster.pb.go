@@ -21,6 +21,476 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GossipKeyring is the cluster's gossip keyring, replicated through Raft and
+// applied by every server and, over the control stream, every agent.
+type GossipKeyring struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key nodes encrypt with.
+	Primary []byte `protobuf:"bytes,1,opt,name=primary,proto3" json:"primary,omitempty"`
+	// Every key nodes accept, primary included.
+	Keys          [][]byte `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipKeyring) Reset() {
+	*x = GossipKeyring{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipKeyring) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipKeyring) ProtoMessage() {}
+
+func (x *GossipKeyring) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipKeyring.ProtoReflect.Descriptor instead.
+func (*GossipKeyring) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GossipKeyring) GetPrimary() []byte {
+	if x != nil {
+		return x.Primary
+	}
+	return nil
+}
+
+func (x *GossipKeyring) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// InstallGossipKeyRequest names the key to install.
+type InstallGossipKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key: base64 of 16, 24 or 32 random bytes (openssl rand -base64 32).
+	Key           string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstallGossipKeyRequest) Reset() {
+	*x = InstallGossipKeyRequest{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstallGossipKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstallGossipKeyRequest) ProtoMessage() {}
+
+func (x *InstallGossipKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstallGossipKeyRequest.ProtoReflect.Descriptor instead.
+func (*InstallGossipKeyRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *InstallGossipKeyRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// InstallGossipKeyResponse is the keyring after the change.
+type InstallGossipKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The keys by fingerprint.
+	Keys          []*GossipKeyInfo `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstallGossipKeyResponse) Reset() {
+	*x = InstallGossipKeyResponse{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstallGossipKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstallGossipKeyResponse) ProtoMessage() {}
+
+func (x *InstallGossipKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstallGossipKeyResponse.ProtoReflect.Descriptor instead.
+func (*InstallGossipKeyResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *InstallGossipKeyResponse) GetKeys() []*GossipKeyInfo {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// UseGossipKeyRequest names the key to use.
+type UseGossipKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key, base64; it must be installed.
+	Key           string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UseGossipKeyRequest) Reset() {
+	*x = UseGossipKeyRequest{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UseGossipKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UseGossipKeyRequest) ProtoMessage() {}
+
+func (x *UseGossipKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UseGossipKeyRequest.ProtoReflect.Descriptor instead.
+func (*UseGossipKeyRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UseGossipKeyRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// UseGossipKeyResponse is the keyring after the change.
+type UseGossipKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The keys by fingerprint.
+	Keys          []*GossipKeyInfo `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UseGossipKeyResponse) Reset() {
+	*x = UseGossipKeyResponse{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UseGossipKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UseGossipKeyResponse) ProtoMessage() {}
+
+func (x *UseGossipKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UseGossipKeyResponse.ProtoReflect.Descriptor instead.
+func (*UseGossipKeyResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UseGossipKeyResponse) GetKeys() []*GossipKeyInfo {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// RemoveGossipKeyRequest names the key to remove.
+type RemoveGossipKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key, base64; it must not be the one in use.
+	Key           string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGossipKeyRequest) Reset() {
+	*x = RemoveGossipKeyRequest{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGossipKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGossipKeyRequest) ProtoMessage() {}
+
+func (x *RemoveGossipKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGossipKeyRequest.ProtoReflect.Descriptor instead.
+func (*RemoveGossipKeyRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RemoveGossipKeyRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// RemoveGossipKeyResponse is the keyring after the change.
+type RemoveGossipKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The keys by fingerprint.
+	Keys          []*GossipKeyInfo `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGossipKeyResponse) Reset() {
+	*x = RemoveGossipKeyResponse{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGossipKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGossipKeyResponse) ProtoMessage() {}
+
+func (x *RemoveGossipKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGossipKeyResponse.ProtoReflect.Descriptor instead.
+func (*RemoveGossipKeyResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RemoveGossipKeyResponse) GetKeys() []*GossipKeyInfo {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// ListGossipKeysRequest is empty.
+type ListGossipKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGossipKeysRequest) Reset() {
+	*x = ListGossipKeysRequest{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGossipKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGossipKeysRequest) ProtoMessage() {}
+
+func (x *ListGossipKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGossipKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListGossipKeysRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{7}
+}
+
+// ListGossipKeysResponse lists keys by fingerprint, never the keys.
+type ListGossipKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One entry per key.
+	Keys          []*GossipKeyInfo `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGossipKeysResponse) Reset() {
+	*x = ListGossipKeysResponse{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGossipKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGossipKeysResponse) ProtoMessage() {}
+
+func (x *ListGossipKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGossipKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListGossipKeysResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListGossipKeysResponse) GetKeys() []*GossipKeyInfo {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// GossipKeyInfo describes one key.
+type GossipKeyInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first 8 bytes of the key's SHA-256, hex.
+	Fingerprint string `protobuf:"bytes,1,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// Whether nodes encrypt with it.
+	Primary       bool `protobuf:"varint,2,opt,name=primary,proto3" json:"primary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipKeyInfo) Reset() {
+	*x = GossipKeyInfo{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipKeyInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipKeyInfo) ProtoMessage() {}
+
+func (x *GossipKeyInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipKeyInfo.ProtoReflect.Descriptor instead.
+func (*GossipKeyInfo) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GossipKeyInfo) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *GossipKeyInfo) GetPrimary() bool {
+	if x != nil {
+		return x.Primary
+	}
+	return false
+}
+
 // ServerIdentity names one coordinator server.
 type ServerIdentity struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -38,7 +508,7 @@ type ServerIdentity struct {
 
 func (x *ServerIdentity) Reset() {
 	*x = ServerIdentity{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[0]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +520,7 @@ func (x *ServerIdentity) String() string {
 func (*ServerIdentity) ProtoMessage() {}
 
 func (x *ServerIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[0]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +533,7 @@ func (x *ServerIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerIdentity.ProtoReflect.Descriptor instead.
 func (*ServerIdentity) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{0}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ServerIdentity) GetNodeId() string {
@@ -109,7 +579,7 @@ type RaftPeer struct {
 
 func (x *RaftPeer) Reset() {
 	*x = RaftPeer{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[1]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -121,7 +591,7 @@ func (x *RaftPeer) String() string {
 func (*RaftPeer) ProtoMessage() {}
 
 func (x *RaftPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[1]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -134,7 +604,7 @@ func (x *RaftPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftPeer.ProtoReflect.Descriptor instead.
 func (*RaftPeer) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{1}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RaftPeer) GetServer() *ServerIdentity {
@@ -167,7 +637,7 @@ type RaftListPeersRequest struct {
 
 func (x *RaftListPeersRequest) Reset() {
 	*x = RaftListPeersRequest{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[2]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -179,7 +649,7 @@ func (x *RaftListPeersRequest) String() string {
 func (*RaftListPeersRequest) ProtoMessage() {}
 
 func (x *RaftListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[2]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -192,7 +662,7 @@ func (x *RaftListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftListPeersRequest.ProtoReflect.Descriptor instead.
 func (*RaftListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{2}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{12}
 }
 
 // RaftListPeersResponse is the Raft configuration.
@@ -210,7 +680,7 @@ type RaftListPeersResponse struct {
 
 func (x *RaftListPeersResponse) Reset() {
 	*x = RaftListPeersResponse{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[3]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -222,7 +692,7 @@ func (x *RaftListPeersResponse) String() string {
 func (*RaftListPeersResponse) ProtoMessage() {}
 
 func (x *RaftListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[3]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -235,7 +705,7 @@ func (x *RaftListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftListPeersResponse.ProtoReflect.Descriptor instead.
 func (*RaftListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{3}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RaftListPeersResponse) GetPeers() []*RaftPeer {
@@ -270,7 +740,7 @@ type RaftTransferLeaderRequest struct {
 
 func (x *RaftTransferLeaderRequest) Reset() {
 	*x = RaftTransferLeaderRequest{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[4]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -282,7 +752,7 @@ func (x *RaftTransferLeaderRequest) String() string {
 func (*RaftTransferLeaderRequest) ProtoMessage() {}
 
 func (x *RaftTransferLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[4]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -295,7 +765,7 @@ func (x *RaftTransferLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftTransferLeaderRequest.ProtoReflect.Descriptor instead.
 func (*RaftTransferLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{4}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RaftTransferLeaderRequest) GetNodeId() string {
@@ -316,7 +786,7 @@ type RaftTransferLeaderResponse struct {
 
 func (x *RaftTransferLeaderResponse) Reset() {
 	*x = RaftTransferLeaderResponse{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[5]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +798,7 @@ func (x *RaftTransferLeaderResponse) String() string {
 func (*RaftTransferLeaderResponse) ProtoMessage() {}
 
 func (x *RaftTransferLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[5]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +811,7 @@ func (x *RaftTransferLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftTransferLeaderResponse.ProtoReflect.Descriptor instead.
 func (*RaftTransferLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{5}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RaftTransferLeaderResponse) GetNewLeader() *ServerIdentity {
@@ -362,7 +832,7 @@ type RaftRemovePeerRequest struct {
 
 func (x *RaftRemovePeerRequest) Reset() {
 	*x = RaftRemovePeerRequest{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[6]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +844,7 @@ func (x *RaftRemovePeerRequest) String() string {
 func (*RaftRemovePeerRequest) ProtoMessage() {}
 
 func (x *RaftRemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[6]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +857,7 @@ func (x *RaftRemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftRemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RaftRemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{6}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RaftRemovePeerRequest) GetNodeId() string {
@@ -406,7 +876,7 @@ type RaftRemovePeerResponse struct {
 
 func (x *RaftRemovePeerResponse) Reset() {
 	*x = RaftRemovePeerResponse{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[7]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +888,7 @@ func (x *RaftRemovePeerResponse) String() string {
 func (*RaftRemovePeerResponse) ProtoMessage() {}
 
 func (x *RaftRemovePeerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[7]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +901,7 @@ func (x *RaftRemovePeerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftRemovePeerResponse.ProtoReflect.Descriptor instead.
 func (*RaftRemovePeerResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{7}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 // JoinRequest asks to add a server.
@@ -445,7 +915,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[8]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +927,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[8]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +940,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{8}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *JoinRequest) GetServer() *ServerIdentity {
@@ -489,7 +959,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[9]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +971,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[9]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +984,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{9}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{19}
 }
 
 // ServerInfoRequest carries the caller's identity.
@@ -528,7 +998,7 @@ type ServerInfoRequest struct {
 
 func (x *ServerInfoRequest) Reset() {
 	*x = ServerInfoRequest{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[10]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +1010,7 @@ func (x *ServerInfoRequest) String() string {
 func (*ServerInfoRequest) ProtoMessage() {}
 
 func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[10]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +1023,7 @@ func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*ServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{10}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ServerInfoRequest) GetCaller() *ServerIdentity {
@@ -581,7 +1051,7 @@ type ServerInfoResponse struct {
 
 func (x *ServerInfoResponse) Reset() {
 	*x = ServerInfoResponse{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[11]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +1063,7 @@ func (x *ServerInfoResponse) String() string {
 func (*ServerInfoResponse) ProtoMessage() {}
 
 func (x *ServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[11]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +1076,7 @@ func (x *ServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*ServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{11}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ServerInfoResponse) GetSelf() *ServerIdentity {
@@ -646,7 +1116,7 @@ type StateHashRequest struct {
 
 func (x *StateHashRequest) Reset() {
 	*x = StateHashRequest{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[12]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +1128,7 @@ func (x *StateHashRequest) String() string {
 func (*StateHashRequest) ProtoMessage() {}
 
 func (x *StateHashRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[12]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +1141,7 @@ func (x *StateHashRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateHashRequest.ProtoReflect.Descriptor instead.
 func (*StateHashRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{12}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{22}
 }
 
 // StateHashResponse is a hash of the node's replicated state.
@@ -689,7 +1159,7 @@ type StateHashResponse struct {
 
 func (x *StateHashResponse) Reset() {
 	*x = StateHashResponse{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[13]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +1171,7 @@ func (x *StateHashResponse) String() string {
 func (*StateHashResponse) ProtoMessage() {}
 
 func (x *StateHashResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[13]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +1184,7 @@ func (x *StateHashResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateHashResponse.ProtoReflect.Descriptor instead.
 func (*StateHashResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StateHashResponse) GetHash() string {
@@ -738,11 +1208,115 @@ func (x *StateHashResponse) GetRecords() map[string]uint64 {
 	return nil
 }
 
+// RecordAuditEventsRequest carries audit records to the leader.
+type RecordAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The records.
+	Events        []*AuditEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordAuditEventsRequest) Reset() {
+	*x = RecordAuditEventsRequest{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAuditEventsRequest) ProtoMessage() {}
+
+func (x *RecordAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*RecordAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RecordAuditEventsRequest) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// RecordAuditEventsResponse is empty.
+type RecordAuditEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordAuditEventsResponse) Reset() {
+	*x = RecordAuditEventsResponse{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAuditEventsResponse) ProtoMessage() {}
+
+func (x *RecordAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*RecordAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{25}
+}
+
 var File_perfleet_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x19perfleet/v1/cluster.proto\x12\vperfleet.v1\"\x84\x01\n" +
+	"\x19perfleet/v1/cluster.proto\x12\vperfleet.v1\x1a\x15perfleet/v1/acl.proto\"=\n" +
+	"\rGossipKeyring\x12\x18\n" +
+	"\aprimary\x18\x01 \x01(\fR\aprimary\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\fR\x04keys\"+\n" +
+	"\x17InstallGossipKeyRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"J\n" +
+	"\x18InstallGossipKeyResponse\x12.\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1a.perfleet.v1.GossipKeyInfoR\x04keys\"'\n" +
+	"\x13UseGossipKeyRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"F\n" +
+	"\x14UseGossipKeyResponse\x12.\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1a.perfleet.v1.GossipKeyInfoR\x04keys\"*\n" +
+	"\x16RemoveGossipKeyRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"I\n" +
+	"\x17RemoveGossipKeyResponse\x12.\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1a.perfleet.v1.GossipKeyInfoR\x04keys\"\x17\n" +
+	"\x15ListGossipKeysRequest\"H\n" +
+	"\x16ListGossipKeysResponse\x12.\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1a.perfleet.v1.GossipKeyInfoR\x04keys\"K\n" +
+	"\rGossipKeyInfo\x12 \n" +
+	"\vfingerprint\x18\x01 \x01(\tR\vfingerprint\x12\x18\n" +
+	"\aprimary\x18\x02 \x01(\bR\aprimary\"\x84\x01\n" +
 	"\x0eServerIdentity\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
@@ -784,7 +1358,10 @@ const file_perfleet_v1_cluster_proto_rawDesc = "" +
 	"\arecords\x18\x03 \x03(\v2+.perfleet.v1.StateHashResponse.RecordsEntryR\arecords\x1a:\n" +
 	"\fRecordsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\x83\x04\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"K\n" +
+	"\x18RecordAuditEventsRequest\x12/\n" +
+	"\x06events\x18\x01 \x03(\v2\x17.perfleet.v1.AuditEventR\x06events\"\x1b\n" +
+	"\x19RecordAuditEventsResponse2\xd6\a\n" +
 	"\x0fOperatorService\x12V\n" +
 	"\rRaftListPeers\x12!.perfleet.v1.RaftListPeersRequest\x1a\".perfleet.v1.RaftListPeersResponse\x12e\n" +
 	"\x12RaftTransferLeader\x12&.perfleet.v1.RaftTransferLeaderRequest\x1a'.perfleet.v1.RaftTransferLeaderResponse\x12Y\n" +
@@ -792,7 +1369,12 @@ const file_perfleet_v1_cluster_proto_rawDesc = "" +
 	"\x04Join\x12\x18.perfleet.v1.JoinRequest\x1a\x19.perfleet.v1.JoinResponse\x12M\n" +
 	"\n" +
 	"ServerInfo\x12\x1e.perfleet.v1.ServerInfoRequest\x1a\x1f.perfleet.v1.ServerInfoResponse\x12J\n" +
-	"\tStateHash\x12\x1d.perfleet.v1.StateHashRequest\x1a\x1e.perfleet.v1.StateHashResponseB\xa8\x01\n" +
+	"\tStateHash\x12\x1d.perfleet.v1.StateHashRequest\x1a\x1e.perfleet.v1.StateHashResponse\x12b\n" +
+	"\x11RecordAuditEvents\x12%.perfleet.v1.RecordAuditEventsRequest\x1a&.perfleet.v1.RecordAuditEventsResponse\x12Y\n" +
+	"\x0eListGossipKeys\x12\".perfleet.v1.ListGossipKeysRequest\x1a#.perfleet.v1.ListGossipKeysResponse\x12_\n" +
+	"\x10InstallGossipKey\x12$.perfleet.v1.InstallGossipKeyRequest\x1a%.perfleet.v1.InstallGossipKeyResponse\x12S\n" +
+	"\fUseGossipKey\x12 .perfleet.v1.UseGossipKeyRequest\x1a!.perfleet.v1.UseGossipKeyResponse\x12\\\n" +
+	"\x0fRemoveGossipKey\x12#.perfleet.v1.RemoveGossipKeyRequest\x1a$.perfleet.v1.RemoveGossipKeyResponseB\xa8\x01\n" +
 	"\x0fcom.perfleet.v1B\fClusterProtoP\x01Z:github.com/perfleet/perfleet/pkg/pb/perfleet/v1;perfleetv1\xa2\x02\x03PXX\xaa\x02\vPerfleet.V1\xca\x02\vPerfleet\\V1\xe2\x02\x17Perfleet\\V1\\GPBMetadata\xea\x02\fPerfleet::V1b\x06proto3"
 
 var (
@@ -807,50 +1389,78 @@ func file_perfleet_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_cluster_proto_rawDescData
 }
 
-var file_perfleet_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_perfleet_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_perfleet_v1_cluster_proto_goTypes = []any{
-	(*ServerIdentity)(nil),             // 0: perfleet.v1.ServerIdentity
-	(*RaftPeer)(nil),                   // 1: perfleet.v1.RaftPeer
-	(*RaftListPeersRequest)(nil),       // 2: perfleet.v1.RaftListPeersRequest
-	(*RaftListPeersResponse)(nil),      // 3: perfleet.v1.RaftListPeersResponse
-	(*RaftTransferLeaderRequest)(nil),  // 4: perfleet.v1.RaftTransferLeaderRequest
-	(*RaftTransferLeaderResponse)(nil), // 5: perfleet.v1.RaftTransferLeaderResponse
-	(*RaftRemovePeerRequest)(nil),      // 6: perfleet.v1.RaftRemovePeerRequest
-	(*RaftRemovePeerResponse)(nil),     // 7: perfleet.v1.RaftRemovePeerResponse
-	(*JoinRequest)(nil),                // 8: perfleet.v1.JoinRequest
-	(*JoinResponse)(nil),               // 9: perfleet.v1.JoinResponse
-	(*ServerInfoRequest)(nil),          // 10: perfleet.v1.ServerInfoRequest
-	(*ServerInfoResponse)(nil),         // 11: perfleet.v1.ServerInfoResponse
-	(*StateHashRequest)(nil),           // 12: perfleet.v1.StateHashRequest
-	(*StateHashResponse)(nil),          // 13: perfleet.v1.StateHashResponse
-	nil,                                // 14: perfleet.v1.StateHashResponse.RecordsEntry
+	(*GossipKeyring)(nil),              // 0: perfleet.v1.GossipKeyring
+	(*InstallGossipKeyRequest)(nil),    // 1: perfleet.v1.InstallGossipKeyRequest
+	(*InstallGossipKeyResponse)(nil),   // 2: perfleet.v1.InstallGossipKeyResponse
+	(*UseGossipKeyRequest)(nil),        // 3: perfleet.v1.UseGossipKeyRequest
+	(*UseGossipKeyResponse)(nil),       // 4: perfleet.v1.UseGossipKeyResponse
+	(*RemoveGossipKeyRequest)(nil),     // 5: perfleet.v1.RemoveGossipKeyRequest
+	(*RemoveGossipKeyResponse)(nil),    // 6: perfleet.v1.RemoveGossipKeyResponse
+	(*ListGossipKeysRequest)(nil),      // 7: perfleet.v1.ListGossipKeysRequest
+	(*ListGossipKeysResponse)(nil),     // 8: perfleet.v1.ListGossipKeysResponse
+	(*GossipKeyInfo)(nil),              // 9: perfleet.v1.GossipKeyInfo
+	(*ServerIdentity)(nil),             // 10: perfleet.v1.ServerIdentity
+	(*RaftPeer)(nil),                   // 11: perfleet.v1.RaftPeer
+	(*RaftListPeersRequest)(nil),       // 12: perfleet.v1.RaftListPeersRequest
+	(*RaftListPeersResponse)(nil),      // 13: perfleet.v1.RaftListPeersResponse
+	(*RaftTransferLeaderRequest)(nil),  // 14: perfleet.v1.RaftTransferLeaderRequest
+	(*RaftTransferLeaderResponse)(nil), // 15: perfleet.v1.RaftTransferLeaderResponse
+	(*RaftRemovePeerRequest)(nil),      // 16: perfleet.v1.RaftRemovePeerRequest
+	(*RaftRemovePeerResponse)(nil),     // 17: perfleet.v1.RaftRemovePeerResponse
+	(*JoinRequest)(nil),                // 18: perfleet.v1.JoinRequest
+	(*JoinResponse)(nil),               // 19: perfleet.v1.JoinResponse
+	(*ServerInfoRequest)(nil),          // 20: perfleet.v1.ServerInfoRequest
+	(*ServerInfoResponse)(nil),         // 21: perfleet.v1.ServerInfoResponse
+	(*StateHashRequest)(nil),           // 22: perfleet.v1.StateHashRequest
+	(*StateHashResponse)(nil),          // 23: perfleet.v1.StateHashResponse
+	(*RecordAuditEventsRequest)(nil),   // 24: perfleet.v1.RecordAuditEventsRequest
+	(*RecordAuditEventsResponse)(nil),  // 25: perfleet.v1.RecordAuditEventsResponse
+	nil,                                // 26: perfleet.v1.StateHashResponse.RecordsEntry
+	(*AuditEvent)(nil),                 // 27: perfleet.v1.AuditEvent
 }
 var file_perfleet_v1_cluster_proto_depIdxs = []int32{
-	0,  // 0: perfleet.v1.RaftPeer.server:type_name -> perfleet.v1.ServerIdentity
-	1,  // 1: perfleet.v1.RaftListPeersResponse.peers:type_name -> perfleet.v1.RaftPeer
-	0,  // 2: perfleet.v1.RaftTransferLeaderResponse.new_leader:type_name -> perfleet.v1.ServerIdentity
-	0,  // 3: perfleet.v1.JoinRequest.server:type_name -> perfleet.v1.ServerIdentity
-	0,  // 4: perfleet.v1.ServerInfoRequest.caller:type_name -> perfleet.v1.ServerIdentity
-	0,  // 5: perfleet.v1.ServerInfoResponse.self:type_name -> perfleet.v1.ServerIdentity
-	0,  // 6: perfleet.v1.ServerInfoResponse.known:type_name -> perfleet.v1.ServerIdentity
-	14, // 7: perfleet.v1.StateHashResponse.records:type_name -> perfleet.v1.StateHashResponse.RecordsEntry
-	2,  // 8: perfleet.v1.OperatorService.RaftListPeers:input_type -> perfleet.v1.RaftListPeersRequest
-	4,  // 9: perfleet.v1.OperatorService.RaftTransferLeader:input_type -> perfleet.v1.RaftTransferLeaderRequest
-	6,  // 10: perfleet.v1.OperatorService.RaftRemovePeer:input_type -> perfleet.v1.RaftRemovePeerRequest
-	8,  // 11: perfleet.v1.OperatorService.Join:input_type -> perfleet.v1.JoinRequest
-	10, // 12: perfleet.v1.OperatorService.ServerInfo:input_type -> perfleet.v1.ServerInfoRequest
-	12, // 13: perfleet.v1.OperatorService.StateHash:input_type -> perfleet.v1.StateHashRequest
-	3,  // 14: perfleet.v1.OperatorService.RaftListPeers:output_type -> perfleet.v1.RaftListPeersResponse
-	5,  // 15: perfleet.v1.OperatorService.RaftTransferLeader:output_type -> perfleet.v1.RaftTransferLeaderResponse
-	7,  // 16: perfleet.v1.OperatorService.RaftRemovePeer:output_type -> perfleet.v1.RaftRemovePeerResponse
-	9,  // 17: perfleet.v1.OperatorService.Join:output_type -> perfleet.v1.JoinResponse
-	11, // 18: perfleet.v1.OperatorService.ServerInfo:output_type -> perfleet.v1.ServerInfoResponse
-	13, // 19: perfleet.v1.OperatorService.StateHash:output_type -> perfleet.v1.StateHashResponse
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	9,  // 0: perfleet.v1.InstallGossipKeyResponse.keys:type_name -> perfleet.v1.GossipKeyInfo
+	9,  // 1: perfleet.v1.UseGossipKeyResponse.keys:type_name -> perfleet.v1.GossipKeyInfo
+	9,  // 2: perfleet.v1.RemoveGossipKeyResponse.keys:type_name -> perfleet.v1.GossipKeyInfo
+	9,  // 3: perfleet.v1.ListGossipKeysResponse.keys:type_name -> perfleet.v1.GossipKeyInfo
+	10, // 4: perfleet.v1.RaftPeer.server:type_name -> perfleet.v1.ServerIdentity
+	11, // 5: perfleet.v1.RaftListPeersResponse.peers:type_name -> perfleet.v1.RaftPeer
+	10, // 6: perfleet.v1.RaftTransferLeaderResponse.new_leader:type_name -> perfleet.v1.ServerIdentity
+	10, // 7: perfleet.v1.JoinRequest.server:type_name -> perfleet.v1.ServerIdentity
+	10, // 8: perfleet.v1.ServerInfoRequest.caller:type_name -> perfleet.v1.ServerIdentity
+	10, // 9: perfleet.v1.ServerInfoResponse.self:type_name -> perfleet.v1.ServerIdentity
+	10, // 10: perfleet.v1.ServerInfoResponse.known:type_name -> perfleet.v1.ServerIdentity
+	26, // 11: perfleet.v1.StateHashResponse.records:type_name -> perfleet.v1.StateHashResponse.RecordsEntry
+	27, // 12: perfleet.v1.RecordAuditEventsRequest.events:type_name -> perfleet.v1.AuditEvent
+	12, // 13: perfleet.v1.OperatorService.RaftListPeers:input_type -> perfleet.v1.RaftListPeersRequest
+	14, // 14: perfleet.v1.OperatorService.RaftTransferLeader:input_type -> perfleet.v1.RaftTransferLeaderRequest
+	16, // 15: perfleet.v1.OperatorService.RaftRemovePeer:input_type -> perfleet.v1.RaftRemovePeerRequest
+	18, // 16: perfleet.v1.OperatorService.Join:input_type -> perfleet.v1.JoinRequest
+	20, // 17: perfleet.v1.OperatorService.ServerInfo:input_type -> perfleet.v1.ServerInfoRequest
+	22, // 18: perfleet.v1.OperatorService.StateHash:input_type -> perfleet.v1.StateHashRequest
+	24, // 19: perfleet.v1.OperatorService.RecordAuditEvents:input_type -> perfleet.v1.RecordAuditEventsRequest
+	7,  // 20: perfleet.v1.OperatorService.ListGossipKeys:input_type -> perfleet.v1.ListGossipKeysRequest
+	1,  // 21: perfleet.v1.OperatorService.InstallGossipKey:input_type -> perfleet.v1.InstallGossipKeyRequest
+	3,  // 22: perfleet.v1.OperatorService.UseGossipKey:input_type -> perfleet.v1.UseGossipKeyRequest
+	5,  // 23: perfleet.v1.OperatorService.RemoveGossipKey:input_type -> perfleet.v1.RemoveGossipKeyRequest
+	13, // 24: perfleet.v1.OperatorService.RaftListPeers:output_type -> perfleet.v1.RaftListPeersResponse
+	15, // 25: perfleet.v1.OperatorService.RaftTransferLeader:output_type -> perfleet.v1.RaftTransferLeaderResponse
+	17, // 26: perfleet.v1.OperatorService.RaftRemovePeer:output_type -> perfleet.v1.RaftRemovePeerResponse
+	19, // 27: perfleet.v1.OperatorService.Join:output_type -> perfleet.v1.JoinResponse
+	21, // 28: perfleet.v1.OperatorService.ServerInfo:output_type -> perfleet.v1.ServerInfoResponse
+	23, // 29: perfleet.v1.OperatorService.StateHash:output_type -> perfleet.v1.StateHashResponse
+	25, // 30: perfleet.v1.OperatorService.RecordAuditEvents:output_type -> perfleet.v1.RecordAuditEventsResponse
+	8,  // 31: perfleet.v1.OperatorService.ListGossipKeys:output_type -> perfleet.v1.ListGossipKeysResponse
+	2,  // 32: perfleet.v1.OperatorService.InstallGossipKey:output_type -> perfleet.v1.InstallGossipKeyResponse
+	4,  // 33: perfleet.v1.OperatorService.UseGossipKey:output_type -> perfleet.v1.UseGossipKeyResponse
+	6,  // 34: perfleet.v1.OperatorService.RemoveGossipKey:output_type -> perfleet.v1.RemoveGossipKeyResponse
+	24, // [24:35] is the sub-list for method output_type
+	13, // [13:24] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_cluster_proto_init() }
@@ -858,13 +1468,14 @@ func file_perfleet_v1_cluster_proto_init() {
 	if File_perfleet_v1_cluster_proto != nil {
 		return
 	}
+	file_perfleet_v1_acl_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_cluster_proto_rawDesc), len(file_perfleet_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

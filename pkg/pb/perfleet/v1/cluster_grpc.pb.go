@@ -25,6 +25,11 @@ const (
 	OperatorService_Join_FullMethodName               = "/perfleet.v1.OperatorService/Join"
 	OperatorService_ServerInfo_FullMethodName         = "/perfleet.v1.OperatorService/ServerInfo"
 	OperatorService_StateHash_FullMethodName          = "/perfleet.v1.OperatorService/StateHash"
+	OperatorService_RecordAuditEvents_FullMethodName  = "/perfleet.v1.OperatorService/RecordAuditEvents"
+	OperatorService_ListGossipKeys_FullMethodName     = "/perfleet.v1.OperatorService/ListGossipKeys"
+	OperatorService_InstallGossipKey_FullMethodName   = "/perfleet.v1.OperatorService/InstallGossipKey"
+	OperatorService_UseGossipKey_FullMethodName       = "/perfleet.v1.OperatorService/UseGossipKey"
+	OperatorService_RemoveGossipKey_FullMethodName    = "/perfleet.v1.OperatorService/RemoveGossipKey"
 )
 
 // OperatorServiceClient is the client API for OperatorService service.
@@ -53,6 +58,21 @@ type OperatorServiceClient interface {
 	// StateHash returns a hash of this node's replicated state and the index it
 	// was taken at, to check that every node holds the same state.
 	StateHash(ctx context.Context, in *StateHashRequest, opts ...grpc.CallOption) (*StateHashResponse, error)
+	// RecordAuditEvents stores audit records a follower collected (read calls
+	// it answered, or records whose commit was cut off by a leadership
+	// change). Only servers may call it.
+	RecordAuditEvents(ctx context.Context, in *RecordAuditEventsRequest, opts ...grpc.CallOption) (*RecordAuditEventsResponse, error)
+	// ListGossipKeys lists the cluster's gossip encryption keys by
+	// fingerprint and which one is in use.
+	ListGossipKeys(ctx context.Context, in *ListGossipKeysRequest, opts ...grpc.CallOption) (*ListGossipKeysResponse, error)
+	// InstallGossipKey adds a key every server and agent accepts. Rotation:
+	// install the new key, use it, then remove the old one; a node holding
+	// only a removed key can no longer join.
+	InstallGossipKey(ctx context.Context, in *InstallGossipKeyRequest, opts ...grpc.CallOption) (*InstallGossipKeyResponse, error)
+	// UseGossipKey makes an installed key the one every node encrypts with.
+	UseGossipKey(ctx context.Context, in *UseGossipKeyRequest, opts ...grpc.CallOption) (*UseGossipKeyResponse, error)
+	// RemoveGossipKey removes a key that is not in use.
+	RemoveGossipKey(ctx context.Context, in *RemoveGossipKeyRequest, opts ...grpc.CallOption) (*RemoveGossipKeyResponse, error)
 }
 
 type operatorServiceClient struct {
@@ -123,6 +143,56 @@ func (c *operatorServiceClient) StateHash(ctx context.Context, in *StateHashRequ
 	return out, nil
 }
 
+func (c *operatorServiceClient) RecordAuditEvents(ctx context.Context, in *RecordAuditEventsRequest, opts ...grpc.CallOption) (*RecordAuditEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordAuditEventsResponse)
+	err := c.cc.Invoke(ctx, OperatorService_RecordAuditEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *operatorServiceClient) ListGossipKeys(ctx context.Context, in *ListGossipKeysRequest, opts ...grpc.CallOption) (*ListGossipKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListGossipKeysResponse)
+	err := c.cc.Invoke(ctx, OperatorService_ListGossipKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *operatorServiceClient) InstallGossipKey(ctx context.Context, in *InstallGossipKeyRequest, opts ...grpc.CallOption) (*InstallGossipKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InstallGossipKeyResponse)
+	err := c.cc.Invoke(ctx, OperatorService_InstallGossipKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *operatorServiceClient) UseGossipKey(ctx context.Context, in *UseGossipKeyRequest, opts ...grpc.CallOption) (*UseGossipKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UseGossipKeyResponse)
+	err := c.cc.Invoke(ctx, OperatorService_UseGossipKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *operatorServiceClient) RemoveGossipKey(ctx context.Context, in *RemoveGossipKeyRequest, opts ...grpc.CallOption) (*RemoveGossipKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveGossipKeyResponse)
+	err := c.cc.Invoke(ctx, OperatorService_RemoveGossipKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OperatorServiceServer is the server API for OperatorService service.
 // All implementations must embed UnimplementedOperatorServiceServer
 // for forward compatibility.
@@ -149,6 +219,21 @@ type OperatorServiceServer interface {
 	// StateHash returns a hash of this node's replicated state and the index it
 	// was taken at, to check that every node holds the same state.
 	StateHash(context.Context, *StateHashRequest) (*StateHashResponse, error)
+	// RecordAuditEvents stores audit records a follower collected (read calls
+	// it answered, or records whose commit was cut off by a leadership
+	// change). Only servers may call it.
+	RecordAuditEvents(context.Context, *RecordAuditEventsRequest) (*RecordAuditEventsResponse, error)
+	// ListGossipKeys lists the cluster's gossip encryption keys by
+	// fingerprint and which one is in use.
+	ListGossipKeys(context.Context, *ListGossipKeysRequest) (*ListGossipKeysResponse, error)
+	// InstallGossipKey adds a key every server and agent accepts. Rotation:
+	// install the new key, use it, then remove the old one; a node holding
+	// only a removed key can no longer join.
+	InstallGossipKey(context.Context, *InstallGossipKeyRequest) (*InstallGossipKeyResponse, error)
+	// UseGossipKey makes an installed key the one every node encrypts with.
+	UseGossipKey(context.Context, *UseGossipKeyRequest) (*UseGossipKeyResponse, error)
+	// RemoveGossipKey removes a key that is not in use.
+	RemoveGossipKey(context.Context, *RemoveGossipKeyRequest) (*RemoveGossipKeyResponse, error)
 	mustEmbedUnimplementedOperatorServiceServer()
 }
 
@@ -176,6 +261,21 @@ func (UnimplementedOperatorServiceServer) ServerInfo(context.Context, *ServerInf
 }
 func (UnimplementedOperatorServiceServer) StateHash(context.Context, *StateHashRequest) (*StateHashResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method StateHash not implemented")
+}
+func (UnimplementedOperatorServiceServer) RecordAuditEvents(context.Context, *RecordAuditEventsRequest) (*RecordAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordAuditEvents not implemented")
+}
+func (UnimplementedOperatorServiceServer) ListGossipKeys(context.Context, *ListGossipKeysRequest) (*ListGossipKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListGossipKeys not implemented")
+}
+func (UnimplementedOperatorServiceServer) InstallGossipKey(context.Context, *InstallGossipKeyRequest) (*InstallGossipKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method InstallGossipKey not implemented")
+}
+func (UnimplementedOperatorServiceServer) UseGossipKey(context.Context, *UseGossipKeyRequest) (*UseGossipKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UseGossipKey not implemented")
+}
+func (UnimplementedOperatorServiceServer) RemoveGossipKey(context.Context, *RemoveGossipKeyRequest) (*RemoveGossipKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveGossipKey not implemented")
 }
 func (UnimplementedOperatorServiceServer) mustEmbedUnimplementedOperatorServiceServer() {}
 func (UnimplementedOperatorServiceServer) testEmbeddedByValue()                         {}
@@ -306,6 +406,96 @@ func _OperatorService_StateHash_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OperatorService_RecordAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordAuditEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperatorServiceServer).RecordAuditEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OperatorService_RecordAuditEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperatorServiceServer).RecordAuditEvents(ctx, req.(*RecordAuditEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OperatorService_ListGossipKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListGossipKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperatorServiceServer).ListGossipKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OperatorService_ListGossipKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperatorServiceServer).ListGossipKeys(ctx, req.(*ListGossipKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OperatorService_InstallGossipKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InstallGossipKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperatorServiceServer).InstallGossipKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OperatorService_InstallGossipKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperatorServiceServer).InstallGossipKey(ctx, req.(*InstallGossipKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OperatorService_UseGossipKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UseGossipKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperatorServiceServer).UseGossipKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OperatorService_UseGossipKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperatorServiceServer).UseGossipKey(ctx, req.(*UseGossipKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OperatorService_RemoveGossipKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveGossipKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperatorServiceServer).RemoveGossipKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OperatorService_RemoveGossipKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperatorServiceServer).RemoveGossipKey(ctx, req.(*RemoveGossipKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OperatorService_ServiceDesc is the grpc.ServiceDesc for OperatorService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -336,6 +526,26 @@ var OperatorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "StateHash",
 			Handler:    _OperatorService_StateHash_Handler,
+		},
+		{
+			MethodName: "RecordAuditEvents",
+			Handler:    _OperatorService_RecordAuditEvents_Handler,
+		},
+		{
+			MethodName: "ListGossipKeys",
+			Handler:    _OperatorService_ListGossipKeys_Handler,
+		},
+		{
+			MethodName: "InstallGossipKey",
+			Handler:    _OperatorService_InstallGossipKey_Handler,
+		},
+		{
+			MethodName: "UseGossipKey",
+			Handler:    _OperatorService_UseGossipKey_Handler,
+		},
+		{
+			MethodName: "RemoveGossipKey",
+			Handler:    _OperatorService_RemoveGossipKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -2982,6 +2982,300 @@ func (x *GetAIBenchmarkJobLogResponse) GetAiBenchmarkJobStatus() string {
 	return ""
 }
 
+// TagResourceRequest adds tags to a resource.
+type TagResourceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource's ARN.
+	ResourceArn string `protobuf:"bytes,1,opt,name=resource_arn,json=resourceArn,proto3" json:"resource_arn,omitempty"`
+	// Tags to add or replace; 1-50.
+	Tags          []*Tag `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TagResourceRequest) Reset() {
+	*x = TagResourceRequest{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TagResourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TagResourceRequest) ProtoMessage() {}
+
+func (x *TagResourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TagResourceRequest.ProtoReflect.Descriptor instead.
+func (*TagResourceRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *TagResourceRequest) GetResourceArn() string {
+	if x != nil {
+		return x.ResourceArn
+	}
+	return ""
+}
+
+func (x *TagResourceRequest) GetTags() []*Tag {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+// TagResourceResponse holds the resource's tags after the change.
+type TagResourceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// All tags now on the resource.
+	Tags          []*Tag `protobuf:"bytes,1,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TagResourceResponse) Reset() {
+	*x = TagResourceResponse{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TagResourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TagResourceResponse) ProtoMessage() {}
+
+func (x *TagResourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TagResourceResponse.ProtoReflect.Descriptor instead.
+func (*TagResourceResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *TagResourceResponse) GetTags() []*Tag {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+// UntagResourceRequest removes tags from a resource.
+type UntagResourceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource's ARN.
+	ResourceArn string `protobuf:"bytes,1,opt,name=resource_arn,json=resourceArn,proto3" json:"resource_arn,omitempty"`
+	// Keys to remove; 1-50.
+	TagKeys       []string `protobuf:"bytes,2,rep,name=tag_keys,json=tagKeys,proto3" json:"tag_keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UntagResourceRequest) Reset() {
+	*x = UntagResourceRequest{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UntagResourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UntagResourceRequest) ProtoMessage() {}
+
+func (x *UntagResourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UntagResourceRequest.ProtoReflect.Descriptor instead.
+func (*UntagResourceRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *UntagResourceRequest) GetResourceArn() string {
+	if x != nil {
+		return x.ResourceArn
+	}
+	return ""
+}
+
+func (x *UntagResourceRequest) GetTagKeys() []string {
+	if x != nil {
+		return x.TagKeys
+	}
+	return nil
+}
+
+// UntagResourceResponse holds the resource's tags after the change.
+type UntagResourceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// All tags now on the resource.
+	Tags          []*Tag `protobuf:"bytes,1,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UntagResourceResponse) Reset() {
+	*x = UntagResourceResponse{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UntagResourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UntagResourceResponse) ProtoMessage() {}
+
+func (x *UntagResourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UntagResourceResponse.ProtoReflect.Descriptor instead.
+func (*UntagResourceResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *UntagResourceResponse) GetTags() []*Tag {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+// ListTagsRequest names a resource.
+type ListTagsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource's ARN.
+	ResourceArn   string `protobuf:"bytes,1,opt,name=resource_arn,json=resourceArn,proto3" json:"resource_arn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTagsRequest) Reset() {
+	*x = ListTagsRequest{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTagsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTagsRequest) ProtoMessage() {}
+
+func (x *ListTagsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTagsRequest.ProtoReflect.Descriptor instead.
+func (*ListTagsRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListTagsRequest) GetResourceArn() string {
+	if x != nil {
+		return x.ResourceArn
+	}
+	return ""
+}
+
+// ListTagsResponse holds a resource's tags.
+type ListTagsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tags, sorted by key.
+	Tags          []*Tag `protobuf:"bytes,1,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTagsResponse) Reset() {
+	*x = ListTagsResponse{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTagsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTagsResponse) ProtoMessage() {}
+
+func (x *ListTagsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTagsResponse.ProtoReflect.Descriptor instead.
+func (*ListTagsResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListTagsResponse) GetTags() []*Tag {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
 var File_perfleet_v1_inference_optimization_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
@@ -3205,7 +3499,21 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"afterIndex\"\x84\x01\n" +
 	"\x1cGetAIBenchmarkJobLogResponse\x12-\n" +
 	"\x06events\x18\x01 \x03(\v2\x15.perfleet.v1.JobEventR\x06events\x125\n" +
-	"\x17ai_benchmark_job_status\x18\x02 \x01(\tR\x14aiBenchmarkJobStatus2\xc0\x0f\n" +
+	"\x17ai_benchmark_job_status\x18\x02 \x01(\tR\x14aiBenchmarkJobStatus\"]\n" +
+	"\x12TagResourceRequest\x12!\n" +
+	"\fresource_arn\x18\x01 \x01(\tR\vresourceArn\x12$\n" +
+	"\x04tags\x18\x02 \x03(\v2\x10.perfleet.v1.TagR\x04tags\";\n" +
+	"\x13TagResourceResponse\x12$\n" +
+	"\x04tags\x18\x01 \x03(\v2\x10.perfleet.v1.TagR\x04tags\"T\n" +
+	"\x14UntagResourceRequest\x12!\n" +
+	"\fresource_arn\x18\x01 \x01(\tR\vresourceArn\x12\x19\n" +
+	"\btag_keys\x18\x02 \x03(\tR\atagKeys\"=\n" +
+	"\x15UntagResourceResponse\x12$\n" +
+	"\x04tags\x18\x01 \x03(\v2\x10.perfleet.v1.TagR\x04tags\"4\n" +
+	"\x0fListTagsRequest\x12!\n" +
+	"\fresource_arn\x18\x01 \x01(\tR\vresourceArn\"8\n" +
+	"\x10ListTagsResponse\x12$\n" +
+	"\x04tags\x18\x01 \x03(\v2\x10.perfleet.v1.TagR\x04tags2\xb3\x11\n" +
 	"\x15InferenceOptimization\x12q\n" +
 	"\x16CreateAIWorkloadConfig\x12*.perfleet.v1.CreateAIWorkloadConfigRequest\x1a+.perfleet.v1.CreateAIWorkloadConfigResponse\x12w\n" +
 	"\x18DescribeAIWorkloadConfig\x12,.perfleet.v1.DescribeAIWorkloadConfigRequest\x1a-.perfleet.v1.DescribeAIWorkloadConfigResponse\x12n\n" +
@@ -3223,7 +3531,10 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\x1bDescribeAIRecommendationJob\x12/.perfleet.v1.DescribeAIRecommendationJobRequest\x1a0.perfleet.v1.DescribeAIRecommendationJobResponse\x12w\n" +
 	"\x18ListAIRecommendationJobs\x12,.perfleet.v1.ListAIRecommendationJobsRequest\x1a-.perfleet.v1.ListAIRecommendationJobsResponse\x12t\n" +
 	"\x17StopAIRecommendationJob\x12+.perfleet.v1.StopAIRecommendationJobRequest\x1a,.perfleet.v1.StopAIRecommendationJobResponse\x12z\n" +
-	"\x19DeleteAIRecommendationJob\x12-.perfleet.v1.DeleteAIRecommendationJobRequest\x1a..perfleet.v1.DeleteAIRecommendationJobResponseB\xb6\x01\n" +
+	"\x19DeleteAIRecommendationJob\x12-.perfleet.v1.DeleteAIRecommendationJobRequest\x1a..perfleet.v1.DeleteAIRecommendationJobResponse\x12P\n" +
+	"\vTagResource\x12\x1f.perfleet.v1.TagResourceRequest\x1a .perfleet.v1.TagResourceResponse\x12V\n" +
+	"\rUntagResource\x12!.perfleet.v1.UntagResourceRequest\x1a\".perfleet.v1.UntagResourceResponse\x12G\n" +
+	"\bListTags\x12\x1c.perfleet.v1.ListTagsRequest\x1a\x1d.perfleet.v1.ListTagsResponseB\xb6\x01\n" +
 	"\x0fcom.perfleet.v1B\x1aInferenceOptimizationProtoP\x01Z:github.com/perfleet/perfleet/pkg/pb/perfleet/v1;perfleetv1\xa2\x02\x03PXX\xaa\x02\vPerfleet.V1\xca\x02\vPerfleet\\V1\xe2\x02\x17Perfleet\\V1\\GPBMetadata\xea\x02\fPerfleet::V1b\x06proto3"
 
 var (
@@ -3238,7 +3549,7 @@ func file_perfleet_v1_inference_optimization_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_inference_optimization_proto_rawDescData
 }
 
-var file_perfleet_v1_inference_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_perfleet_v1_inference_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_perfleet_v1_inference_optimization_proto_goTypes = []any{
 	(*WorkloadSpec)(nil),                        // 0: perfleet.v1.WorkloadSpec
 	(*AIWorkloadConfigs)(nil),                   // 1: perfleet.v1.AIWorkloadConfigs
@@ -3283,20 +3594,26 @@ var file_perfleet_v1_inference_optimization_proto_goTypes = []any{
 	(*JobEvent)(nil),                            // 40: perfleet.v1.JobEvent
 	(*GetAIBenchmarkJobLogRequest)(nil),         // 41: perfleet.v1.GetAIBenchmarkJobLogRequest
 	(*GetAIBenchmarkJobLogResponse)(nil),        // 42: perfleet.v1.GetAIBenchmarkJobLogResponse
-	nil,                                         // 43: perfleet.v1.LevelProgress.GpuUtilizationEntry
-	(*Tag)(nil),                                 // 44: perfleet.v1.Tag
-	(*timestamppb.Timestamp)(nil),               // 45: google.protobuf.Timestamp
-	(*MlflowConfig)(nil),                        // 46: perfleet.v1.MlflowConfig
-	(*CreateAIRecommendationJobRequest)(nil),    // 47: perfleet.v1.CreateAIRecommendationJobRequest
-	(*DescribeAIRecommendationJobRequest)(nil),  // 48: perfleet.v1.DescribeAIRecommendationJobRequest
-	(*ListAIRecommendationJobsRequest)(nil),     // 49: perfleet.v1.ListAIRecommendationJobsRequest
-	(*StopAIRecommendationJobRequest)(nil),      // 50: perfleet.v1.StopAIRecommendationJobRequest
-	(*DeleteAIRecommendationJobRequest)(nil),    // 51: perfleet.v1.DeleteAIRecommendationJobRequest
-	(*CreateAIRecommendationJobResponse)(nil),   // 52: perfleet.v1.CreateAIRecommendationJobResponse
-	(*DescribeAIRecommendationJobResponse)(nil), // 53: perfleet.v1.DescribeAIRecommendationJobResponse
-	(*ListAIRecommendationJobsResponse)(nil),    // 54: perfleet.v1.ListAIRecommendationJobsResponse
-	(*StopAIRecommendationJobResponse)(nil),     // 55: perfleet.v1.StopAIRecommendationJobResponse
-	(*DeleteAIRecommendationJobResponse)(nil),   // 56: perfleet.v1.DeleteAIRecommendationJobResponse
+	(*TagResourceRequest)(nil),                  // 43: perfleet.v1.TagResourceRequest
+	(*TagResourceResponse)(nil),                 // 44: perfleet.v1.TagResourceResponse
+	(*UntagResourceRequest)(nil),                // 45: perfleet.v1.UntagResourceRequest
+	(*UntagResourceResponse)(nil),               // 46: perfleet.v1.UntagResourceResponse
+	(*ListTagsRequest)(nil),                     // 47: perfleet.v1.ListTagsRequest
+	(*ListTagsResponse)(nil),                    // 48: perfleet.v1.ListTagsResponse
+	nil,                                         // 49: perfleet.v1.LevelProgress.GpuUtilizationEntry
+	(*Tag)(nil),                                 // 50: perfleet.v1.Tag
+	(*timestamppb.Timestamp)(nil),               // 51: google.protobuf.Timestamp
+	(*MlflowConfig)(nil),                        // 52: perfleet.v1.MlflowConfig
+	(*CreateAIRecommendationJobRequest)(nil),    // 53: perfleet.v1.CreateAIRecommendationJobRequest
+	(*DescribeAIRecommendationJobRequest)(nil),  // 54: perfleet.v1.DescribeAIRecommendationJobRequest
+	(*ListAIRecommendationJobsRequest)(nil),     // 55: perfleet.v1.ListAIRecommendationJobsRequest
+	(*StopAIRecommendationJobRequest)(nil),      // 56: perfleet.v1.StopAIRecommendationJobRequest
+	(*DeleteAIRecommendationJobRequest)(nil),    // 57: perfleet.v1.DeleteAIRecommendationJobRequest
+	(*CreateAIRecommendationJobResponse)(nil),   // 58: perfleet.v1.CreateAIRecommendationJobResponse
+	(*DescribeAIRecommendationJobResponse)(nil), // 59: perfleet.v1.DescribeAIRecommendationJobResponse
+	(*ListAIRecommendationJobsResponse)(nil),    // 60: perfleet.v1.ListAIRecommendationJobsResponse
+	(*StopAIRecommendationJobResponse)(nil),     // 61: perfleet.v1.StopAIRecommendationJobResponse
+	(*DeleteAIRecommendationJobResponse)(nil),   // 62: perfleet.v1.DeleteAIRecommendationJobResponse
 }
 var file_perfleet_v1_inference_optimization_proto_depIdxs = []int32{
 	0,  // 0: perfleet.v1.AIWorkloadConfigs.workload_spec:type_name -> perfleet.v1.WorkloadSpec
@@ -3305,83 +3622,93 @@ var file_perfleet_v1_inference_optimization_proto_depIdxs = []int32{
 	4,  // 3: perfleet.v1.DatasetConfig.input_data_config:type_name -> perfleet.v1.InputDataConfig
 	1,  // 4: perfleet.v1.CreateAIWorkloadConfigRequest.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigs
 	5,  // 5: perfleet.v1.CreateAIWorkloadConfigRequest.dataset_config:type_name -> perfleet.v1.DatasetConfig
-	44, // 6: perfleet.v1.CreateAIWorkloadConfigRequest.tags:type_name -> perfleet.v1.Tag
+	50, // 6: perfleet.v1.CreateAIWorkloadConfigRequest.tags:type_name -> perfleet.v1.Tag
 	1,  // 7: perfleet.v1.DescribeAIWorkloadConfigResponse.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigs
 	5,  // 8: perfleet.v1.DescribeAIWorkloadConfigResponse.dataset_config:type_name -> perfleet.v1.DatasetConfig
-	44, // 9: perfleet.v1.DescribeAIWorkloadConfigResponse.tags:type_name -> perfleet.v1.Tag
-	45, // 10: perfleet.v1.DescribeAIWorkloadConfigResponse.creation_time:type_name -> google.protobuf.Timestamp
-	45, // 11: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
-	45, // 12: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
-	45, // 13: perfleet.v1.AIWorkloadConfigSummary.creation_time:type_name -> google.protobuf.Timestamp
+	50, // 9: perfleet.v1.DescribeAIWorkloadConfigResponse.tags:type_name -> perfleet.v1.Tag
+	51, // 10: perfleet.v1.DescribeAIWorkloadConfigResponse.creation_time:type_name -> google.protobuf.Timestamp
+	51, // 11: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
+	51, // 12: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
+	51, // 13: perfleet.v1.AIWorkloadConfigSummary.creation_time:type_name -> google.protobuf.Timestamp
 	11, // 14: perfleet.v1.ListAIWorkloadConfigsResponse.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigSummary
 	15, // 15: perfleet.v1.BenchmarkEndpoint.inference_components:type_name -> perfleet.v1.InferenceComponentRef
 	16, // 16: perfleet.v1.BenchmarkTarget.endpoint:type_name -> perfleet.v1.BenchmarkEndpoint
-	46, // 17: perfleet.v1.AIBenchmarkOutputConfig.mlflow_config:type_name -> perfleet.v1.MlflowConfig
+	52, // 17: perfleet.v1.AIBenchmarkOutputConfig.mlflow_config:type_name -> perfleet.v1.MlflowConfig
 	18, // 18: perfleet.v1.AIBenchmarkOutputConfig.cloud_watch_logs:type_name -> perfleet.v1.CloudWatchLogs
 	20, // 19: perfleet.v1.NetworkConfig.vpc_config:type_name -> perfleet.v1.VpcConfig
 	17, // 20: perfleet.v1.CreateAIBenchmarkJobRequest.benchmark_target:type_name -> perfleet.v1.BenchmarkTarget
 	19, // 21: perfleet.v1.CreateAIBenchmarkJobRequest.output_config:type_name -> perfleet.v1.AIBenchmarkOutputConfig
 	21, // 22: perfleet.v1.CreateAIBenchmarkJobRequest.network_config:type_name -> perfleet.v1.NetworkConfig
-	44, // 23: perfleet.v1.CreateAIBenchmarkJobRequest.tags:type_name -> perfleet.v1.Tag
+	50, // 23: perfleet.v1.CreateAIBenchmarkJobRequest.tags:type_name -> perfleet.v1.Tag
 	17, // 24: perfleet.v1.DescribeAIBenchmarkJobResponse.benchmark_target:type_name -> perfleet.v1.BenchmarkTarget
-	45, // 25: perfleet.v1.DescribeAIBenchmarkJobResponse.creation_time:type_name -> google.protobuf.Timestamp
+	51, // 25: perfleet.v1.DescribeAIBenchmarkJobResponse.creation_time:type_name -> google.protobuf.Timestamp
 	19, // 26: perfleet.v1.DescribeAIBenchmarkJobResponse.output_config:type_name -> perfleet.v1.AIBenchmarkOutputConfig
-	45, // 27: perfleet.v1.DescribeAIBenchmarkJobResponse.start_time:type_name -> google.protobuf.Timestamp
-	45, // 28: perfleet.v1.DescribeAIBenchmarkJobResponse.end_time:type_name -> google.protobuf.Timestamp
+	51, // 27: perfleet.v1.DescribeAIBenchmarkJobResponse.start_time:type_name -> google.protobuf.Timestamp
+	51, // 28: perfleet.v1.DescribeAIBenchmarkJobResponse.end_time:type_name -> google.protobuf.Timestamp
 	21, // 29: perfleet.v1.DescribeAIBenchmarkJobResponse.network_config:type_name -> perfleet.v1.NetworkConfig
-	44, // 30: perfleet.v1.DescribeAIBenchmarkJobResponse.tags:type_name -> perfleet.v1.Tag
-	45, // 31: perfleet.v1.DescribeAIBenchmarkJobResponse.last_modified_time:type_name -> google.protobuf.Timestamp
-	45, // 32: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
-	45, // 33: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
-	45, // 34: perfleet.v1.AIBenchmarkJobSummary.creation_time:type_name -> google.protobuf.Timestamp
-	45, // 35: perfleet.v1.AIBenchmarkJobSummary.end_time:type_name -> google.protobuf.Timestamp
+	50, // 30: perfleet.v1.DescribeAIBenchmarkJobResponse.tags:type_name -> perfleet.v1.Tag
+	51, // 31: perfleet.v1.DescribeAIBenchmarkJobResponse.last_modified_time:type_name -> google.protobuf.Timestamp
+	51, // 32: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
+	51, // 33: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
+	51, // 34: perfleet.v1.AIBenchmarkJobSummary.creation_time:type_name -> google.protobuf.Timestamp
+	51, // 35: perfleet.v1.AIBenchmarkJobSummary.end_time:type_name -> google.protobuf.Timestamp
 	27, // 36: perfleet.v1.ListAIBenchmarkJobsResponse.ai_benchmark_jobs:type_name -> perfleet.v1.AIBenchmarkJobSummary
 	34, // 37: perfleet.v1.LevelResult.metrics:type_name -> perfleet.v1.MetricSummary
-	45, // 38: perfleet.v1.LevelResult.end_time:type_name -> google.protobuf.Timestamp
+	51, // 38: perfleet.v1.LevelResult.end_time:type_name -> google.protobuf.Timestamp
 	35, // 39: perfleet.v1.GetAIBenchmarkJobResultsResponse.levels:type_name -> perfleet.v1.LevelResult
-	43, // 40: perfleet.v1.LevelProgress.gpu_utilization:type_name -> perfleet.v1.LevelProgress.GpuUtilizationEntry
+	49, // 40: perfleet.v1.LevelProgress.gpu_utilization:type_name -> perfleet.v1.LevelProgress.GpuUtilizationEntry
 	38, // 41: perfleet.v1.WatchAIBenchmarkJobResponse.level:type_name -> perfleet.v1.LevelProgress
-	45, // 42: perfleet.v1.JobEvent.time:type_name -> google.protobuf.Timestamp
+	51, // 42: perfleet.v1.JobEvent.time:type_name -> google.protobuf.Timestamp
 	40, // 43: perfleet.v1.GetAIBenchmarkJobLogResponse.events:type_name -> perfleet.v1.JobEvent
-	6,  // 44: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:input_type -> perfleet.v1.CreateAIWorkloadConfigRequest
-	8,  // 45: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:input_type -> perfleet.v1.DescribeAIWorkloadConfigRequest
-	10, // 46: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:input_type -> perfleet.v1.ListAIWorkloadConfigsRequest
-	13, // 47: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:input_type -> perfleet.v1.DeleteAIWorkloadConfigRequest
-	22, // 48: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:input_type -> perfleet.v1.CreateAIBenchmarkJobRequest
-	24, // 49: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:input_type -> perfleet.v1.DescribeAIBenchmarkJobRequest
-	26, // 50: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:input_type -> perfleet.v1.ListAIBenchmarkJobsRequest
-	29, // 51: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:input_type -> perfleet.v1.StopAIBenchmarkJobRequest
-	31, // 52: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:input_type -> perfleet.v1.DeleteAIBenchmarkJobRequest
-	33, // 53: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:input_type -> perfleet.v1.GetAIBenchmarkJobResultsRequest
-	37, // 54: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:input_type -> perfleet.v1.WatchAIBenchmarkJobRequest
-	41, // 55: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobLog:input_type -> perfleet.v1.GetAIBenchmarkJobLogRequest
-	47, // 56: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:input_type -> perfleet.v1.CreateAIRecommendationJobRequest
-	48, // 57: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:input_type -> perfleet.v1.DescribeAIRecommendationJobRequest
-	49, // 58: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:input_type -> perfleet.v1.ListAIRecommendationJobsRequest
-	50, // 59: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:input_type -> perfleet.v1.StopAIRecommendationJobRequest
-	51, // 60: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:input_type -> perfleet.v1.DeleteAIRecommendationJobRequest
-	7,  // 61: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:output_type -> perfleet.v1.CreateAIWorkloadConfigResponse
-	9,  // 62: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:output_type -> perfleet.v1.DescribeAIWorkloadConfigResponse
-	12, // 63: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:output_type -> perfleet.v1.ListAIWorkloadConfigsResponse
-	14, // 64: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:output_type -> perfleet.v1.DeleteAIWorkloadConfigResponse
-	23, // 65: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:output_type -> perfleet.v1.CreateAIBenchmarkJobResponse
-	25, // 66: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:output_type -> perfleet.v1.DescribeAIBenchmarkJobResponse
-	28, // 67: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:output_type -> perfleet.v1.ListAIBenchmarkJobsResponse
-	30, // 68: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:output_type -> perfleet.v1.StopAIBenchmarkJobResponse
-	32, // 69: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:output_type -> perfleet.v1.DeleteAIBenchmarkJobResponse
-	36, // 70: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:output_type -> perfleet.v1.GetAIBenchmarkJobResultsResponse
-	39, // 71: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:output_type -> perfleet.v1.WatchAIBenchmarkJobResponse
-	42, // 72: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobLog:output_type -> perfleet.v1.GetAIBenchmarkJobLogResponse
-	52, // 73: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:output_type -> perfleet.v1.CreateAIRecommendationJobResponse
-	53, // 74: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:output_type -> perfleet.v1.DescribeAIRecommendationJobResponse
-	54, // 75: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:output_type -> perfleet.v1.ListAIRecommendationJobsResponse
-	55, // 76: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:output_type -> perfleet.v1.StopAIRecommendationJobResponse
-	56, // 77: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:output_type -> perfleet.v1.DeleteAIRecommendationJobResponse
-	61, // [61:78] is the sub-list for method output_type
-	44, // [44:61] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	50, // 44: perfleet.v1.TagResourceRequest.tags:type_name -> perfleet.v1.Tag
+	50, // 45: perfleet.v1.TagResourceResponse.tags:type_name -> perfleet.v1.Tag
+	50, // 46: perfleet.v1.UntagResourceResponse.tags:type_name -> perfleet.v1.Tag
+	50, // 47: perfleet.v1.ListTagsResponse.tags:type_name -> perfleet.v1.Tag
+	6,  // 48: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:input_type -> perfleet.v1.CreateAIWorkloadConfigRequest
+	8,  // 49: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:input_type -> perfleet.v1.DescribeAIWorkloadConfigRequest
+	10, // 50: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:input_type -> perfleet.v1.ListAIWorkloadConfigsRequest
+	13, // 51: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:input_type -> perfleet.v1.DeleteAIWorkloadConfigRequest
+	22, // 52: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:input_type -> perfleet.v1.CreateAIBenchmarkJobRequest
+	24, // 53: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:input_type -> perfleet.v1.DescribeAIBenchmarkJobRequest
+	26, // 54: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:input_type -> perfleet.v1.ListAIBenchmarkJobsRequest
+	29, // 55: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:input_type -> perfleet.v1.StopAIBenchmarkJobRequest
+	31, // 56: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:input_type -> perfleet.v1.DeleteAIBenchmarkJobRequest
+	33, // 57: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:input_type -> perfleet.v1.GetAIBenchmarkJobResultsRequest
+	37, // 58: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:input_type -> perfleet.v1.WatchAIBenchmarkJobRequest
+	41, // 59: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobLog:input_type -> perfleet.v1.GetAIBenchmarkJobLogRequest
+	53, // 60: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:input_type -> perfleet.v1.CreateAIRecommendationJobRequest
+	54, // 61: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:input_type -> perfleet.v1.DescribeAIRecommendationJobRequest
+	55, // 62: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:input_type -> perfleet.v1.ListAIRecommendationJobsRequest
+	56, // 63: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:input_type -> perfleet.v1.StopAIRecommendationJobRequest
+	57, // 64: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:input_type -> perfleet.v1.DeleteAIRecommendationJobRequest
+	43, // 65: perfleet.v1.InferenceOptimization.TagResource:input_type -> perfleet.v1.TagResourceRequest
+	45, // 66: perfleet.v1.InferenceOptimization.UntagResource:input_type -> perfleet.v1.UntagResourceRequest
+	47, // 67: perfleet.v1.InferenceOptimization.ListTags:input_type -> perfleet.v1.ListTagsRequest
+	7,  // 68: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:output_type -> perfleet.v1.CreateAIWorkloadConfigResponse
+	9,  // 69: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:output_type -> perfleet.v1.DescribeAIWorkloadConfigResponse
+	12, // 70: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:output_type -> perfleet.v1.ListAIWorkloadConfigsResponse
+	14, // 71: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:output_type -> perfleet.v1.DeleteAIWorkloadConfigResponse
+	23, // 72: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:output_type -> perfleet.v1.CreateAIBenchmarkJobResponse
+	25, // 73: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:output_type -> perfleet.v1.DescribeAIBenchmarkJobResponse
+	28, // 74: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:output_type -> perfleet.v1.ListAIBenchmarkJobsResponse
+	30, // 75: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:output_type -> perfleet.v1.StopAIBenchmarkJobResponse
+	32, // 76: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:output_type -> perfleet.v1.DeleteAIBenchmarkJobResponse
+	36, // 77: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:output_type -> perfleet.v1.GetAIBenchmarkJobResultsResponse
+	39, // 78: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:output_type -> perfleet.v1.WatchAIBenchmarkJobResponse
+	42, // 79: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobLog:output_type -> perfleet.v1.GetAIBenchmarkJobLogResponse
+	58, // 80: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:output_type -> perfleet.v1.CreateAIRecommendationJobResponse
+	59, // 81: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:output_type -> perfleet.v1.DescribeAIRecommendationJobResponse
+	60, // 82: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:output_type -> perfleet.v1.ListAIRecommendationJobsResponse
+	61, // 83: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:output_type -> perfleet.v1.StopAIRecommendationJobResponse
+	62, // 84: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:output_type -> perfleet.v1.DeleteAIRecommendationJobResponse
+	44, // 85: perfleet.v1.InferenceOptimization.TagResource:output_type -> perfleet.v1.TagResourceResponse
+	46, // 86: perfleet.v1.InferenceOptimization.UntagResource:output_type -> perfleet.v1.UntagResourceResponse
+	48, // 87: perfleet.v1.InferenceOptimization.ListTags:output_type -> perfleet.v1.ListTagsResponse
+	68, // [68:88] is the sub-list for method output_type
+	48, // [48:68] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_inference_optimization_proto_init() }
@@ -3397,7 +3724,7 @@ func file_perfleet_v1_inference_optimization_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_inference_optimization_proto_rawDesc), len(file_perfleet_v1_inference_optimization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

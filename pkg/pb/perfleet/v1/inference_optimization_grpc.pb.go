@@ -36,6 +36,9 @@ const (
 	InferenceOptimization_ListAIRecommendationJobs_FullMethodName    = "/perfleet.v1.InferenceOptimization/ListAIRecommendationJobs"
 	InferenceOptimization_StopAIRecommendationJob_FullMethodName     = "/perfleet.v1.InferenceOptimization/StopAIRecommendationJob"
 	InferenceOptimization_DeleteAIRecommendationJob_FullMethodName   = "/perfleet.v1.InferenceOptimization/DeleteAIRecommendationJob"
+	InferenceOptimization_TagResource_FullMethodName                 = "/perfleet.v1.InferenceOptimization/TagResource"
+	InferenceOptimization_UntagResource_FullMethodName               = "/perfleet.v1.InferenceOptimization/UntagResource"
+	InferenceOptimization_ListTags_FullMethodName                    = "/perfleet.v1.InferenceOptimization/ListTags"
 )
 
 // InferenceOptimizationClient is the client API for InferenceOptimization service.
@@ -112,6 +115,16 @@ type InferenceOptimizationClient interface {
 	// DeleteAIRecommendationJob deletes a job in a terminal state; otherwise it
 	// fails with ResourceInUse (FAILED_PRECONDITION).
 	DeleteAIRecommendationJob(ctx context.Context, in *DeleteAIRecommendationJobRequest, opts ...grpc.CallOption) (*DeleteAIRecommendationJobResponse, error)
+	// TagResource adds or replaces tags on a workload config, benchmark job or
+	// recommendation job named by ARN (SageMaker's AddTags). At most 50 tags
+	// per resource. Authorized with aws:RequestTag/<key>, aws:TagKeys and
+	// aws:ResourceTag/<key>.
+	TagResource(ctx context.Context, in *TagResourceRequest, opts ...grpc.CallOption) (*TagResourceResponse, error)
+	// UntagResource removes tags by key (SageMaker's DeleteTags); keys that
+	// are not set are ignored.
+	UntagResource(ctx context.Context, in *UntagResourceRequest, opts ...grpc.CallOption) (*UntagResourceResponse, error)
+	// ListTags returns a resource's tags, sorted by key.
+	ListTags(ctx context.Context, in *ListTagsRequest, opts ...grpc.CallOption) (*ListTagsResponse, error)
 }
 
 type inferenceOptimizationClient struct {
@@ -301,6 +314,36 @@ func (c *inferenceOptimizationClient) DeleteAIRecommendationJob(ctx context.Cont
 	return out, nil
 }
 
+func (c *inferenceOptimizationClient) TagResource(ctx context.Context, in *TagResourceRequest, opts ...grpc.CallOption) (*TagResourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TagResourceResponse)
+	err := c.cc.Invoke(ctx, InferenceOptimization_TagResource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inferenceOptimizationClient) UntagResource(ctx context.Context, in *UntagResourceRequest, opts ...grpc.CallOption) (*UntagResourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UntagResourceResponse)
+	err := c.cc.Invoke(ctx, InferenceOptimization_UntagResource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inferenceOptimizationClient) ListTags(ctx context.Context, in *ListTagsRequest, opts ...grpc.CallOption) (*ListTagsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTagsResponse)
+	err := c.cc.Invoke(ctx, InferenceOptimization_ListTags_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InferenceOptimizationServer is the server API for InferenceOptimization service.
 // All implementations must embed UnimplementedInferenceOptimizationServer
 // for forward compatibility.
@@ -375,6 +418,16 @@ type InferenceOptimizationServer interface {
 	// DeleteAIRecommendationJob deletes a job in a terminal state; otherwise it
 	// fails with ResourceInUse (FAILED_PRECONDITION).
 	DeleteAIRecommendationJob(context.Context, *DeleteAIRecommendationJobRequest) (*DeleteAIRecommendationJobResponse, error)
+	// TagResource adds or replaces tags on a workload config, benchmark job or
+	// recommendation job named by ARN (SageMaker's AddTags). At most 50 tags
+	// per resource. Authorized with aws:RequestTag/<key>, aws:TagKeys and
+	// aws:ResourceTag/<key>.
+	TagResource(context.Context, *TagResourceRequest) (*TagResourceResponse, error)
+	// UntagResource removes tags by key (SageMaker's DeleteTags); keys that
+	// are not set are ignored.
+	UntagResource(context.Context, *UntagResourceRequest) (*UntagResourceResponse, error)
+	// ListTags returns a resource's tags, sorted by key.
+	ListTags(context.Context, *ListTagsRequest) (*ListTagsResponse, error)
 	mustEmbedUnimplementedInferenceOptimizationServer()
 }
 
@@ -435,6 +488,15 @@ func (UnimplementedInferenceOptimizationServer) StopAIRecommendationJob(context.
 }
 func (UnimplementedInferenceOptimizationServer) DeleteAIRecommendationJob(context.Context, *DeleteAIRecommendationJobRequest) (*DeleteAIRecommendationJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteAIRecommendationJob not implemented")
+}
+func (UnimplementedInferenceOptimizationServer) TagResource(context.Context, *TagResourceRequest) (*TagResourceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TagResource not implemented")
+}
+func (UnimplementedInferenceOptimizationServer) UntagResource(context.Context, *UntagResourceRequest) (*UntagResourceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UntagResource not implemented")
+}
+func (UnimplementedInferenceOptimizationServer) ListTags(context.Context, *ListTagsRequest) (*ListTagsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTags not implemented")
 }
 func (UnimplementedInferenceOptimizationServer) mustEmbedUnimplementedInferenceOptimizationServer() {}
 func (UnimplementedInferenceOptimizationServer) testEmbeddedByValue()                               {}
@@ -756,6 +818,60 @@ func _InferenceOptimization_DeleteAIRecommendationJob_Handler(srv interface{}, c
 	return interceptor(ctx, in, info, handler)
 }
 
+func _InferenceOptimization_TagResource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TagResourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InferenceOptimizationServer).TagResource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InferenceOptimization_TagResource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InferenceOptimizationServer).TagResource(ctx, req.(*TagResourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InferenceOptimization_UntagResource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UntagResourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InferenceOptimizationServer).UntagResource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InferenceOptimization_UntagResource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InferenceOptimizationServer).UntagResource(ctx, req.(*UntagResourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InferenceOptimization_ListTags_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTagsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InferenceOptimizationServer).ListTags(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InferenceOptimization_ListTags_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InferenceOptimizationServer).ListTags(ctx, req.(*ListTagsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // InferenceOptimization_ServiceDesc is the grpc.ServiceDesc for InferenceOptimization service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -826,6 +942,18 @@ var InferenceOptimization_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteAIRecommendationJob",
 			Handler:    _InferenceOptimization_DeleteAIRecommendationJob_Handler,
+		},
+		{
+			MethodName: "TagResource",
+			Handler:    _InferenceOptimization_TagResource_Handler,
+		},
+		{
+			MethodName: "UntagResource",
+			Handler:    _InferenceOptimization_UntagResource_Handler,
+		},
+		{
+			MethodName: "ListTags",
+			Handler:    _InferenceOptimization_ListTags_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

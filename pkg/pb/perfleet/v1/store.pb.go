@@ -348,7 +348,17 @@ type ClusterMeta struct {
 	// Random cluster ID.
 	ClusterId string `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	// HMAC key for list pagination tokens.
-	PageTokenKey  []byte `protobuf:"bytes,2,opt,name=page_token_key,json=pageTokenKey,proto3" json:"page_token_key,omitempty"`
+	PageTokenKey []byte `protobuf:"bytes,2,opt,name=page_token_key,json=pageTokenKey,proto3" json:"page_token_key,omitempty"`
+	// Whether ACLs are on: set once by ACLService.Bootstrap, never cleared.
+	AclEnabled bool `protobuf:"varint,3,opt,name=acl_enabled,json=aclEnabled,proto3" json:"acl_enabled,omitempty"`
+	// The account ACLService.Bootstrap created the administrator in: the
+	// management account, whose principals may act on other accounts'
+	// resources when their policies allow it. Other accounts reach across
+	// only through a policy that names the target account.
+	AdminAccount string `protobuf:"bytes,4,opt,name=admin_account,json=adminAccount,proto3" json:"admin_account,omitempty"`
+	// The gossip keyring every node applies; unset until the first keyring
+	// change (nodes keep the key they started with).
+	GossipKeyring *GossipKeyring `protobuf:"bytes,5,opt,name=gossip_keyring,json=gossipKeyring,proto3" json:"gossip_keyring,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -393,6 +403,27 @@ func (x *ClusterMeta) GetClusterId() string {
 func (x *ClusterMeta) GetPageTokenKey() []byte {
 	if x != nil {
 		return x.PageTokenKey
+	}
+	return nil
+}
+
+func (x *ClusterMeta) GetAclEnabled() bool {
+	if x != nil {
+		return x.AclEnabled
+	}
+	return false
+}
+
+func (x *ClusterMeta) GetAdminAccount() string {
+	if x != nil {
+		return x.AdminAccount
+	}
+	return ""
+}
+
+func (x *ClusterMeta) GetGossipKeyring() *GossipKeyring {
+	if x != nil {
+		return x.GossipKeyring
 	}
 	return nil
 }
@@ -1098,11 +1129,731 @@ func (x *UpdateRecommendationJobCommand) GetEvent() *JobEvent {
 	return nil
 }
 
+// TokenRecord is a stored bearer token: its description and the SHA-256 of
+// its secret, never the secret.
+type TokenRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token.
+	Token *Token `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// SHA-256 of the secret.
+	SecretSha256  []byte `protobuf:"bytes,2,opt,name=secret_sha256,json=secretSha256,proto3" json:"secret_sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenRecord) Reset() {
+	*x = TokenRecord{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenRecord) ProtoMessage() {}
+
+func (x *TokenRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenRecord.ProtoReflect.Descriptor instead.
+func (*TokenRecord) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *TokenRecord) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *TokenRecord) GetSecretSha256() []byte {
+	if x != nil {
+		return x.SecretSha256
+	}
+	return nil
+}
+
+// AccessKeyRecord is a stored SigV4 access key. SigV4 verification needs the
+// secret itself; the state store is encrypted at rest.
+type AccessKeyRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key.
+	Key *AccessKey `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The secret access key.
+	SecretAccessKey string `protobuf:"bytes,2,opt,name=secret_access_key,json=secretAccessKey,proto3" json:"secret_access_key,omitempty"`
+	// The session token of temporary credentials.
+	SessionToken  string `protobuf:"bytes,3,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessKeyRecord) Reset() {
+	*x = AccessKeyRecord{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessKeyRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessKeyRecord) ProtoMessage() {}
+
+func (x *AccessKeyRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessKeyRecord.ProtoReflect.Descriptor instead.
+func (*AccessKeyRecord) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *AccessKeyRecord) GetKey() *AccessKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *AccessKeyRecord) GetSecretAccessKey() string {
+	if x != nil {
+		return x.SecretAccessKey
+	}
+	return ""
+}
+
+func (x *AccessKeyRecord) GetSessionToken() string {
+	if x != nil {
+		return x.SessionToken
+	}
+	return ""
+}
+
+// SecretRecord is a stored secret value.
+type SecretRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The secret's description.
+	Info *SecretInfo `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	// The value.
+	Value         []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretRecord) Reset() {
+	*x = SecretRecord{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretRecord) ProtoMessage() {}
+
+func (x *SecretRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretRecord.ProtoReflect.Descriptor instead.
+func (*SecretRecord) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SecretRecord) GetInfo() *SecretInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+func (x *SecretRecord) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+// ACLCommand changes principals, credentials, policies or secrets; exactly
+// one field is set. Validation happens on the leader before it is applied;
+// apply checks only what depends on the state (existence, references).
+type ACLCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Change:
+	//
+	//	*ACLCommand_Bootstrap_
+	//	*ACLCommand_CreatePrincipal
+	//	*ACLCommand_CreateToken
+	//	*ACLCommand_CreateAccessKey
+	//	*ACLCommand_PutPolicy
+	//	*ACLCommand_Attachment_
+	//	*ACLCommand_PutSecret
+	//	*ACLCommand_Delete_
+	Change        isACLCommand_Change `protobuf_oneof:"change"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLCommand) Reset() {
+	*x = ACLCommand{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLCommand) ProtoMessage() {}
+
+func (x *ACLCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLCommand.ProtoReflect.Descriptor instead.
+func (*ACLCommand) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ACLCommand) GetChange() isACLCommand_Change {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+func (x *ACLCommand) GetBootstrap() *ACLCommand_Bootstrap {
+	if x != nil {
+		if x, ok := x.Change.(*ACLCommand_Bootstrap_); ok {
+			return x.Bootstrap
+		}
+	}
+	return nil
+}
+
+func (x *ACLCommand) GetCreatePrincipal() *Principal {
+	if x != nil {
+		if x, ok := x.Change.(*ACLCommand_CreatePrincipal); ok {
+			return x.CreatePrincipal
+		}
+	}
+	return nil
+}
+
+func (x *ACLCommand) GetCreateToken() *TokenRecord {
+	if x != nil {
+		if x, ok := x.Change.(*ACLCommand_CreateToken); ok {
+			return x.CreateToken
+		}
+	}
+	return nil
+}
+
+func (x *ACLCommand) GetCreateAccessKey() *AccessKeyRecord {
+	if x != nil {
+		if x, ok := x.Change.(*ACLCommand_CreateAccessKey); ok {
+			return x.CreateAccessKey
+		}
+	}
+	return nil
+}
+
+func (x *ACLCommand) GetPutPolicy() *Policy {
+	if x != nil {
+		if x, ok := x.Change.(*ACLCommand_PutPolicy); ok {
+			return x.PutPolicy
+		}
+	}
+	return nil
+}
+
+func (x *ACLCommand) GetAttachment() *ACLCommand_Attachment {
+	if x != nil {
+		if x, ok := x.Change.(*ACLCommand_Attachment_); ok {
+			return x.Attachment
+		}
+	}
+	return nil
+}
+
+func (x *ACLCommand) GetPutSecret() *SecretRecord {
+	if x != nil {
+		if x, ok := x.Change.(*ACLCommand_PutSecret); ok {
+			return x.PutSecret
+		}
+	}
+	return nil
+}
+
+func (x *ACLCommand) GetDelete() *ACLCommand_Delete {
+	if x != nil {
+		if x, ok := x.Change.(*ACLCommand_Delete_); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+type isACLCommand_Change interface {
+	isACLCommand_Change()
+}
+
+type ACLCommand_Bootstrap_ struct {
+	Bootstrap *ACLCommand_Bootstrap `protobuf:"bytes,1,opt,name=bootstrap,proto3,oneof"`
+}
+
+type ACLCommand_CreatePrincipal struct {
+	CreatePrincipal *Principal `protobuf:"bytes,2,opt,name=create_principal,json=createPrincipal,proto3,oneof"`
+}
+
+type ACLCommand_CreateToken struct {
+	CreateToken *TokenRecord `protobuf:"bytes,3,opt,name=create_token,json=createToken,proto3,oneof"`
+}
+
+type ACLCommand_CreateAccessKey struct {
+	CreateAccessKey *AccessKeyRecord `protobuf:"bytes,4,opt,name=create_access_key,json=createAccessKey,proto3,oneof"`
+}
+
+type ACLCommand_PutPolicy struct {
+	PutPolicy *Policy `protobuf:"bytes,5,opt,name=put_policy,json=putPolicy,proto3,oneof"`
+}
+
+type ACLCommand_Attachment_ struct {
+	Attachment *ACLCommand_Attachment `protobuf:"bytes,6,opt,name=attachment,proto3,oneof"`
+}
+
+type ACLCommand_PutSecret struct {
+	PutSecret *SecretRecord `protobuf:"bytes,7,opt,name=put_secret,json=putSecret,proto3,oneof"`
+}
+
+type ACLCommand_Delete_ struct {
+	Delete *ACLCommand_Delete `protobuf:"bytes,8,opt,name=delete,proto3,oneof"`
+}
+
+func (*ACLCommand_Bootstrap_) isACLCommand_Change() {}
+
+func (*ACLCommand_CreatePrincipal) isACLCommand_Change() {}
+
+func (*ACLCommand_CreateToken) isACLCommand_Change() {}
+
+func (*ACLCommand_CreateAccessKey) isACLCommand_Change() {}
+
+func (*ACLCommand_PutPolicy) isACLCommand_Change() {}
+
+func (*ACLCommand_Attachment_) isACLCommand_Change() {}
+
+func (*ACLCommand_PutSecret) isACLCommand_Change() {}
+
+func (*ACLCommand_Delete_) isACLCommand_Change() {}
+
+// AppendAuditEventsCommand stores audit records. Their sequence numbers are
+// assigned by the FSM in commit order.
+type AppendAuditEventsCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The records.
+	Events        []*AuditEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendAuditEventsCommand) Reset() {
+	*x = AppendAuditEventsCommand{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendAuditEventsCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendAuditEventsCommand) ProtoMessage() {}
+
+func (x *AppendAuditEventsCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendAuditEventsCommand.ProtoReflect.Descriptor instead.
+func (*AppendAuditEventsCommand) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AppendAuditEventsCommand) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// PruneAuditEventsCommand drops audit records older than a time, and the
+// oldest ones beyond a count.
+type PruneAuditEventsCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Drop records whose event_time is before this.
+	Before *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=before,proto3" json:"before,omitempty"`
+	// Keep at most this many records; 0 means no limit.
+	KeepAtMost    uint64 `protobuf:"varint,2,opt,name=keep_at_most,json=keepAtMost,proto3" json:"keep_at_most,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneAuditEventsCommand) Reset() {
+	*x = PruneAuditEventsCommand{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneAuditEventsCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneAuditEventsCommand) ProtoMessage() {}
+
+func (x *PruneAuditEventsCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneAuditEventsCommand.ProtoReflect.Descriptor instead.
+func (*PruneAuditEventsCommand) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PruneAuditEventsCommand) GetBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
+func (x *PruneAuditEventsCommand) GetKeepAtMost() uint64 {
+	if x != nil {
+		return x.KeepAtMost
+	}
+	return 0
+}
+
+// SetTagsCommand changes a resource's tags.
+type SetTagsCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ai-workload-config, ai-benchmark-job or ai-recommendation-job.
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The owning account.
+	AccountId string `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The resource name.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// Tags to add or replace.
+	Set []*Tag `protobuf:"bytes,4,rep,name=set,proto3" json:"set,omitempty"`
+	// Keys to remove.
+	Remove        []string `protobuf:"bytes,5,rep,name=remove,proto3" json:"remove,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTagsCommand) Reset() {
+	*x = SetTagsCommand{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTagsCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTagsCommand) ProtoMessage() {}
+
+func (x *SetTagsCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTagsCommand.ProtoReflect.Descriptor instead.
+func (*SetTagsCommand) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SetTagsCommand) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SetTagsCommand) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *SetTagsCommand) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetTagsCommand) GetSet() []*Tag {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *SetTagsCommand) GetRemove() []string {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
+// Bootstrap: turns ACLs on and stores the first administrator, its
+// policy and its token. Fails if ACLs are already on.
+type ACLCommand_Bootstrap struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Principal     *Principal             `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	Policy        *Policy                `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	Token         *TokenRecord           `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLCommand_Bootstrap) Reset() {
+	*x = ACLCommand_Bootstrap{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLCommand_Bootstrap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLCommand_Bootstrap) ProtoMessage() {}
+
+func (x *ACLCommand_Bootstrap) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLCommand_Bootstrap.ProtoReflect.Descriptor instead.
+func (*ACLCommand_Bootstrap) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{19, 0}
+}
+
+func (x *ACLCommand_Bootstrap) GetPrincipal() *Principal {
+	if x != nil {
+		return x.Principal
+	}
+	return nil
+}
+
+func (x *ACLCommand_Bootstrap) GetPolicy() *Policy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *ACLCommand_Bootstrap) GetToken() *TokenRecord {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+// Attach or detach a policy.
+type ACLCommand_Attachment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PrincipalArn  string                 `protobuf:"bytes,1,opt,name=principal_arn,json=principalArn,proto3" json:"principal_arn,omitempty"`
+	PolicyArn     string                 `protobuf:"bytes,2,opt,name=policy_arn,json=policyArn,proto3" json:"policy_arn,omitempty"`
+	Detach        bool                   `protobuf:"varint,3,opt,name=detach,proto3" json:"detach,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLCommand_Attachment) Reset() {
+	*x = ACLCommand_Attachment{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLCommand_Attachment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLCommand_Attachment) ProtoMessage() {}
+
+func (x *ACLCommand_Attachment) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLCommand_Attachment.ProtoReflect.Descriptor instead.
+func (*ACLCommand_Attachment) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{19, 1}
+}
+
+func (x *ACLCommand_Attachment) GetPrincipalArn() string {
+	if x != nil {
+		return x.PrincipalArn
+	}
+	return ""
+}
+
+func (x *ACLCommand_Attachment) GetPolicyArn() string {
+	if x != nil {
+		return x.PolicyArn
+	}
+	return ""
+}
+
+func (x *ACLCommand_Attachment) GetDetach() bool {
+	if x != nil {
+		return x.Detach
+	}
+	return false
+}
+
+// Delete a record by its key.
+type ACLCommand_Delete struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// principal, token, access-key, policy or secret.
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// ARN, accessor ID, access key ID, or account/name for a secret.
+	Key           string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLCommand_Delete) Reset() {
+	*x = ACLCommand_Delete{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLCommand_Delete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLCommand_Delete) ProtoMessage() {}
+
+func (x *ACLCommand_Delete) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLCommand_Delete.ProtoReflect.Descriptor instead.
+func (*ACLCommand_Delete) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{19, 2}
+}
+
+func (x *ACLCommand_Delete) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ACLCommand_Delete) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
 var File_perfleet_v1_store_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_store_proto_rawDesc = "" +
 	"\n" +
-	"\x17perfleet/v1/store.proto\x12\vperfleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17perfleet/v1/agent.proto\x1a\x19perfleet/v1/cluster.proto\x1a(perfleet/v1/inference_optimization.proto\x1a perfleet/v1/recommendation.proto\"|\n" +
+	"\x17perfleet/v1/store.proto\x12\vperfleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15perfleet/v1/acl.proto\x1a\x17perfleet/v1/agent.proto\x1a\x18perfleet/v1/common.proto\x1a\x19perfleet/v1/cluster.proto\x1a(perfleet/v1/inference_optimization.proto\x1a perfleet/v1/recommendation.proto\"|\n" +
 	"\x14WorkloadConfigRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12E\n" +
@@ -1130,11 +1881,15 @@ const file_perfleet_v1_store_proto_rawDesc = "" +
 	"\x05token\x18\x03 \x01(\tR\x05token\x12!\n" +
 	"\frequest_hash\x18\x04 \x01(\fR\vrequestHash\x12\x10\n" +
 	"\x03arn\x18\x05 \x01(\tR\x03arn\x124\n" +
-	"\acreated\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"R\n" +
+	"\acreated\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\xdb\x01\n" +
 	"\vClusterMeta\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12$\n" +
-	"\x0epage_token_key\x18\x02 \x01(\fR\fpageTokenKey\"\xe9\x02\n" +
+	"\x0epage_token_key\x18\x02 \x01(\fR\fpageTokenKey\x12\x1f\n" +
+	"\vacl_enabled\x18\x03 \x01(\bR\n" +
+	"aclEnabled\x12#\n" +
+	"\radmin_account\x18\x04 \x01(\tR\fadminAccount\x12A\n" +
+	"\x0egossip_keyring\x18\x05 \x01(\v2\x1a.perfleet.v1.GossipKeyringR\rgossipKeyring\"\xe9\x02\n" +
 	"\x15CreateResourceCommand\x12J\n" +
 	"\x0fworkload_config\x18\x01 \x01(\v2!.perfleet.v1.WorkloadConfigRecordR\x0eworkloadConfig\x12D\n" +
 	"\rbenchmark_job\x18\x02 \x01(\v2\x1f.perfleet.v1.BenchmarkJobRecordR\fbenchmarkJob\x12S\n" +
@@ -1184,7 +1939,58 @@ const file_perfleet_v1_store_proto_rawDesc = "" +
 	"candidates\x18\x03 \x03(\v2$.perfleet.v1.RecommendationCandidateR\n" +
 	"candidates\x12G\n" +
 	"\x0frecommendations\x18\x04 \x03(\v2\x1d.perfleet.v1.AIRecommendationR\x0frecommendations\x12+\n" +
-	"\x05event\x18\x05 \x01(\v2\x15.perfleet.v1.JobEventR\x05eventB\xa6\x01\n" +
+	"\x05event\x18\x05 \x01(\v2\x15.perfleet.v1.JobEventR\x05event\"\\\n" +
+	"\vTokenRecord\x12(\n" +
+	"\x05token\x18\x01 \x01(\v2\x12.perfleet.v1.TokenR\x05token\x12#\n" +
+	"\rsecret_sha256\x18\x02 \x01(\fR\fsecretSha256\"\x8c\x01\n" +
+	"\x0fAccessKeyRecord\x12(\n" +
+	"\x03key\x18\x01 \x01(\v2\x16.perfleet.v1.AccessKeyR\x03key\x12*\n" +
+	"\x11secret_access_key\x18\x02 \x01(\tR\x0fsecretAccessKey\x12#\n" +
+	"\rsession_token\x18\x03 \x01(\tR\fsessionToken\"Q\n" +
+	"\fSecretRecord\x12+\n" +
+	"\x04info\x18\x01 \x01(\v2\x17.perfleet.v1.SecretInfoR\x04info\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"\xd6\x06\n" +
+	"\n" +
+	"ACLCommand\x12A\n" +
+	"\tbootstrap\x18\x01 \x01(\v2!.perfleet.v1.ACLCommand.BootstrapH\x00R\tbootstrap\x12C\n" +
+	"\x10create_principal\x18\x02 \x01(\v2\x16.perfleet.v1.PrincipalH\x00R\x0fcreatePrincipal\x12=\n" +
+	"\fcreate_token\x18\x03 \x01(\v2\x18.perfleet.v1.TokenRecordH\x00R\vcreateToken\x12J\n" +
+	"\x11create_access_key\x18\x04 \x01(\v2\x1c.perfleet.v1.AccessKeyRecordH\x00R\x0fcreateAccessKey\x124\n" +
+	"\n" +
+	"put_policy\x18\x05 \x01(\v2\x13.perfleet.v1.PolicyH\x00R\tputPolicy\x12D\n" +
+	"\n" +
+	"attachment\x18\x06 \x01(\v2\".perfleet.v1.ACLCommand.AttachmentH\x00R\n" +
+	"attachment\x12:\n" +
+	"\n" +
+	"put_secret\x18\a \x01(\v2\x19.perfleet.v1.SecretRecordH\x00R\tputSecret\x128\n" +
+	"\x06delete\x18\b \x01(\v2\x1e.perfleet.v1.ACLCommand.DeleteH\x00R\x06delete\x1a\x9e\x01\n" +
+	"\tBootstrap\x124\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x16.perfleet.v1.PrincipalR\tprincipal\x12+\n" +
+	"\x06policy\x18\x02 \x01(\v2\x13.perfleet.v1.PolicyR\x06policy\x12.\n" +
+	"\x05token\x18\x03 \x01(\v2\x18.perfleet.v1.TokenRecordR\x05token\x1ah\n" +
+	"\n" +
+	"Attachment\x12#\n" +
+	"\rprincipal_arn\x18\x01 \x01(\tR\fprincipalArn\x12\x1d\n" +
+	"\n" +
+	"policy_arn\x18\x02 \x01(\tR\tpolicyArn\x12\x16\n" +
+	"\x06detach\x18\x03 \x01(\bR\x06detach\x1a.\n" +
+	"\x06Delete\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03keyB\b\n" +
+	"\x06change\"K\n" +
+	"\x18AppendAuditEventsCommand\x12/\n" +
+	"\x06events\x18\x01 \x03(\v2\x17.perfleet.v1.AuditEventR\x06events\"o\n" +
+	"\x17PruneAuditEventsCommand\x122\n" +
+	"\x06before\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06before\x12 \n" +
+	"\fkeep_at_most\x18\x02 \x01(\x04R\n" +
+	"keepAtMost\"\x93\x01\n" +
+	"\x0eSetTagsCommand\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\"\n" +
+	"\x03set\x18\x04 \x03(\v2\x10.perfleet.v1.TagR\x03set\x12\x16\n" +
+	"\x06remove\x18\x05 \x03(\tR\x06removeB\xa6\x01\n" +
 	"\x0fcom.perfleet.v1B\n" +
 	"StoreProtoP\x01Z:github.com/perfleet/perfleet/pkg/pb/perfleet/v1;perfleetv1\xa2\x02\x03PXX\xaa\x02\vPerfleet.V1\xca\x02\vPerfleet\\V1\xe2\x02\x17Perfleet\\V1\\GPBMetadata\xea\x02\fPerfleet::V1b\x06proto3"
 
@@ -1200,7 +2006,7 @@ func file_perfleet_v1_store_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_store_proto_rawDescData
 }
 
-var file_perfleet_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_perfleet_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_perfleet_v1_store_proto_goTypes = []any{
 	(*WorkloadConfigRecord)(nil),                // 0: perfleet.v1.WorkloadConfigRecord
 	(*BenchmarkJobRecord)(nil),                  // 1: perfleet.v1.BenchmarkJobRecord
@@ -1218,45 +2024,81 @@ var file_perfleet_v1_store_proto_goTypes = []any{
 	(*RecordLevelResultCommand)(nil),            // 13: perfleet.v1.RecordLevelResultCommand
 	(*AppendJobEventCommand)(nil),               // 14: perfleet.v1.AppendJobEventCommand
 	(*UpdateRecommendationJobCommand)(nil),      // 15: perfleet.v1.UpdateRecommendationJobCommand
-	(*DescribeAIWorkloadConfigResponse)(nil),    // 16: perfleet.v1.DescribeAIWorkloadConfigResponse
-	(*DescribeAIBenchmarkJobResponse)(nil),      // 17: perfleet.v1.DescribeAIBenchmarkJobResponse
-	(*LevelResult)(nil),                         // 18: perfleet.v1.LevelResult
-	(*JobEvent)(nil),                            // 19: perfleet.v1.JobEvent
-	(*DescribeAIRecommendationJobResponse)(nil), // 20: perfleet.v1.DescribeAIRecommendationJobResponse
-	(*timestamppb.Timestamp)(nil),               // 21: google.protobuf.Timestamp
-	(*ServerIdentity)(nil),                      // 22: perfleet.v1.ServerIdentity
-	(*Agent)(nil),                               // 23: perfleet.v1.Agent
-	(*RecommendationCandidate)(nil),             // 24: perfleet.v1.RecommendationCandidate
-	(*AIRecommendation)(nil),                    // 25: perfleet.v1.AIRecommendation
+	(*TokenRecord)(nil),                         // 16: perfleet.v1.TokenRecord
+	(*AccessKeyRecord)(nil),                     // 17: perfleet.v1.AccessKeyRecord
+	(*SecretRecord)(nil),                        // 18: perfleet.v1.SecretRecord
+	(*ACLCommand)(nil),                          // 19: perfleet.v1.ACLCommand
+	(*AppendAuditEventsCommand)(nil),            // 20: perfleet.v1.AppendAuditEventsCommand
+	(*PruneAuditEventsCommand)(nil),             // 21: perfleet.v1.PruneAuditEventsCommand
+	(*SetTagsCommand)(nil),                      // 22: perfleet.v1.SetTagsCommand
+	(*ACLCommand_Bootstrap)(nil),                // 23: perfleet.v1.ACLCommand.Bootstrap
+	(*ACLCommand_Attachment)(nil),               // 24: perfleet.v1.ACLCommand.Attachment
+	(*ACLCommand_Delete)(nil),                   // 25: perfleet.v1.ACLCommand.Delete
+	(*DescribeAIWorkloadConfigResponse)(nil),    // 26: perfleet.v1.DescribeAIWorkloadConfigResponse
+	(*DescribeAIBenchmarkJobResponse)(nil),      // 27: perfleet.v1.DescribeAIBenchmarkJobResponse
+	(*LevelResult)(nil),                         // 28: perfleet.v1.LevelResult
+	(*JobEvent)(nil),                            // 29: perfleet.v1.JobEvent
+	(*DescribeAIRecommendationJobResponse)(nil), // 30: perfleet.v1.DescribeAIRecommendationJobResponse
+	(*timestamppb.Timestamp)(nil),               // 31: google.protobuf.Timestamp
+	(*GossipKeyring)(nil),                       // 32: perfleet.v1.GossipKeyring
+	(*ServerIdentity)(nil),                      // 33: perfleet.v1.ServerIdentity
+	(*Agent)(nil),                               // 34: perfleet.v1.Agent
+	(*RecommendationCandidate)(nil),             // 35: perfleet.v1.RecommendationCandidate
+	(*AIRecommendation)(nil),                    // 36: perfleet.v1.AIRecommendation
+	(*Token)(nil),                               // 37: perfleet.v1.Token
+	(*AccessKey)(nil),                           // 38: perfleet.v1.AccessKey
+	(*SecretInfo)(nil),                          // 39: perfleet.v1.SecretInfo
+	(*Principal)(nil),                           // 40: perfleet.v1.Principal
+	(*Policy)(nil),                              // 41: perfleet.v1.Policy
+	(*AuditEvent)(nil),                          // 42: perfleet.v1.AuditEvent
+	(*Tag)(nil),                                 // 43: perfleet.v1.Tag
 }
 var file_perfleet_v1_store_proto_depIdxs = []int32{
-	16, // 0: perfleet.v1.WorkloadConfigRecord.config:type_name -> perfleet.v1.DescribeAIWorkloadConfigResponse
-	17, // 1: perfleet.v1.BenchmarkJobRecord.job:type_name -> perfleet.v1.DescribeAIBenchmarkJobResponse
-	18, // 2: perfleet.v1.BenchmarkJobRecord.levels:type_name -> perfleet.v1.LevelResult
-	19, // 3: perfleet.v1.BenchmarkJobRecord.events:type_name -> perfleet.v1.JobEvent
-	20, // 4: perfleet.v1.RecommendationJobRecord.job:type_name -> perfleet.v1.DescribeAIRecommendationJobResponse
-	19, // 5: perfleet.v1.RecommendationJobRecord.events:type_name -> perfleet.v1.JobEvent
-	21, // 6: perfleet.v1.ClientTokenRecord.created:type_name -> google.protobuf.Timestamp
-	0,  // 7: perfleet.v1.CreateResourceCommand.workload_config:type_name -> perfleet.v1.WorkloadConfigRecord
-	1,  // 8: perfleet.v1.CreateResourceCommand.benchmark_job:type_name -> perfleet.v1.BenchmarkJobRecord
-	2,  // 9: perfleet.v1.CreateResourceCommand.recommendation_job:type_name -> perfleet.v1.RecommendationJobRecord
-	3,  // 10: perfleet.v1.CreateResourceCommand.client_token:type_name -> perfleet.v1.ClientTokenRecord
-	21, // 11: perfleet.v1.SetJobStatusCommand.time:type_name -> google.protobuf.Timestamp
-	19, // 12: perfleet.v1.SetJobStatusCommand.event:type_name -> perfleet.v1.JobEvent
-	22, // 13: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
-	4,  // 14: perfleet.v1.SetClusterMetaCommand.meta:type_name -> perfleet.v1.ClusterMeta
-	21, // 15: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
-	23, // 16: perfleet.v1.UpsertAgentCommand.agent:type_name -> perfleet.v1.Agent
-	18, // 17: perfleet.v1.RecordLevelResultCommand.level:type_name -> perfleet.v1.LevelResult
-	19, // 18: perfleet.v1.AppendJobEventCommand.event:type_name -> perfleet.v1.JobEvent
-	24, // 19: perfleet.v1.UpdateRecommendationJobCommand.candidates:type_name -> perfleet.v1.RecommendationCandidate
-	25, // 20: perfleet.v1.UpdateRecommendationJobCommand.recommendations:type_name -> perfleet.v1.AIRecommendation
-	19, // 21: perfleet.v1.UpdateRecommendationJobCommand.event:type_name -> perfleet.v1.JobEvent
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	26, // 0: perfleet.v1.WorkloadConfigRecord.config:type_name -> perfleet.v1.DescribeAIWorkloadConfigResponse
+	27, // 1: perfleet.v1.BenchmarkJobRecord.job:type_name -> perfleet.v1.DescribeAIBenchmarkJobResponse
+	28, // 2: perfleet.v1.BenchmarkJobRecord.levels:type_name -> perfleet.v1.LevelResult
+	29, // 3: perfleet.v1.BenchmarkJobRecord.events:type_name -> perfleet.v1.JobEvent
+	30, // 4: perfleet.v1.RecommendationJobRecord.job:type_name -> perfleet.v1.DescribeAIRecommendationJobResponse
+	29, // 5: perfleet.v1.RecommendationJobRecord.events:type_name -> perfleet.v1.JobEvent
+	31, // 6: perfleet.v1.ClientTokenRecord.created:type_name -> google.protobuf.Timestamp
+	32, // 7: perfleet.v1.ClusterMeta.gossip_keyring:type_name -> perfleet.v1.GossipKeyring
+	0,  // 8: perfleet.v1.CreateResourceCommand.workload_config:type_name -> perfleet.v1.WorkloadConfigRecord
+	1,  // 9: perfleet.v1.CreateResourceCommand.benchmark_job:type_name -> perfleet.v1.BenchmarkJobRecord
+	2,  // 10: perfleet.v1.CreateResourceCommand.recommendation_job:type_name -> perfleet.v1.RecommendationJobRecord
+	3,  // 11: perfleet.v1.CreateResourceCommand.client_token:type_name -> perfleet.v1.ClientTokenRecord
+	31, // 12: perfleet.v1.SetJobStatusCommand.time:type_name -> google.protobuf.Timestamp
+	29, // 13: perfleet.v1.SetJobStatusCommand.event:type_name -> perfleet.v1.JobEvent
+	33, // 14: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
+	4,  // 15: perfleet.v1.SetClusterMetaCommand.meta:type_name -> perfleet.v1.ClusterMeta
+	31, // 16: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
+	34, // 17: perfleet.v1.UpsertAgentCommand.agent:type_name -> perfleet.v1.Agent
+	28, // 18: perfleet.v1.RecordLevelResultCommand.level:type_name -> perfleet.v1.LevelResult
+	29, // 19: perfleet.v1.AppendJobEventCommand.event:type_name -> perfleet.v1.JobEvent
+	35, // 20: perfleet.v1.UpdateRecommendationJobCommand.candidates:type_name -> perfleet.v1.RecommendationCandidate
+	36, // 21: perfleet.v1.UpdateRecommendationJobCommand.recommendations:type_name -> perfleet.v1.AIRecommendation
+	29, // 22: perfleet.v1.UpdateRecommendationJobCommand.event:type_name -> perfleet.v1.JobEvent
+	37, // 23: perfleet.v1.TokenRecord.token:type_name -> perfleet.v1.Token
+	38, // 24: perfleet.v1.AccessKeyRecord.key:type_name -> perfleet.v1.AccessKey
+	39, // 25: perfleet.v1.SecretRecord.info:type_name -> perfleet.v1.SecretInfo
+	23, // 26: perfleet.v1.ACLCommand.bootstrap:type_name -> perfleet.v1.ACLCommand.Bootstrap
+	40, // 27: perfleet.v1.ACLCommand.create_principal:type_name -> perfleet.v1.Principal
+	16, // 28: perfleet.v1.ACLCommand.create_token:type_name -> perfleet.v1.TokenRecord
+	17, // 29: perfleet.v1.ACLCommand.create_access_key:type_name -> perfleet.v1.AccessKeyRecord
+	41, // 30: perfleet.v1.ACLCommand.put_policy:type_name -> perfleet.v1.Policy
+	24, // 31: perfleet.v1.ACLCommand.attachment:type_name -> perfleet.v1.ACLCommand.Attachment
+	18, // 32: perfleet.v1.ACLCommand.put_secret:type_name -> perfleet.v1.SecretRecord
+	25, // 33: perfleet.v1.ACLCommand.delete:type_name -> perfleet.v1.ACLCommand.Delete
+	42, // 34: perfleet.v1.AppendAuditEventsCommand.events:type_name -> perfleet.v1.AuditEvent
+	31, // 35: perfleet.v1.PruneAuditEventsCommand.before:type_name -> google.protobuf.Timestamp
+	43, // 36: perfleet.v1.SetTagsCommand.set:type_name -> perfleet.v1.Tag
+	40, // 37: perfleet.v1.ACLCommand.Bootstrap.principal:type_name -> perfleet.v1.Principal
+	41, // 38: perfleet.v1.ACLCommand.Bootstrap.policy:type_name -> perfleet.v1.Policy
+	16, // 39: perfleet.v1.ACLCommand.Bootstrap.token:type_name -> perfleet.v1.TokenRecord
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_store_proto_init() }
@@ -1264,17 +2106,29 @@ func file_perfleet_v1_store_proto_init() {
 	if File_perfleet_v1_store_proto != nil {
 		return
 	}
+	file_perfleet_v1_acl_proto_init()
 	file_perfleet_v1_agent_proto_init()
+	file_perfleet_v1_common_proto_init()
 	file_perfleet_v1_cluster_proto_init()
 	file_perfleet_v1_inference_optimization_proto_init()
 	file_perfleet_v1_recommendation_proto_init()
+	file_perfleet_v1_store_proto_msgTypes[19].OneofWrappers = []any{
+		(*ACLCommand_Bootstrap_)(nil),
+		(*ACLCommand_CreatePrincipal)(nil),
+		(*ACLCommand_CreateToken)(nil),
+		(*ACLCommand_CreateAccessKey)(nil),
+		(*ACLCommand_PutPolicy)(nil),
+		(*ACLCommand_Attachment_)(nil),
+		(*ACLCommand_PutSecret)(nil),
+		(*ACLCommand_Delete_)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_store_proto_rawDesc), len(file_perfleet_v1_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
