@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/perfleet/perfleet/agent/daemon"
 	"github.com/perfleet/perfleet/agent/gpu"
+	"github.com/perfleet/perfleet/pkg/tlsutil"
 )
 
 // agentFlags are the flags of the agent daemon (perfleet-agent with no
@@ -28,6 +30,10 @@ type agentFlags struct {
 	dataDir, configFile                                 string
 	labels                                              []string
 	sampleInterval                                      time.Duration
+
+	// Mutual TLS to the coordinators (see agent_tls.go).
+	caFile, certFile, keyFile, tlsMinVersion, tlsDomain string
+	insecure                                            bool
 }
 
 func init() {
@@ -40,14 +46,33 @@ labels, keeps a control stream to the coordinator leader and samples its GPUs
 through NVML (or a simulated inventory with --simulate-gpus). Stop it with
 Ctrl-C: it says goodbye and leaves the pool, so the fleet records it as left.
 
-  perfleet-agent --join 10.0.0.1:7235 --instance-type lab-8xH100 --label rack=r1
-  perfleet-agent --join 127.0.0.1:7235 --simulate-gpus 8xH100-80GB --instance-type lab-8xH100
+The control stream uses mutual TLS: give the cluster CA (--ca-file) and an
+agent certificate with its key (--cert-file, --key-file), made with
+'perfleet tls cert create --agent --region <region>', and the coordinators'
+--region. The agent checks that the coordinator's certificate is
+server.<region>.<domain> and presents agent.<region>.<domain>. The files are
+re-read when they change and on SIGHUP; connections made later use the new
+certificate. Without TLS files the agent talks plaintext only to loopback
+coordinators (127.0.0.1, ::1, localhost); --insecure allows plaintext to any
+address.
 
 The subcommands also work standalone: 'run' benchmarks a server like
 'aiperf profile', 'simulate' serves the built-in simulated LLM server.`
+	rootCmd.Example = `  # a GPU machine of a fleet with TLS
+  perfleet-agent --join 10.0.0.1:7235 --region us-east-1 --instance-type lab-8xH100 --label rack=r1 \
+    --ca-file perfleet-ca.pem \
+    --cert-file us-east-1-agent-perfleet-0.pem --key-file us-east-1-agent-perfleet-0-key.pem
+
+  # a local experiment: plaintext to a coordinator on loopback, simulated GPUs
+  perfleet-agent --join 127.0.0.1:7235 --simulate-gpus 8xH100-80GB --instance-type lab-8xH100`
 	rootCmd.Args = cobra.NoArgs
 	rootCmd.RunE = func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, f) }
-	fl := rootCmd.Flags()
+	f.register(rootCmd)
+}
+
+// register defines the agent daemon's flags on cmd, bound to f.
+func (f *agentFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
 	host, _ := os.Hostname()
 	fl.StringVar(&f.id, "id", host, "agent ID, unique in the fleet")
 	fl.StringVar(&f.gossipAddr, "gossip-addr", "127.0.0.1:7946", "gossip listen address (TCP and UDP)")
@@ -57,13 +82,19 @@ The subcommands also work standalone: 'run' benchmarks a server like
 	fl.StringVar(&f.gossipKey, "gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes), the coordinators' key")
 	fl.StringVar(&f.gossipKeyFile, "gossip-key-file", "", "file holding the base64 gossip key")
 	fl.StringVar(&f.instanceType, "instance-type", "", "instance type or on-prem class (e.g. lab-8xH100); 'imds' reads it from EC2 instance metadata")
-	fl.StringVar(&f.region, "region", "", "region (default: from instance metadata with --instance-type imds)")
+	fl.StringVar(&f.region, "region", "", "region of this machine and its coordinators, whose TLS certificates are server.<region>.<domain> (default: from instance metadata with --instance-type imds)")
 	fl.StringArrayVar(&f.labels, "label", nil, "label as key=value for placement, e.g. subnet=s-1 (repeatable)")
 	fl.StringVar(&f.simulateGPUs, "simulate-gpus", "", "simulated GPU inventory instead of NVML, e.g. 8xH100-80GB or 1xL4")
 	fl.DurationVar(&f.sampleInterval, "sample-interval", time.Second, "GPU sampling interval (at least 100ms)")
 	fl.StringVar(&f.configFile, "config", "", "YAML or JSON file with the same settings, snake_case (id, gossip_addr, join, instance_type, labels, …); flags win")
 	fl.StringVar(&f.dataDir, "data-dir", "", "folder for window buffers (default: perfleet-agent-data-<id> in the temporary directory)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM CA certificate the coordinators' certificates chain to (mutual TLS, with --cert-file and --key-file)")
+	fl.StringVar(&f.certFile, "cert-file", "", "PEM agent certificate, agent.<region>.<domain> (perfleet tls cert create --agent)")
+	fl.StringVar(&f.keyFile, "key-file", "", "PEM private key of --cert-file")
+	fl.StringVar(&f.tlsMinVersion, "tls-min-version", "tls13", "minimum TLS version: tls12 or tls13")
+	fl.StringVar(&f.tlsDomain, "tls-domain", tlsutil.DefaultDomain, "domain of certificate role names (<role>.<region>.<domain>)")
+	fl.BoolVar(&f.insecure, "insecure", false, "talk plaintext to coordinators that are not on loopback (no TLS files)")
 }
 
 // agentFile is the agent's config file: the flags' settings in snake_case.
@@ -82,6 +113,12 @@ type agentFile struct {
 	SampleInterval  time.Duration     `yaml:"sample_interval"`
 	DataDir         string            `yaml:"data_dir"`
 	LogLevel        string            `yaml:"log_level"`
+	CAFile          string            `yaml:"ca_file"`
+	CertFile        string            `yaml:"cert_file"`
+	KeyFile         string            `yaml:"key_file"`
+	TLSMinVersion   string            `yaml:"tls_min_version"`
+	TLSDomain       string            `yaml:"tls_domain"`
+	Insecure        bool              `yaml:"insecure"`
 }
 
 // loadAgentFile applies a config file's settings to the flags the command
@@ -119,6 +156,14 @@ func loadAgentFile(cmd *cobra.Command, f *agentFlags) error {
 	str("simulate-gpus", &f.simulateGPUs, c.SimulateGPUs)
 	str("data-dir", &f.dataDir, c.DataDir)
 	str("log-level", &f.logLevel, c.LogLevel)
+	str("ca-file", &f.caFile, c.CAFile)
+	str("cert-file", &f.certFile, c.CertFile)
+	str("key-file", &f.keyFile, c.KeyFile)
+	str("tls-min-version", &f.tlsMinVersion, c.TLSMinVersion)
+	str("tls-domain", &f.tlsDomain, c.TLSDomain)
+	if c.Insecure {
+		set("insecure", func() { f.insecure = true })
+	}
 	if c.SampleInterval > 0 {
 		set("sample-interval", func() { f.sampleInterval = c.SampleInterval })
 	}
@@ -138,7 +183,7 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
 	if f.join == "" {
 		return fmt.Errorf("--join is required: the gossip address of at least one coordinator (its --gossip-addr)")
 	}
@@ -154,6 +199,10 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 		}
 		labels[k] = v
 	}
+	// TLS flags are checked before anything slow (instance metadata, NVML).
+	if err := f.checkTransport(); err != nil {
+		return err
+	}
 	instanceType, region := f.instanceType, f.region
 	if instanceType == "imds" {
 		it, r, err := daemon.FromIMDS(context.Background(), "", 2*time.Second)
@@ -164,6 +213,25 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 		if region == "" {
 			region = r
 		}
+	}
+	tr, err := f.transport(region, logger)
+	if err != nil {
+		return err
+	}
+	// Signals are caught from here on, so that a SIGHUP never stops the
+	// agent, even before the certificate reloader listens for it.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	ctx, cancel := context.WithCancel(context.Background())
+	var reloads sync.WaitGroup
+	defer func() { cancel(); reloads.Wait() }()
+	if tr.reloader != nil {
+		// Run reloads when the files change and on SIGHUP, logging the
+		// outcome: a rejected set of files leaves the current certificate in
+		// use. New connections take the new certificate; streams that are up
+		// keep their session.
+		reloads.Go(func() { tr.reloader.Run(ctx) })
 	}
 	var backend gpu.Backend
 	if f.simulateGPUs != "" {
@@ -177,16 +245,32 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 	}
 	a, err := daemon.Start(daemon.Config{ID: f.id, GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
 		Join: splitComma(f.join), GossipKey: key, Coordinators: splitComma(f.coordinators), InstanceType: instanceType,
-		Region: region, Labels: labels, GPUs: backend, SampleInterval: f.sampleInterval, DataDir: f.dataDir, Logger: logger})
+		Region: region, Labels: labels, GPUs: backend, SampleInterval: f.sampleInterval, DataDir: f.dataDir, Logger: logger,
+		DialOptions: tr.dialOptions})
 	if err != nil {
 		return err
 	}
 	inv := backend.Inventory()
-	fmt.Fprintf(cmd.OutOrStdout(), "perfleet-agent %s: gossip on %s, instance type %q, GPUs %s (%s)\nready\n",
-		a.ID(), a.GossipAddr(), instanceType, inv.Summary().String(), inv.Source)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	<-sig
+	fmt.Fprintf(cmd.OutOrStdout(), "perfleet-agent %s: gossip on %s, instance type %q, GPUs %s (%s)\ncontrol stream: %s\nready\n",
+		a.ID(), a.GossipAddr(), instanceType, inv.Summary().String(), inv.Source, tr.desc)
+	done := cmd.Context()
+	if done == nil {
+		done = context.Background()
+	}
+wait:
+	for {
+		select {
+		case <-done.Done():
+			break wait
+		case s := <-sig:
+			if s != syscall.SIGHUP {
+				break wait
+			}
+			if tr.reloader == nil {
+				logger.Info("SIGHUP: no TLS certificates to reload; the agent talks plaintext")
+			} // else the reloader reloads the files and logs the outcome
+		}
+	}
 	fmt.Fprintln(cmd.OutOrStdout(), "leaving the fleet")
 	return a.Stop()
 }

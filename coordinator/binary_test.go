@@ -129,7 +129,7 @@ func TestThreeProcessClusterSurvivesKill9(t *testing.T) {
 	grpcAddrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
 	procs := make([]*proc, 3)
 	for i := range procs {
-		procs[i] = start(t, bin, "server", "--node-id", fmt.Sprintf("n%d", i), "--data-dir", t.TempDir(),
+		procs[i] = start(t, bin, "server", "--insecure-loopback", "--node-id", fmt.Sprintf("n%d", i), "--data-dir", t.TempDir(),
 			"--grpc-addr", grpcAddrs[i], "--raft-addr", freeAddr(t), "--gossip-addr", freeAddr(t), "--bootstrap-expect", "3",
 			"--join", strings.Join(grpcAddrs, ","), "--log-level", "info")
 	}

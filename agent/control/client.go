@@ -44,6 +44,9 @@ type Config struct {
 	Handler Handler
 	// Shards runs benchmark shards; nil ignores shard messages.
 	Shards ShardHandler
+	// Keyring applies the cluster's gossip keyring the leader sends; nil
+	// ignores it.
+	Keyring func(*pb.GossipKeyring)
 }
 
 // ShardHandler runs the shards the leader assigns. Its methods must not
@@ -261,6 +264,12 @@ func (c *Client) serve(ctx context.Context, s *stream_, m *pb.ConnectResponse) {
 			sh.WindowAck(m.GetWindowAck().GetRunId(), m.GetWindowAck().GetSeq())
 			return
 		}
+	}
+	if kr := m.GetGossipKeyring(); kr != nil {
+		if c.cfg.Keyring != nil {
+			c.cfg.Keyring(kr)
+		}
+		return
 	}
 	var id uint64
 	var do func() (*pb.ModelServerStatus, error)

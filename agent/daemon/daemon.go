@@ -8,16 +8,21 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/perfleet/perfleet/agent/control"
 	"github.com/perfleet/perfleet/agent/gpu"
 	"github.com/perfleet/perfleet/agent/modelserver"
 	"github.com/perfleet/perfleet/pkg/gossip"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+	"github.com/perfleet/perfleet/pkg/secrets"
 )
 
 // Version is the agent's perfleet version.
@@ -40,6 +45,16 @@ type Config struct {
 	// Coordinators are static coordinator gRPC addresses, used besides the
 	// servers gossip reports.
 	Coordinators []string
+	// DialOptions are the gRPC dial options of the control stream to the
+	// coordinators, transport credentials included (mutual TLS:
+	// grpc.WithTransportCredentials(credentials.NewTLS(reloader.ClientConfig()))
+	// with a tlsutil.Reloader of role agent). Empty dials plaintext.
+	DialOptions []grpc.DialOption
+	// SecretsManager resolves a workload's arn:aws:secretsmanager:...
+	// references when a shard starts; nil builds one from the AWS SDK's
+	// default configuration (environment, shared files, instance role) on
+	// first use.
+	SecretsManager secrets.Resolver
 	// InstanceType and Region describe the machine.
 	InstanceType, Region string
 	// Labels are arbitrary key/values for placement (subnet=…, rack=…).
@@ -91,7 +106,7 @@ func Start(cfg Config) (*Agent, error) {
 		Region: cfg.Region, Labels: cfg.Labels,
 		Gpus: &pb.GPUSummary{Count: uint32(sum.Count), Model: sum.Model, MemoryMib: sum.MemoryMiB, Source: inv.Source}}
 	pool, err := gossip.Start(gossip.Config{Name: cfg.ID, BindAddr: cfg.GossipAddr, AdvertiseAddr: cfg.GossipAdvertise,
-		Key: cfg.GossipKey, Meta: meta, Fast: cfg.FastGossip, Logger: cfg.Logger})
+		Key: cfg.GossipKey, Meta: meta, Fast: cfg.FastGossip, Logger: cfg.Logger, KeyringFile: keyringFile(cfg.DataDir, cfg.ID)})
 	if err != nil {
 		return nil, err
 	}
@@ -107,9 +122,17 @@ func Start(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, pool: pool, servers: newModelServers(cfg.ID, manager, cfg.GPUs)}
 	a.shards = newShardRunner(cfg.ID, shardDir(cfg.DataDir, cfg.ID), func() *control.Client { return a.control }, cfg.Logger)
+	a.shards.secretsManager = cfg.SecretsManager
 	a.shards.gpuStats = a.targetGPUStats
 	a.control = control.New(control.Config{AgentID: cfg.ID, Version: Version, Coordinators: a.coordinators,
-		Heartbeat: cfg.Heartbeat, Logger: cfg.Logger, Handler: a.servers, Shards: a.shards})
+		DialOptions: cfg.DialOptions, Heartbeat: cfg.Heartbeat, Logger: cfg.Logger, Handler: a.servers, Shards: a.shards,
+		Keyring: func(kr *pb.GossipKeyring) {
+			if err := pool.SetKeys(kr.GetPrimary(), kr.GetKeys()); err != nil {
+				cfg.Logger.Error("gossip keyring from the leader not applied", "err", err)
+			} else {
+				cfg.Logger.Info("gossip keyring applied", "keys", len(kr.GetKeys()))
+			}
+		}})
 	a.sampler, err = gpu.New(cfg.GPUs, cfg.SampleInterval, 0, cfg.Logger)
 	if err != nil {
 		pool.Shutdown()
@@ -238,3 +261,18 @@ func (a *Agent) targetGPUStats(target string, from, to time.Time) []gpu.WindowSt
 	}
 	return out
 }
+
+// keyringFile is where the agent keeps its gossip keyring across restarts.
+func keyringFile(base, agentID string) string {
+	if base == "" {
+		base = filepath.Join(os.TempDir(), "perfleet-agent-data-"+agentID)
+	}
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return ""
+	}
+	return filepath.Join(base, "gossip-keyring.json")
+}
+
+// GossipKeys returns the agent's gossip keyring: the key in use and every
+// key accepted.
+func (a *Agent) GossipKeys() (primary []byte, all [][]byte) { return a.pool.Keys() }

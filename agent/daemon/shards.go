@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/perfleet/perfleet/coordinator/scheduler"
 	"github.com/perfleet/perfleet/pkg/metrics"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+	"github.com/perfleet/perfleet/pkg/secrets"
+	"github.com/perfleet/perfleet/pkg/workload"
 )
 
 // Window buffer limits per running shard.
@@ -34,6 +37,11 @@ type shardRunner struct {
 	// gpuStats, when set, returns the telemetry of the GPUs that serve a
 	// target over a window (nil when the target is not served here).
 	gpuStats func(target string, from, to time.Time) []gpu.WindowStats
+	// secretsManager resolves arn:aws:secretsmanager references; built
+	// from the default AWS configuration on first use when nil.
+	secretsManager secrets.Resolver
+	smOnce         sync.Once
+	smErr          error
 
 	mu   sync.Mutex
 	runs map[uint64]*shardRun
@@ -98,8 +106,31 @@ func (r *shardRunner) RunShard(ctx context.Context, m *pb.RunShard) {
 		}
 		_ = r.client().Send(&pb.ConnectRequest{Body: &pb.ConnectRequest_ShardWindow{ShardWindow: &pb.ShardWindow{RunId: id, Seq: seq, Window: b}}})
 	}}
+	// The leader resolved the spec's perfleet:secret references for this
+	// shard; Secrets Manager references are resolved here. They live only
+	// as long as the shard runs.
+	opts.Secrets = make(map[string]string, len(m.GetSecretValues()))
+	for ref, v := range m.GetSecretValues() {
+		opts.Secrets[ref] = string(v)
+	}
+	bundle, err := r.resolveAWSSecrets(sctx, m.GetSpec())
+	if err != nil {
+		cancel()
+		wipeSecrets(m, opts.Secrets)
+		r.mu.Lock()
+		delete(r.runs, id)
+		r.mu.Unlock()
+		_ = buf.Close()
+		r.report(&pb.ShardDone{RunId: id, Error: err.Error()})
+		return
+	}
+	for param, ref := range bundle.refs {
+		opts.Secrets[ref] = string(bundle.values.Get(param).Reveal())
+	}
 	go func() {
 		defer cancel()
+		defer wipeSecrets(m, opts.Secrets)
+		defer bundle.values.Wipe()
 		done := &pb.ShardDone{RunId: id}
 		res, err := shard.Run(sctx, a, opts)
 		if err != nil {
@@ -227,4 +258,54 @@ func addGPUCounters(w *metrics.Window, stats []gpu.WindowStats) {
 			w.Counters[metrics.CounterGPUCoveredMs] += int64(st.CoveredSeconds * 1000)
 		}
 	}
+}
+
+// wipeSecrets zeroes the secret bytes a shard received and drops its map.
+// (The strings built from them are left to the garbage collector: Go
+// strings cannot be overwritten.)
+func wipeSecrets(m *pb.RunShard, secrets map[string]string) {
+	for _, v := range m.GetSecretValues() {
+		clear(v)
+	}
+	clear(m.GetSecretValues())
+	clear(secrets)
+}
+
+// awsSecrets are a shard's resolved Secrets Manager references.
+type awsSecrets struct {
+	refs   map[string]string // parameter -> reference
+	values secrets.Bundle
+}
+
+// resolveAWSSecrets resolves the spec's arn:aws:secretsmanager references
+// with this agent's AWS credentials; a spec without any costs nothing.
+func (r *shardRunner) resolveAWSSecrets(ctx context.Context, spec []byte) (awsSecrets, error) {
+	out := awsSecrets{refs: map[string]string{}}
+	parsed, err := workload.Parse(spec)
+	if err != nil {
+		return out, nil // the shard itself reports a bad spec
+	}
+	for param, ref := range parsed.Secrets {
+		if strings.HasPrefix(ref, "arn:") {
+			out.refs[param] = ref
+		}
+	}
+	if len(out.refs) == 0 {
+		return out, nil
+	}
+	r.smOnce.Do(func() {
+		if r.secretsManager == nil {
+			r.secretsManager, r.smErr = secrets.NewSecretsManagerResolver(ctx)
+		}
+	})
+	if r.smErr != nil {
+		return out, fmt.Errorf("secrets: AWS Secrets Manager client: %v", r.smErr)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out.values, err = secrets.ResolveBundle(rctx, r.secretsManager, out.refs)
+	if err != nil {
+		return out, fmt.Errorf("secrets: %v", err)
+	}
+	return out, nil
 }

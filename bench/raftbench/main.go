@@ -36,7 +36,7 @@ type node struct {
 }
 
 func (n *node) start(bin string, join []string) error {
-	n.cmd = exec.Command(bin, "server", "--node-id", n.id, "--data-dir", n.dir, "--grpc-addr", n.grpcAddr,
+	n.cmd = exec.Command(bin, "server", "--insecure-loopback", "--node-id", n.id, "--data-dir", n.dir, "--grpc-addr", n.grpcAddr,
 		"--raft-addr", n.raftAddr, "--gossip-addr", n.gossipAddr, "--bootstrap-expect", "3", "--join", strings.Join(join, ","),
 		"--max-active-jobs", "0", "--log-level", "error")
 	log, err := os.Create(filepath.Join(n.dir, "..", n.id+".log"))

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -236,9 +236,16 @@ func (g *globals) watchJob(cmd *cobra.Command, name string) error {
 		ctx = context.Background()
 	}
 	addrs := strings.Split(g.addr, ",")
+	creds, err := g.creds()
+	if err != nil {
+		return err
+	}
+	if g.token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+g.token)
+	}
 	var last *pb.WatchAIBenchmarkJobResponse
 	for attempt := 0; attempt < 20; attempt++ {
-		conn, err := grpc.NewClient(strings.TrimSpace(addrs[attempt%len(addrs)]), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(strings.TrimSpace(addrs[attempt%len(addrs)]), grpc.WithTransportCredentials(creds))
 		if err != nil {
 			return usageError{err}
 		}

@@ -3,16 +3,19 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
+	"github.com/perfleet/perfleet/pkg/atrest"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+	"github.com/perfleet/perfleet/pkg/resultstore"
 )
 
 func newOperatorCmd(g *globals) *cobra.Command {
-	op := &cobra.Command{Use: "operator", Short: "Operate the coordinator cluster (raft peers, state)"}
+	op := &cobra.Command{Use: "operator", Short: "Operate the coordinator cluster (raft peers, state, gossip and encryption keys)"}
 	rf := &cobra.Command{Use: "raft", Short: "List, hand over and remove Raft peers"}
 	rf.AddCommand(
 		&cobra.Command{
@@ -74,7 +77,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 			},
 		},
 	)
-	op.AddCommand(rf, &cobra.Command{
+	op.AddCommand(rf, newEncryptionKeyCmd(g), newGossipKeyringCmd(g), &cobra.Command{
 		Use: "state-hash", Short: "Show the hash of the answering node's replicated state", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var resp *pb.StateHashResponse
@@ -101,4 +104,136 @@ func newOperatorCmd(g *globals) *cobra.Command {
 		},
 	})
 	return op
+}
+
+func newEncryptionKeyCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "encryption-key", Short: "Create and rotate the keyring that encrypts a server's data at rest"}
+	var file string
+	create := &cobra.Command{
+		Use: "create", Short: "Create a keyring file with one AES-256 data key (mode 0600)", Args: args(cobra.NoArgs),
+		Example: "  perfleet operator encryption-key create --file /etc/perfleet/keyring.json\n  perfleet server --encryption-keyring-file /etc/perfleet/keyring.json ...",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			kr, err := atrest.GenerateKeyringFile(file)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.out, "created %s with active key %s\n", file, kr.ActiveKeyID())
+			return nil
+		},
+	}
+	rotate := &cobra.Command{
+		Use: "rotate", Short: "Add a new active data key, keeping the old ones for reading; then SIGHUP the server", Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			kr, err := atrest.RotateFile(file)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.out, "%s: active key %s (%d keys); send SIGHUP to the server to use it\n", file, kr.ActiveKeyID(), len(kr.KeyIDs()))
+			return nil
+		},
+	}
+	var location string
+	decrypt := &cobra.Command{
+		Use: "decrypt OBJECT_KEY", Short: "Print a result file written with --encrypt-results, decrypted", Args: args(cobra.ExactArgs(1)),
+		Example: "  perfleet operator encryption-key decrypt --file keyring.json --location file:///srv/results my-job/report.html > report.html",
+		RunE: func(cmd *cobra.Command, a []string) error {
+			kr, err := atrest.LoadKeyringFile(file)
+			if err != nil {
+				return err
+			}
+			st, err := resultstore.Open(cmd.Context(), location, resultstore.Options{Region: g.region})
+			if err != nil {
+				return usageError{fmt.Errorf("--location: %v", err)}
+			}
+			rc, err := resultstore.Sealed(st, kr).Get(cmd.Context(), a[0])
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			_, err = io.Copy(g.out, rc)
+			return err
+		},
+	}
+	decrypt.Flags().StringVar(&location, "location", "", "the job's output location, s3://bucket/prefix or file:///dir (required)")
+	_ = decrypt.MarkFlagRequired("location")
+	for _, c := range []*cobra.Command{create, rotate, decrypt} {
+		c.Flags().StringVar(&file, "file", "", "the keyring file (required)")
+		_ = c.MarkFlagRequired("file")
+	}
+	cmd.AddCommand(create, rotate, decrypt)
+	return cmd
+}
+
+func newGossipKeyringCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "gossip-keyring",
+		Short: "List, install, use and remove gossip encryption keys across the cluster",
+		Long: `Rotate the key that encrypts gossip between servers and agents. A change is
+replicated through Raft; every server applies it and the leader sends it to
+every connected agent (and to agents when they connect). Nodes keep the
+keyring in their data dir, so a restart keeps the keys in use.
+
+Rotation: install the new key everywhere, use it, then remove the old one.
+After that a node holding only the old key, or none, cannot join.`,
+		Example: `  NEW=$(openssl rand -base64 32)
+  perfleet operator gossip-keyring install "$NEW"
+  perfleet operator gossip-keyring use "$NEW"
+  perfleet operator gossip-keyring remove "$OLD"
+  perfleet operator gossip-keyring list`,
+	}
+	show := func(keys []*pb.GossipKeyInfo) {
+		if g.output == "json" {
+			_ = g.printJSON(&pb.ListGossipKeysResponse{Keys: keys})
+			return
+		}
+		t := newTable(g.out, "FINGERPRINT", "IN USE")
+		for _, k := range keys {
+			t.row(k.GetFingerprint(), fmt.Sprint(k.GetPrimary()))
+		}
+		t.flush()
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use: "list", Short: "List keys by fingerprint", Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.call(cmd.Context(), true, func(ctx context.Context, c *grpc.ClientConn) error {
+				r, err := pb.NewOperatorServiceClient(c).ListGossipKeys(ctx, &pb.ListGossipKeysRequest{})
+				if err == nil {
+					show(r.GetKeys())
+				}
+				return err
+			})
+		},
+	})
+	for _, verb := range []string{"install", "use", "remove"} {
+		cmd.AddCommand(&cobra.Command{
+			Use: verb + " KEY", Short: map[string]string{"install": "Install a key every node accepts", "use": "Make an installed key the one nodes encrypt with",
+				"remove": "Remove a key that is not in use"}[verb], Args: args(cobra.ExactArgs(1)),
+			RunE: func(cmd *cobra.Command, a []string) error {
+				return g.call(cmd.Context(), false, func(ctx context.Context, c *grpc.ClientConn) error {
+					op := pb.NewOperatorServiceClient(c)
+					var keys []*pb.GossipKeyInfo
+					var err error
+					switch verb {
+					case "install":
+						var r *pb.InstallGossipKeyResponse
+						r, err = op.InstallGossipKey(ctx, &pb.InstallGossipKeyRequest{Key: a[0]})
+						keys = r.GetKeys()
+					case "use":
+						var r *pb.UseGossipKeyResponse
+						r, err = op.UseGossipKey(ctx, &pb.UseGossipKeyRequest{Key: a[0]})
+						keys = r.GetKeys()
+					default:
+						var r *pb.RemoveGossipKeyResponse
+						r, err = op.RemoveGossipKey(ctx, &pb.RemoveGossipKeyRequest{Key: a[0]})
+						keys = r.GetKeys()
+					}
+					if err == nil {
+						show(keys)
+					}
+					return err
+				})
+			},
+		})
+	}
+	return cmd
 }

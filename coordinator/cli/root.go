@@ -17,6 +17,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -24,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/perfleet/perfleet/coordinator/endpoint"
+	"github.com/perfleet/perfleet/pkg/tlsutil"
 )
 
 // globals are the flags every client command takes.
@@ -34,6 +36,10 @@ type globals struct {
 	timeout time.Duration
 	out     io.Writer
 	errOut  io.Writer
+
+	token                    string // bearer token
+	caFile, certFile, keyFil string // mutual TLS
+	region, tlsDomain        string // the servers' certificate name
 }
 
 // Main runs the command line and returns the exit code: 0 on success, 1 when
@@ -82,7 +88,12 @@ AI benchmark jobs, AI recommendation jobs) on your own GPU fleet.
 Start a cluster with 'perfleet server' (or 'perfleet dev' for a single
 process), then manage resources with the client commands below. Client
 commands talk gRPC to --addr (default $PERFLEET_ADDR or 127.0.0.1:7233); give
-several comma-separated addresses to fail over between nodes.`,
+several comma-separated addresses to fail over between nodes.
+
+With TLS (every 'perfleet server' not run with --insecure-loopback), give a
+client certificate: --ca-file, --cert-file and --key-file, or
+$PERFLEET_CACERT, $PERFLEET_CLIENT_CERT and $PERFLEET_CLIENT_KEY. Once ACLs
+are bootstrapped, also give a token: --token or $PERFLEET_TOKEN.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -96,8 +107,14 @@ several comma-separated addresses to fail over between nodes.`,
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	pf.BoolVar(&g.stale, "stale", false, "let any node answer reads from its local state (x-perfleet-consistency: stale)")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit for one command")
+	pf.StringVar(&g.token, "token", os.Getenv("PERFLEET_TOKEN"), "ACL token secret ($PERFLEET_TOKEN)")
+	pf.StringVar(&g.caFile, "ca-file", os.Getenv("PERFLEET_CACERT"), "PEM CA certificate for TLS ($PERFLEET_CACERT)")
+	pf.StringVar(&g.certFile, "cert-file", os.Getenv("PERFLEET_CLIENT_CERT"), "PEM client certificate for mutual TLS ($PERFLEET_CLIENT_CERT)")
+	pf.StringVar(&g.keyFil, "key-file", os.Getenv("PERFLEET_CLIENT_KEY"), "PEM key of --cert-file ($PERFLEET_CLIENT_KEY)")
+	pf.StringVar(&g.region, "region", envOr("PERFLEET_REGION", "us-east-1"), "the cluster's region: TLS expects servers named server.<region>.<domain> ($PERFLEET_REGION)")
+	pf.StringVar(&g.tlsDomain, "tls-domain", "", "domain of certificate role names (default perfleet)")
 	root.AddCommand(newServerCmd(g), newDevCmd(g), newWorkloadConfigCmd(g), newBenchmarkJobCmd(g),
-		newRecommendationJobCmd(g), newAgentCmd(g), newOperatorCmd(g), newTLSCmd(g))
+		newRecommendationJobCmd(g), newAgentCmd(g), newOperatorCmd(g), newTLSCmd(g), newACLCmd(g), newAuditCmd(g), newSecretCmd(g))
 	return root
 }
 
@@ -114,12 +131,23 @@ func (g *globals) call(ctx context.Context, retryUnknown bool, fn func(ctx conte
 	if g.stale {
 		ctx = metadata.AppendToOutgoingContext(ctx, "x-perfleet-consistency", "stale")
 	}
+	if g.token != "" {
+		tok := strings.TrimSpace(g.token)
+		if strings.ContainsFunc(tok, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+			return usageError{fmt.Errorf("--token ($PERFLEET_TOKEN) must be one token secret (pft_...), without spaces or line breaks")}
+		}
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+	}
+	creds, err := g.creds()
+	if err != nil {
+		return err
+	}
 	addrs := strings.Split(g.addr, ",")
 	start := time.Now()
 	var last error // the most informative failure so far
 	for attempt := 0; ; attempt++ {
 		addr := strings.TrimSpace(addrs[attempt%len(addrs)])
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 		if err != nil {
 			return usageError{fmt.Errorf("--addr %q: %v", addr, err)}
 		}
@@ -213,4 +241,30 @@ func (g *globals) printJSON(m proto.Message) error {
 	}
 	_, err = fmt.Fprintln(g.out, string(b))
 	return err
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// creds are the transport credentials of client calls: mutual TLS with the
+// given files, or plaintext without any.
+func (g *globals) creds() (credentials.TransportCredentials, error) {
+	if g.caFile == "" && g.certFile == "" && g.keyFil == "" {
+		return insecure.NewCredentials(), nil
+	}
+	for _, f := range []struct{ flag, v string }{{"--ca-file", g.caFile}, {"--cert-file", g.certFile}, {"--key-file", g.keyFil}} {
+		if f.v == "" {
+			return nil, usageError{fmt.Errorf("%s is required with the other TLS flags: mutual TLS needs the CA, a client certificate and its key", f.flag)}
+		}
+	}
+	r, err := tlsutil.NewReloader(tlsutil.Options{CAFile: g.caFile, CertFile: g.certFile, KeyFile: g.keyFil, Region: g.region,
+		Domain: g.tlsDomain, PollInterval: -1})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return credentials.NewTLS(r.ClientConfig()), nil
 }

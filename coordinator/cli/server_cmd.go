@@ -31,14 +31,30 @@ Agents join the fleet through a coordinator's --gossip-addr
 (perfleet-agent --join); with --gossip-key the pool is encrypted and agents
 need the same key.
 
+Every listener uses TLS: the gRPC API and the Raft transport require mutual
+TLS with certificates from one CA ('perfleet tls ca create', 'perfleet tls
+cert create --server|--agent|--client'); the certificate files are re-read on
+SIGHUP and when they change, without dropping connections. Plaintext is only
+for local experiments: --insecure-loopback, with every address on 127.0.0.1.
+
+Until 'perfleet acl bootstrap' runs, every call is allowed and runs as
+--default-account; after it, calls need a token (or a client certificate that
+names a principal, or a SigV4 access key on the gateway) and a policy that
+allows them, and every call is written to the audit log.
+
 With --gateway-addr the node also serves SageMaker's JSON API (the 14 AI
 workload config, benchmark job and recommendation job operations), so the
 AWS SDKs and CLI work by changing only the endpoint URL. Requests are
-SigV4-signed; until ACLs are enabled the access key ID "test" with secret
-"test" is accepted (as LocalStack does), in the configured --region, over
-plaintext HTTP:
+SigV4-signed with an access key ('perfleet acl access-key create'); until
+ACLs are enabled the access key ID "test" with secret "test" is accepted (as
+LocalStack does), in the configured --region:
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
-    aws sagemaker list-ai-benchmark-jobs --endpoint-url http://127.0.0.1:8443
+    aws sagemaker list-ai-benchmark-jobs --endpoint-url https://127.0.0.1:8443
+
+With --encryption-keyring-file (or --encryption-kms-key-id) the Raft log and
+snapshots are encrypted with AES-256-GCM. 'perfleet operator encryption-key
+rotate --file F' adds a new active key; SIGHUP makes the node use it for new
+writes, and data sealed with older keys stays readable.
 
 Settings may also come from --config FILE (YAML or JSON, snake_case keys such
 as node_id, data_dir, grpc_addr, gateway_addr, raft_addr, gossip_addr,
@@ -48,7 +64,12 @@ the file.
 Example:
   perfleet server --node-id n1 --data-dir /var/lib/perfleet \
     --grpc-addr 10.0.0.1:7233 --raft-addr 10.0.0.1:7234 \
-    --bootstrap-expect 3 --join 10.0.0.2:7233,10.0.0.3:7233`,
+    --tls-ca-file perfleet-ca.pem --tls-cert-file us-east-1-server-perfleet-0.pem \
+    --tls-key-file us-east-1-server-perfleet-0-key.pem \
+    --bootstrap-expect 3 --join 10.0.0.2:7233,10.0.0.3:7233
+
+  # local, plaintext:
+  perfleet server --insecure-loopback --data-dir /tmp/p1 --bootstrap-expect 1`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if configFile != "" {
@@ -94,6 +115,22 @@ Example:
 	f.StringVar(&cfg.DefaultAccount, "default-account", cfg.DefaultAccount, "12-digit account requests run as until ACLs are enabled")
 	f.IntVar(&cfg.MaxActiveJobs, "max-active-jobs", cfg.MaxActiveJobs, "active jobs of each kind an account may have (0: no limit)")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	f.StringVar(&cfg.TLSCAFile, "tls-ca-file", "", "PEM CA certificate every peer must chain to")
+	f.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", "PEM server certificate (server.<region>.<domain>)")
+	f.StringVar(&cfg.TLSKeyFile, "tls-key-file", "", "PEM key of --tls-cert-file")
+	f.StringVar(&cfg.TLSMinVersion, "tls-min-version", "tls13", "minimum TLS version: tls12 or tls13")
+	f.StringVar(&cfg.TLSDomain, "tls-domain", "", "domain of certificate role names (default perfleet)")
+	f.BoolVar(&cfg.InsecureLoopback, "insecure-loopback", false, "serve plaintext, only on loopback addresses (local experiments)")
+	f.Float64Var(&cfg.RateLimit, "rate-limit", 0, "calls per second each principal may make (0: no limit); over it: RESOURCE_EXHAUSTED ThrottlingException")
+	f.IntVar(&cfg.RateBurst, "rate-burst", 0, "bucket size of --rate-limit (default 1)")
+	f.StringVar(&cfg.AuditExportDir, "audit-export-dir", "", "append every audit record as JSON lines to rotated files here (while leading)")
+	f.StringVar(&cfg.AuditExportLocation, "audit-export-location", "", "upload rotated audit files to s3://bucket/prefix or file:///dir")
+	f.DurationVar(&cfg.AuditRetention, "audit-retention", cfg.AuditRetention, "how long LookupEvents keeps audit records")
+	f.BoolVar(&cfg.EncryptResults, "encrypt-results", false, "also encrypt the result files jobs write, with the encryption keyring (read them with 'perfleet operator encryption-key decrypt')")
+	f.StringVar(&cfg.ResultsKMSKeyID, "results-kms-key-id", "", "SSE-KMS key for results and audit files written to S3 (default SSE-S3)")
+	f.StringVar(&cfg.EncryptionKeyringFile, "encryption-keyring-file", "", "encrypt the Raft log and snapshots with this keyring (perfleet operator encryption-key create)")
+	f.StringVar(&cfg.EncryptionKMSKeyID, "encryption-kms-key-id", "", "encrypt the Raft log and snapshots with data keys from this AWS KMS key")
+	f.StringVar(&cfg.EncryptionKMSEndpoint, "encryption-kms-endpoint", "", "KMS endpoint URL (a KMS-compatible service; default AWS)")
 	return cmd
 }
 
@@ -120,6 +157,22 @@ func overlayFlags(cmd *cobra.Command, dst, flags *server.Config) {
 	set("default-account", func() { dst.DefaultAccount = flags.DefaultAccount })
 	set("max-active-jobs", func() { dst.MaxActiveJobs = flags.MaxActiveJobs })
 	set("log-level", func() { dst.LogLevel = flags.LogLevel })
+	set("tls-ca-file", func() { dst.TLSCAFile = flags.TLSCAFile })
+	set("tls-cert-file", func() { dst.TLSCertFile = flags.TLSCertFile })
+	set("tls-key-file", func() { dst.TLSKeyFile = flags.TLSKeyFile })
+	set("tls-min-version", func() { dst.TLSMinVersion = flags.TLSMinVersion })
+	set("tls-domain", func() { dst.TLSDomain = flags.TLSDomain })
+	set("insecure-loopback", func() { dst.InsecureLoopback = flags.InsecureLoopback })
+	set("audit-export-dir", func() { dst.AuditExportDir = flags.AuditExportDir })
+	set("audit-export-location", func() { dst.AuditExportLocation = flags.AuditExportLocation })
+	set("audit-retention", func() { dst.AuditRetention = flags.AuditRetention })
+	set("encrypt-results", func() { dst.EncryptResults = flags.EncryptResults })
+	set("results-kms-key-id", func() { dst.ResultsKMSKeyID = flags.ResultsKMSKeyID })
+	set("rate-limit", func() { dst.RateLimit = flags.RateLimit })
+	set("rate-burst", func() { dst.RateBurst = flags.RateBurst })
+	set("encryption-keyring-file", func() { dst.EncryptionKeyringFile = flags.EncryptionKeyringFile })
+	set("encryption-kms-key-id", func() { dst.EncryptionKMSKeyID = flags.EncryptionKMSKeyID })
+	set("encryption-kms-endpoint", func() { dst.EncryptionKMSEndpoint = flags.EncryptionKMSEndpoint })
 }
 
 func splitList(s string) []string {
@@ -141,7 +194,9 @@ func newDevCmd(g *globals) *cobra.Command {
 		Short: "Run a single-process development cluster",
 		Long: `Run a one-node coordinator in this process, with its data in a temporary
 directory (unless --data-dir is given) that is removed on exit. It prints the
-API address and one line saying it is ready. Stop it with Ctrl-C.
+API address and one line saying it is ready. Stop it with Ctrl-C. It serves
+plaintext on loopback addresses only; use 'perfleet server' with TLS for
+anything else.
 
 With --agents N it also runs N agents with simulated GPUs in this process,
 so one command gives a whole fleet; their SIMULATOR model servers need
@@ -165,6 +220,7 @@ stock AWS SDKs and CLI with access key ID "test" and secret "test":
 			}
 			cfg.NodeID = "dev"
 			cfg.BootstrapExpect = 1
+			cfg.InsecureLoopback = true // dev is plaintext and loopback-only
 			cfg.RaftAddr = "127.0.0.1:0"
 			if agents < 0 || agents > 64 {
 				return usageError{fmt.Errorf("--agents must be 0-64, got %d", agents)}
@@ -213,12 +269,31 @@ func runServerWith(g *globals, cfg server.Config, cleanup string, fleet func(s *
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if err := s.ReloadTLS(); err != nil {
+				fmt.Fprintf(g.errOut, "SIGHUP: certificates not reloaded, the old ones stay in use: %v\n", err)
+			} else {
+				fmt.Fprintln(g.out, "SIGHUP: certificates reloaded")
+			}
+			if err := s.ReloadKeyring(); err != nil {
+				fmt.Fprintf(g.errOut, "SIGHUP: encryption keyring not reloaded, the old one stays in use: %v\n", err)
+			}
+		}
+	}()
 	if cleanup != "" || cfg.BootstrapExpect == 1 {
 		s.WaitReady(10 * time.Second)
 	}
 	fmt.Fprintf(g.out, "perfleet coordinator %s: API on %s, raft on %s, gossip on %s, data in %s\n", s.NodeID(), s.Addr(), s.RaftAddr(), s.GossipAddr(), cfg.DataDir)
 	if gw := s.GatewayAddr(); gw != "" {
-		fmt.Fprintf(g.out, "SageMaker API on http://%s (region %s, access key test, secret test): aws sagemaker ... --endpoint-url http://%s\n", gw, cfg.Region, gw)
+		scheme := "http"
+		if cfg.TLSEnabled() {
+			scheme = "https"
+		}
+		fmt.Fprintf(g.out, "SageMaker API on %s://%s (region %s; access key test, secret test until ACLs are bootstrapped): aws sagemaker ... --endpoint-url %s://%s\n", scheme, gw, cfg.Region, scheme, gw)
 	}
 	stopFleet := func() {}
 	if fleet != nil {

@@ -97,6 +97,7 @@ type certFlags struct {
 	caFile, keyFile       string
 	dns, ips              []string
 	days                  int
+	principal             string
 }
 
 func newTLSCertCreateCmd(g *globals) *cobra.Command {
@@ -112,14 +113,17 @@ the first server certificate of a region is -0, the next -1.
 The certificate's common name and first DNS name are <role>.<region>.<domain>.
 Server certificates also name localhost and 127.0.0.1 and serve both ends of
 a connection; agent and client certificates only authenticate clients. Add
-the names and addresses nodes are dialed by with --dns and --ip.
+the names and addresses nodes are dialed by with --dns and --ip. A client
+certificate made with --principal ARN (a URI name urn:perfleet:principal:ARN)
+authenticates as that principal once ACLs are on, with no token.
 
 --ca and --key default to <domain>-ca.pem and <domain>-ca-key.pem in --dir,
 as written by 'perfleet tls ca create'.`,
 		Example: `  perfleet tls cert create --server
   perfleet tls cert create --server --region eu-west-1 --dns coord-1.example.com --ip 10.0.0.5
   perfleet tls cert create --agent --region eu-west-1 --days 90
-  perfleet tls cert create --client --ca /etc/perfleet/perfleet-ca.pem --key /secure/perfleet-ca-key.pem`,
+  perfleet tls cert create --client --ca /etc/perfleet/perfleet-ca.pem --key /secure/perfleet-ca-key.pem
+  perfleet tls cert create --client --principal arn:aws:iam::111111111111:user/alice`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return fl.run(g) },
 	}
@@ -135,6 +139,7 @@ as written by 'perfleet tls ca create'.`,
 	f.StringVar(&fl.caFile, "ca", "", "CA certificate file (default <dir>/<domain>-ca.pem)")
 	f.StringVar(&fl.keyFile, "key", "", "CA private key file (default <dir>/<domain>-ca-key.pem)")
 	f.StringVar(&fl.dir, "dir", ".", "directory to write the files into")
+	f.StringVar(&fl.principal, "principal", "", "with --client: the principal ARN the certificate authenticates as once ACLs are on")
 	return cmd
 }
 
@@ -217,7 +222,10 @@ func (fl *certFlags) options() (tlsutil.CertOptions, error) {
 	if fl.days <= 0 {
 		return tlsutil.CertOptions{}, usageError{fmt.Errorf("--days must be positive, got %d", fl.days)}
 	}
-	opts := tlsutil.CertOptions{Role: role, Region: fl.region, Domain: fl.domain, Days: fl.days}
+	opts := tlsutil.CertOptions{Role: role, Region: fl.region, Domain: fl.domain, Days: fl.days, Principal: fl.principal}
+	if fl.principal != "" && role != tlsutil.RoleClient {
+		return tlsutil.CertOptions{}, usageError{errors.New("--principal goes only with --client")}
+	}
 	for _, d := range fl.dns {
 		if d == "" || strings.ContainsAny(d, " /:") {
 			return tlsutil.CertOptions{}, usageError{fmt.Errorf("--dns %q: not a DNS name", d)}

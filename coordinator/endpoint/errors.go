@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/perfleet/perfleet/coordinator/acl"
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/validate"
 )
@@ -37,6 +38,9 @@ var errorMap = []struct {
 	{state.ErrAlreadyExists, codes.AlreadyExists, "ResourceInUse"},
 	{state.ErrConflict, codes.FailedPrecondition, "ResourceInUse"},
 	{state.ErrLimitExceeded, codes.ResourceExhausted, "ResourceLimitExceeded"},
+	{acl.ErrUnauthenticated, codes.Unauthenticated, "UnrecognizedClientException"},
+	{acl.ErrAccessDenied, codes.PermissionDenied, "AccessDeniedException"},
+	{acl.ErrThrottled, codes.ResourceExhausted, "ThrottlingException"},
 	{ErrNotLeader, codes.Unavailable, "NotLeader"},
 	{ErrUnavailable, codes.Unavailable, "ServiceUnavailable"},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, "RequestTimeout"},

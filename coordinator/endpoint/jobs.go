@@ -85,6 +85,13 @@ func (e *Endpoint) checkJobCommon(c *validate.Checker, nameField, name, wlIdent,
 	c.Check(nameField, names.Name(name))
 	wl := e.identifierName(c, "ai_workload_config_identifier", wlIdent, state.KindWorkloadConfig, account)
 	c.Check("role_arn", names.RoleARN(roleARN))
+	if roleARN != "" && e.b.State().ACLEnabled() {
+		// With ACLs on, a job acts as its role: the role must exist (the
+		// caller's perfleet:PassRole on it is checked before the handler).
+		if p, err := e.b.State().Principal(roleARN); err != nil || p.GetType() != pb.PrincipalType_PRINCIPAL_TYPE_ROLE {
+			c.Addf("role_arn", "must name an existing role (perfleet acl role create); %s is not one", roleARN)
+		}
+	}
 	checkTags(c, tags)
 	checkClientToken(c, token)
 	return wl

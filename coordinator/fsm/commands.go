@@ -30,6 +30,16 @@ const (
 	AppendJobEventType    MessageType = 10
 	// UpdateRecommendationJobType records a recommendation job's progress.
 	UpdateRecommendationJobType MessageType = 11
+	// ACLCommandType changes principals, credentials, policies or secrets.
+	ACLCommandType MessageType = 12
+	// AppendAuditEventsType stores audit records.
+	AppendAuditEventsType MessageType = 13
+	// PruneAuditEventsType applies the audit retention.
+	PruneAuditEventsType MessageType = 14
+	// SetTagsType changes a resource's tags.
+	SetTagsType MessageType = 15
+	// SetGossipKeyringType replaces the cluster's gossip keyring.
+	SetGossipKeyringType MessageType = 16
 )
 
 // IgnoreUnknownTypeFlag marks a command that older servers may skip when they
@@ -68,6 +78,11 @@ var commandTypes = map[MessageType]func() proto.Message{
 	RecordLevelResultType:       func() proto.Message { return &pb.RecordLevelResultCommand{} },
 	AppendJobEventType:          func() proto.Message { return &pb.AppendJobEventCommand{} },
 	UpdateRecommendationJobType: func() proto.Message { return &pb.UpdateRecommendationJobCommand{} },
+	ACLCommandType:              func() proto.Message { return &pb.ACLCommand{} },
+	AppendAuditEventsType:       func() proto.Message { return &pb.AppendAuditEventsCommand{} },
+	PruneAuditEventsType:        func() proto.Message { return &pb.PruneAuditEventsCommand{} },
+	SetTagsType:                 func() proto.Message { return &pb.SetTagsCommand{} },
+	SetGossipKeyringType:        func() proto.Message { return &pb.GossipKeyring{} },
 }
 
 // TypeOf returns the command type of a payload message.

@@ -18,7 +18,10 @@ type FSM struct {
 	store   atomic.Pointer[state.Store]
 	applied atomic.Uint64
 	log     *slog.Logger
-	apply   map[MessageType]func(*state.Store, proto.Message) any
+	// applying is the index of the entry being applied (Apply runs on one
+	// goroutine); ApplyBytes callers in tests leave it at the last one.
+	applying uint64
+	apply    map[MessageType]func(*state.Store, proto.Message) any
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -64,6 +67,22 @@ func New(log *slog.Logger) *FSM {
 		PruneClientTokensType: func(s *state.Store, m proto.Message) any {
 			return result(s.PruneClientTokens(m.(*pb.PruneClientTokensCommand).GetBefore()))
 		},
+		ACLCommandType: func(s *state.Store, m proto.Message) any {
+			return result(s.ApplyACL(m.(*pb.ACLCommand)))
+		},
+		AppendAuditEventsType: func(s *state.Store, m proto.Message) any {
+			// Sequences come from the log index, the same on every node.
+			return errOrNil(s.AppendAuditEvents(f.applying, m.(*pb.AppendAuditEventsCommand)))
+		},
+		PruneAuditEventsType: func(s *state.Store, m proto.Message) any {
+			return result(s.PruneAuditEvents(m.(*pb.PruneAuditEventsCommand)))
+		},
+		SetGossipKeyringType: func(s *state.Store, m proto.Message) any {
+			return errOrNil(s.SetGossipKeyring(m.(*pb.GossipKeyring)))
+		},
+		SetTagsType: func(s *state.Store, m proto.Message) any {
+			return result(s.SetTags(m.(*pb.SetTagsCommand)))
+		},
 	}
 	return f
 }
@@ -80,6 +99,7 @@ func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 // ApplyFuture.Response.
 func (f *FSM) Apply(l *raft.Log) any {
 	defer f.applied.Store(l.Index)
+	f.applying = l.Index
 	if l.Type != raft.LogCommand {
 		return nil
 	}

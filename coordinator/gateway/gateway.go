@@ -120,8 +120,9 @@ type Config struct {
 	// Region is the region requests' SigV4 credential scope must name: the
 	// server's region, as in its ARNs. Required.
 	Region string
-	// Credentials resolves access keys. Required; servers use
-	// DevCredentials until ACLs exist.
+	// Credentials resolves access keys. Required; servers resolve the
+	// ACL state's access keys, and DevCredentials until ACLs are
+	// bootstrapped.
 	Credentials Credentials
 	// Logger receives one line per request; slog.Default() when nil.
 	Logger *slog.Logger
@@ -195,6 +196,7 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	principalKey
+	callerKey
 )
 
 // RequestID returns the x-amzn-RequestId of the gateway request a context
@@ -209,6 +211,34 @@ func RequestID(ctx context.Context) (string, bool) {
 func Principal(ctx context.Context) (string, bool) {
 	p, ok := ctx.Value(principalKey).(string)
 	return p, ok
+}
+
+// caller is what the gateway knows of a request's sender.
+type caller struct {
+	userAgent, remote string
+	tls               bool
+}
+
+// UserAgent returns the User-Agent of the gateway request a context
+// belongs to.
+func UserAgent(ctx context.Context) string {
+	c, _ := ctx.Value(callerKey).(caller)
+	return c.userAgent
+}
+
+// SourceIP returns the address of the gateway request's sender.
+func SourceIP(ctx context.Context) string {
+	c, _ := ctx.Value(callerKey).(caller)
+	if host, _, err := net.SplitHostPort(c.remote); err == nil {
+		return host
+	}
+	return c.remote
+}
+
+// SecureTransport reports whether the gateway request came over TLS.
+func SecureTransport(ctx context.Context) bool {
+	c, _ := ctx.Value(callerKey).(caller)
+	return c.tls
 }
 
 // newRequestID returns a random (version 4) UUID.
@@ -296,6 +326,7 @@ func (g *Gateway) handle(w http.ResponseWriter, r *http.Request, id string) (opN
 	ctx := metadata.NewIncomingContext(r.Context(), md)
 	ctx = context.WithValue(ctx, requestIDKey, id)
 	ctx = context.WithValue(ctx, principalKey, principal)
+	ctx = context.WithValue(ctx, callerKey, caller{userAgent: r.UserAgent(), remote: r.RemoteAddr, tls: r.TLS != nil})
 
 	resp, err := g.invoke(ctx, op, body)
 	if err != nil {

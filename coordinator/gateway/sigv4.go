@@ -36,8 +36,9 @@ type Key struct {
 	// with the key must carry it in X-Amz-Security-Token. Empty for
 	// long-term keys, which must not send a token.
 	SessionToken string
-	// Principal names who the key authenticates, for logs and, once the
-	// security issue lands, for policies and audit.
+	// Principal names who the key authenticates, for logs; the server's
+	// interceptor maps it to the principal whose policies and audit apply
+	// (see Principal).
 	Principal string
 }
 
@@ -57,10 +58,9 @@ type Credentials interface {
 // secret "test", as LocalStack does, so that the stock AWS SDKs and CLI work
 // against a development cluster with no set-up (AWS_ACCESS_KEY_ID=test
 // AWS_SECRET_ACCESS_KEY=test). Every request it admits acts as the
-// principal "dev" and, like gRPC calls today, as the server's default
-// account. Real principals, and temporary credentials that perfleet
-// issues, come with the security issue (ACLs); until then this is the only
-// source the server uses.
+// principal "dev" and as the server's default account. Servers accept it
+// only until ACLs are bootstrapped; after that, access keys (long-term, or
+// temporary with a session token) of real principals sign requests.
 type DevCredentials struct{}
 
 // DevAccessKeyID and DevSecretAccessKey are the key DevCredentials accepts.

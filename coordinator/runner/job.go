@@ -47,6 +47,9 @@ type jobRun struct {
 	// numbered by trial, of the spec's single search level.
 	searching bool
 	store     resultstore.Store
+	// secrets are the values of the spec's perfleet:secret references,
+	// sent with each shard.
+	secrets map[string][]byte
 }
 
 // newEvent builds a log line stamped with the leader's clock.
@@ -231,6 +234,9 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if jr.secrets, err = r.jobSecrets(j, spec); err != nil {
+		return 0, err
+	}
 	target := rec.GetBenchmarkTarget().GetEndpoint().GetIdentifier()
 	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return 0, fmt.Errorf("benchmark target %q: named endpoints are not supported yet; give an http(s)://host:port URL", target)
@@ -277,12 +283,26 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 		planned = []workload.Level{trialLevel(levels[0], searchBounds(spec).hi, 0)}
 	}
 	plan, err := schedule(planned)
+	// Right after a leader change the agents are alive but still
+	// reconnecting their control streams to this leader: give them a few
+	// seconds before calling the fleet too small.
+	for wait := time.Now().Add(reconnectGrace); err != nil && strings.Contains(err.Error(), "alive but not connected") && time.Now().Before(wait); {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		if all, aerr := r.c.State().Agents(nil); aerr == nil {
+			agents = jr.pinned(all)
+		}
+		plan, err = schedule(planned)
+	}
 	if err != nil {
 		return 0, err
 	}
-	store, err := resultstore.Open(ctx, rec.GetOutputConfig().GetS3OutputLocation(), resultstore.Options{Region: r.Region})
+	store, err := r.openOutput(ctx, j, rec.GetOutputConfig().GetS3OutputLocation())
 	if err != nil {
-		return 0, fmt.Errorf("output location: %w", err)
+		return 0, err
 	}
 	jr.store = store
 	var agentsUsed []string
@@ -445,7 +465,7 @@ func (jr *jobRun) dispatch(ctx context.Context, lp scheduler.LevelPlan, spec []b
 			Shard: &pb.ShardPlan{Index: uint32(sh.Index), Of: uint32(sh.Of), Concurrency: uint32(sh.Concurrency), Rate: sh.Rate,
 				SpawnRate: sh.SpawnRate, RequestCount: uint64(sh.RequestCount), Seed: sh.Seed,
 				SliceStart: uint64(sh.Slice.Start), SliceStride: uint64(sh.Slice.Stride)},
-			Spec: spec, TargetUrl: target, Models: models, StartUnixNano: at.UnixNano()}
+			Spec: spec, TargetUrl: target, Models: models, StartUnixNano: at.UnixNano(), SecretValues: jr.secrets}
 		return r.c.SendToAgent(sh.AgentID, &pb.ConnectResponse{Body: &pb.ConnectResponse_RunShard{RunShard: m}})
 	}
 	for _, sr := range shards {
@@ -930,4 +950,38 @@ func newErrSample(w *metrics.Window) errSample {
 		e.codes[c.Code] = c.Count
 	}
 	return e
+}
+
+// reconnectGrace is how long a job waits for alive agents to reconnect
+// their control streams before its placement fails.
+const reconnectGrace = 15 * time.Second
+
+// secretRefPrefix starts a reference to perfleet's own secret store.
+const secretRefPrefix = "perfleet:secret/"
+
+// jobSecrets resolves the spec's perfleet:secret references from the
+// replicated store, as the job may read them. References to AWS Secrets
+// Manager are resolved by the agents themselves.
+func (r *Runner) jobSecrets(j *state.Job, spec *workload.Spec) (map[string][]byte, error) {
+	var out map[string][]byte
+	for param, ref := range spec.Secrets {
+		name, ok := strings.CutPrefix(ref, secretRefPrefix)
+		if !ok {
+			continue
+		}
+		if r.SecretAccess != nil {
+			if err := r.SecretAccess(j, name); err != nil {
+				return nil, fmt.Errorf("secrets.%s (%s): %w", param, ref, err)
+			}
+		}
+		rec, err := r.c.State().Secret(j.Account, name)
+		if err != nil {
+			return nil, fmt.Errorf("secrets.%s: %s does not exist in account %s; store it with 'perfleet secret put %s'", param, ref, j.Account, name)
+		}
+		if out == nil {
+			out = map[string][]byte{}
+		}
+		out[ref] = rec.GetValue()
+	}
+	return out, nil
 }

@@ -159,9 +159,9 @@ func (rr *recRun) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	store, err := resultstore.Open(ctx, rec.GetOutputConfig().GetS3OutputLocation(), resultstore.Options{Region: r.Region})
+	store, err := r.openOutput(ctx, j, rec.GetOutputConfig().GetS3OutputLocation())
 	if err != nil {
-		return fmt.Errorf("output location: %w", err)
+		return err
 	}
 	rc := &recContext{rec: rec, spec: spec, plan: spec.Levels(), slos: slosFrom(spec), store: store}
 	rc.served = servedModelName(spec, rec.GetModelSource().GetS3().GetS3Uri())

@@ -26,8 +26,10 @@ import (
 	"github.com/perfleet/perfleet/coordinator/fsm"
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/arn"
+	"github.com/perfleet/perfleet/pkg/atrest"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/pricing"
+	"github.com/perfleet/perfleet/pkg/resultstore"
 	"github.com/perfleet/perfleet/pkg/workload"
 )
 
@@ -81,6 +83,19 @@ type Runner struct {
 	jobs    map[string]*jobRun   // by job key (account/name)
 	recs    map[string]*recRun   // recommendation jobs, by key
 	shards  map[uint64]*shardRun // by run ID
+	// SecretAccess decides whether a job may read a stored secret (its
+	// role's policies, when ACLs are on); nil allows every job.
+	SecretAccess func(job *state.Job, name string) error
+	// OutputAccess decides whether a job may write its results to an
+	// output location (its role's policies, when ACLs are on); nil allows
+	// every job.
+	OutputAccess func(job *state.Job, location string) error
+	// ResultsKMSKeyID makes results written to S3 use SSE-KMS with this key;
+	// empty means SSE-S3.
+	ResultsKMSKeyID string
+	// SealResults, when set, encrypts every result file the job writes
+	// with this keyring (--encrypt-results).
+	SealResults *atrest.Keyring
 }
 
 // New returns a runner.
@@ -262,4 +277,22 @@ func (c *specCache) get(account string, cfg *pb.DescribeAIWorkloadConfigResponse
 	c.m[key] = parsedSpec{spec: spec, canonical: canonical}
 	c.mu.Unlock()
 	return spec, canonical, nil
+}
+
+// openOutput checks that the job may write to its output location and opens
+// it with the configured server-side encryption.
+func (r *Runner) openOutput(ctx context.Context, j *state.Job, location string) (resultstore.Store, error) {
+	if r.OutputAccess != nil {
+		if err := r.OutputAccess(j, location); err != nil {
+			return nil, fmt.Errorf("output location %s: %w", location, err)
+		}
+	}
+	store, err := resultstore.Open(ctx, location, resultstore.Options{Region: r.Region, KMSKeyID: r.ResultsKMSKeyID})
+	if err != nil {
+		return nil, fmt.Errorf("output location: %w", err)
+	}
+	if r.SealResults != nil {
+		store = resultstore.Sealed(store, r.SealResults)
+	}
+	return store, nil
 }

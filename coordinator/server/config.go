@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/perfleet/perfleet/pkg/tlsutil"
 )
 
 // Config is one coordinator node's settings. The same keys are accepted in a
@@ -30,8 +32,75 @@ type Config struct {
 	GRPCAdvertise string `yaml:"grpc_advertise"`
 	// GatewayAddr is the listen address (host:port) of the SageMaker-
 	// compatible JSON API (coordinator/gateway); empty means none. It
-	// serves plaintext HTTP until TLS arrives with the security issue.
+	// serves HTTPS with the server certificate (callers sign with SigV4,
+	// no client certificate), or plaintext HTTP with InsecureLoopback.
 	GatewayAddr string `yaml:"gateway_addr"`
+	// TLS: the CA that every peer's certificate must chain to, and this
+	// server's certificate (server.<region>.<tls_domain>, made with
+	// 'perfleet tls cert create --server') and key. The gRPC API and the
+	// Raft transport require mutual TLS; the files are re-read on SIGHUP
+	// and when they change.
+	TLSCAFile   string `yaml:"tls_ca_file"`
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// TLSMinVersion is tls12 or tls13 (the default).
+	TLSMinVersion string `yaml:"tls_min_version"`
+	// TLSDomain is the domain of certificate role names (default perfleet).
+	TLSDomain string `yaml:"tls_domain"`
+	// EncryptionKeyringFile is a local keyring file (made with 'perfleet
+	// operator encryption-key create'): the Raft log and snapshots are
+	// sealed with AES-256-GCM under its active data key. SIGHUP re-reads it,
+	// so a rotated key takes over for new writes while old data stays
+	// readable.
+	EncryptionKeyringFile string `yaml:"encryption_keyring_file"`
+	// EncryptionKMSKeyID instead wraps the data keys with AWS KMS
+	// (GenerateDataKey, Decrypt); the wrapped keys are kept in the data dir.
+	// EncryptionKMSEndpoint overrides the KMS endpoint (a KMS-compatible
+	// service); credentials come from the AWS SDK's default chain.
+	EncryptionKMSKeyID    string `yaml:"encryption_kms_key_id"`
+	EncryptionKMSEndpoint string `yaml:"encryption_kms_endpoint"`
+	// MaxRecvMsgBytes is the largest request the gRPC API accepts (default
+	// 4 MiB); larger ones fail with RESOURCE_EXHAUSTED.
+	MaxRecvMsgBytes int `yaml:"grpc_max_recv_msg_bytes"`
+	// DefaultCallTimeout bounds unary calls that set no deadline (default
+	// 60 s).
+	DefaultCallTimeout time.Duration `yaml:"grpc_default_timeout"`
+	// MaxConcurrentStreams caps the calls one client connection may have in
+	// flight (default 1000).
+	MaxConcurrentStreams uint32 `yaml:"grpc_max_concurrent_streams"`
+	// RateLimit is each principal's sustained calls per second (0: no
+	// limit) and RateBurst its bucket; calls over it fail with
+	// RESOURCE_EXHAUSTED, reason ThrottlingException. Callers without a
+	// principal (ACLs off) share their account's bucket.
+	RateLimit float64 `yaml:"rate_limit"`
+	RateBurst int     `yaml:"rate_burst"`
+	// AuditRetention is how long audit records stay in the replicated state
+	// for LookupEvents (default 90 days, CloudTrail's event history), and
+	// AuditMaxRecords the most kept (default 1,000,000; the oldest go
+	// first).
+	AuditRetention  time.Duration `yaml:"audit_retention"`
+	AuditMaxRecords uint64        `yaml:"audit_max_records"`
+	// AuditExportDir, when set, makes the leader append every audit record
+	// as a JSON line to files in this directory, rotated at
+	// AuditExportMaxBytes (default 64 MiB) and, with AuditExportLocation
+	// (s3://bucket/prefix or file:///dir), uploaded there once rotated.
+	// Export is at least once across leader changes: deduplicate by
+	// eventID.
+	AuditExportDir      string `yaml:"audit_export_dir"`
+	AuditExportLocation string `yaml:"audit_export_location"`
+	AuditExportMaxBytes int64  `yaml:"audit_export_max_bytes"`
+	// ResultsKMSKeyID makes results and audit files written to S3 use
+	// SSE-KMS with this key ID or ARN; empty means SSE-S3 (AES256).
+	ResultsKMSKeyID string `yaml:"results_kms_key_id"`
+	// EncryptResults seals every result file jobs write (report.html, the
+	// AIPerf files) with the encryption keyring, so results on disk are
+	// encrypted at rest too; read them with 'perfleet operator
+	// encryption-key decrypt'. Needs encryption_keyring_file or
+	// encryption_kms_key_id.
+	EncryptResults bool `yaml:"encrypt_results"`
+	// InsecureLoopback allows plaintext listeners, only on loopback
+	// addresses: for local experiments. 'perfleet dev' sets it.
+	InsecureLoopback bool `yaml:"insecure_loopback"`
 	// RaftAddr is the Raft transport listen address, also advertised.
 	RaftAddr string `yaml:"raft_addr"`
 	// GossipAddr is the gossip (memberlist) listen address, TCP and UDP.
@@ -47,7 +116,8 @@ type Config struct {
 	// Partition and Region go into ARNs.
 	Partition string `yaml:"partition"`
 	Region    string `yaml:"region"`
-	// DefaultAccount is the account requests run as until ACLs exist.
+	// DefaultAccount is the account requests run as while ACLs are off,
+	// and the bootstrap administrator's unless Bootstrap names another.
 	DefaultAccount string `yaml:"default_account"`
 	// MaxActiveJobs limits jobs of each kind that are InProgress or Stopping
 	// per account; 0 means no limit.
@@ -77,19 +147,24 @@ type Config struct {
 // DefaultConfig returns the production defaults.
 func DefaultConfig() Config {
 	return Config{
-		GRPCAddr:           "127.0.0.1:7233",
-		RaftAddr:           "127.0.0.1:7234",
-		GossipAddr:         "127.0.0.1:7235",
-		Partition:          "aws",
-		Region:             "us-east-1",
-		DefaultAccount:     "000000000000",
-		MaxActiveJobs:      1000,
-		HeartbeatTimeout:   500 * time.Millisecond,
-		ElectionTimeout:    500 * time.Millisecond,
-		LeaderLeaseTimeout: 250 * time.Millisecond,
-		SnapshotThreshold:  8192,
-		TrailingLogs:       10240,
-		LogLevel:           "info",
+		GRPCAddr:             "127.0.0.1:7233",
+		RaftAddr:             "127.0.0.1:7234",
+		GossipAddr:           "127.0.0.1:7235",
+		Partition:            "aws",
+		Region:               "us-east-1",
+		DefaultAccount:       "000000000000",
+		MaxActiveJobs:        1000,
+		HeartbeatTimeout:     500 * time.Millisecond,
+		ElectionTimeout:      500 * time.Millisecond,
+		LeaderLeaseTimeout:   250 * time.Millisecond,
+		SnapshotThreshold:    8192,
+		TrailingLogs:         10240,
+		LogLevel:             "info",
+		MaxRecvMsgBytes:      4 << 20,
+		DefaultCallTimeout:   60 * time.Second,
+		MaxConcurrentStreams: 1000,
+		RateLimit:            0,
+		RateBurst:            0,
 	}
 }
 
@@ -141,6 +216,28 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("partition (--partition) must be aws or aws-<name>")
 	case c.MaxActiveJobs < 0:
 		return fmt.Errorf("max_active_jobs must be >= 0")
+	case c.MaxRecvMsgBytes < 0 || (c.MaxRecvMsgBytes > 0 && c.MaxRecvMsgBytes < 64<<10):
+		return fmt.Errorf("grpc_max_recv_msg_bytes must be at least 65536 (64 KiB), got %d", c.MaxRecvMsgBytes)
+	case c.AuditExportLocation != "" && c.AuditExportDir == "":
+		return fmt.Errorf("audit_export_location (--audit-export-location) needs audit_export_dir (--audit-export-dir), where files are kept until uploaded")
+	case c.AuditRetention < 0 || c.AuditExportMaxBytes < 0:
+		return fmt.Errorf("audit_retention and audit_export_max_bytes must be >= 0")
+	case c.DefaultCallTimeout < 0:
+		return fmt.Errorf("grpc_default_timeout must be >= 0")
+	case c.RateLimit < 0 || c.RateBurst < 0:
+		return fmt.Errorf("rate_limit and rate_burst (--rate-limit, --rate-burst) must be >= 0")
+	}
+	if c.EncryptionKeyringFile != "" && c.EncryptionKMSKeyID != "" {
+		return fmt.Errorf("encryption_keyring_file (--encryption-keyring-file) and encryption_kms_key_id (--encryption-kms-key-id) exclude each other: choose one source of data keys")
+	}
+	if c.EncryptResults && c.EncryptionKeyringFile == "" && c.EncryptionKMSKeyID == "" {
+		return fmt.Errorf("encrypt_results (--encrypt-results) needs encryption_keyring_file or encryption_kms_key_id: the results are sealed with that keyring")
+	}
+	if c.EncryptionKMSEndpoint != "" && c.EncryptionKMSKeyID == "" {
+		return fmt.Errorf("encryption_kms_endpoint (--encryption-kms-endpoint) needs encryption_kms_key_id (--encryption-kms-key-id)")
+	}
+	if err := c.validateTLS(); err != nil {
+		return err
 	}
 	if _, err := DecodeGossipKey(c.GossipKey); err != nil {
 		return fmt.Errorf("gossip_key (--gossip-key): %v", err)
@@ -171,4 +268,55 @@ func DecodeGossipKey(s string) ([]byte, error) {
 		return nil, fmt.Errorf("must decode to 16, 24 or 32 bytes, got %d", n)
 	}
 	return k, nil
+}
+
+// TLSEnabled reports whether the node serves TLS.
+func (c *Config) TLSEnabled() bool {
+	return c.TLSCertFile != "" || c.TLSKeyFile != "" || c.TLSCAFile != ""
+}
+
+// validateTLS requires the three TLS files together, or plaintext only with
+// insecure_loopback and loopback listen addresses.
+func (c *Config) validateTLS() error {
+	if c.TLSEnabled() {
+		for _, f := range []struct{ name, flag, v string }{
+			{"tls_ca_file", "--tls-ca-file", c.TLSCAFile}, {"tls_cert_file", "--tls-cert-file", c.TLSCertFile}, {"tls_key_file", "--tls-key-file", c.TLSKeyFile},
+		} {
+			if f.v == "" {
+				return fmt.Errorf("%s (%s) is required with the other TLS files: TLS needs the CA, the server certificate and its key", f.name, f.flag)
+			}
+		}
+		if c.InsecureLoopback {
+			return fmt.Errorf("insecure_loopback (--insecure-loopback) and the TLS files exclude each other: choose one")
+		}
+		if _, err := tlsutil.ParseVersion(c.TLSMinVersion); err != nil {
+			return fmt.Errorf("tls_min_version (--tls-min-version): %v", err)
+		}
+		return nil
+	}
+	if !c.InsecureLoopback {
+		return fmt.Errorf("TLS is required: set tls_ca_file, tls_cert_file and tls_key_file (--tls-ca-file, --tls-cert-file, --tls-key-file; " +
+			"make them with 'perfleet tls ca create' and 'perfleet tls cert create --server'), or pass --insecure-loopback to serve plaintext on 127.0.0.1 only")
+	}
+	for _, a := range []struct{ name, v string }{
+		{"grpc_addr", c.GRPCAddr}, {"raft_addr", c.RaftAddr}, {"gossip_addr", c.GossipAddr}, {"gateway_addr", c.GatewayAddr}, {"grpc_advertise", c.GRPCAdvertise},
+	} {
+		if a.v != "" && !isLoopback(a.v) {
+			return fmt.Errorf("%s %q is not a loopback address: insecure_loopback (--insecure-loopback) serves plaintext only on 127.0.0.1 or ::1; use TLS to listen elsewhere", a.name, a.v)
+		}
+	}
+	return nil
+}
+
+// isLoopback reports whether host:port names a loopback host.
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -47,10 +47,19 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		"partition":        func(c *Config) { c.Partition = "azure" },
 		"node_id":          func(c *Config) { c.NodeID = "bad id" },
 		"max_active_jobs":  func(c *Config) { c.MaxActiveJobs = -1 },
+		"TLS is required":  func(c *Config) { c.InsecureLoopback = false },
+		"grpc_addr \"10.0.0.5:7233\" is not a loopback address": func(c *Config) { c.GRPCAddr = "10.0.0.5:7233" },
+		"tls_key_file (--tls-key-file) is required": func(c *Config) {
+			c.InsecureLoopback, c.TLSCAFile, c.TLSCertFile = false, "ca.pem", "cert.pem"
+		},
+		"exclude each other": func(c *Config) { c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile = "a", "b", "c" },
+		"tls_min_version": func(c *Config) {
+			c.InsecureLoopback, c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile, c.TLSMinVersion = false, "a", "b", "c", "tls11"
+		},
 	}
 	for want, mutate := range cases {
 		c := DefaultConfig()
-		c.DataDir, c.BootstrapExpect = "/d", 1
+		c.DataDir, c.BootstrapExpect, c.InsecureLoopback = "/d", 1, true
 		mutate(&c)
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v", want, err)

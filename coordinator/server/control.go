@@ -142,6 +142,17 @@ func (ss *sessions) remove(s *session) {
 
 func (ss *sessions) connected(id string) bool { return ss.get(id) != nil }
 
+// ids lists the connected agents.
+func (ss *sessions) ids() []string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make([]string, 0, len(ss.m))
+	for id := range ss.m {
+		out = append(out, id)
+	}
+	return out
+}
+
 func (ss *sessions) get(id string) *session {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -227,7 +238,11 @@ func (a *agentService) Connect(stream pb.AgentService_ConnectServer) error {
 	s.log.Info("agent connected", "agent", sess.agentID, "version", hello.GetVersion())
 
 	term := s.raft.CurrentTerm()
-	if err := sess.send(&pb.ConnectResponse{Body: &pb.ConnectResponse_Welcome{Welcome: &pb.Welcome{LeaderId: s.cfg.NodeID, Term: term}}}); err != nil {
+	err = sess.send(&pb.ConnectResponse{Body: &pb.ConnectResponse_Welcome{Welcome: &pb.Welcome{LeaderId: s.cfg.NodeID, Term: term}}})
+	if kr := s.State().Meta().GetGossipKeyring(); err == nil && kr != nil {
+		err = sess.send(&pb.ConnectResponse{Body: &pb.ConnectResponse_GossipKeyring{GossipKeyring: kr}})
+	}
+	if err != nil {
 		return err
 	}
 	recvErr := make(chan error, 1)

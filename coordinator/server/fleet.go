@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -23,8 +24,9 @@ func (s *Server) startGossip() error {
 	}
 	pool, err := gossip.Start(gossip.Config{
 		Name: s.cfg.NodeID, BindAddr: s.cfg.GossipAddr, Key: key, Fast: s.cfg.FastGossip, Logger: s.log,
-		Meta:     &pb.GossipMeta{Role: gossip.RoleServer, Id: s.cfg.NodeID, Version: Version, GrpcAddr: s.cfg.GRPCAdvertise, Region: s.cfg.Region},
-		OnChange: func(gossip.Member) { s.pokeFleet() },
+		KeyringFile: filepath.Join(s.cfg.DataDir, "gossip-keyring.json"),
+		Meta:        &pb.GossipMeta{Role: gossip.RoleServer, Id: s.cfg.NodeID, Version: Version, GrpcAddr: s.cfg.GRPCAdvertise, Region: s.cfg.Region},
+		OnChange:    func(gossip.Member) { s.pokeFleet() },
 	})
 	if err != nil {
 		return err

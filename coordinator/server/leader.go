@@ -68,6 +68,9 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	s.establishLeadership(ctx)
 	go s.reconcileAgents(ctx)
 	go s.runner.Run(ctx)
+	if s.audit != nil {
+		go s.exportAudit(ctx)
+	}
 
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
@@ -77,6 +80,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			return
 		case <-prune.C:
 			s.pruneClientTokens(ctx)
+			s.pruneAudit(ctx)
 		}
 	}
 }
@@ -102,6 +106,7 @@ func (s *Server) establishLeadership(ctx context.Context) {
 		}
 	}
 	s.pruneClientTokens(ctx)
+	s.pruneAudit(ctx)
 }
 
 func (s *Server) registerIfChanged(ctx context.Context, id *pb.ServerIdentity) {

@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/raft"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+
+	"github.com/perfleet/perfleet/pkg/atrest"
 )
 
 // raftParts are the pieces of a Raft node that must be closed on shutdown.
@@ -64,6 +66,18 @@ func (s *Server) setupRaft() (*raftParts, error) {
 		meta.Close()
 		return nil, err
 	}
+	// Encryption at rest: log entries and snapshots are sealed under the
+	// node's data key; raft-wal stays the stable store (term and vote).
+	var logs raft.LogStore = store
+	var snapStore raft.SnapshotStore = snaps
+	if kr, err := s.loadKeyring(); err != nil {
+		store.Close()
+		meta.Close()
+		return nil, err
+	} else if kr != nil {
+		logs = atrest.NewLogStore(store, kr)
+		snapStore = atrest.NewSnapshotStore(snaps, kr)
+	}
 	addr, err := net.ResolveTCPAddr("tcp", s.cfg.RaftAddr)
 	if err != nil {
 		store.Close()
@@ -74,20 +88,20 @@ func (s *Server) setupRaft() (*raftParts, error) {
 	if addr.Port == 0 {
 		advertise = nil // advertise the port the listener got
 	}
-	trans, err := raft.NewTCPTransportWithLogger(s.cfg.RaftAddr, advertise, 3, 10*time.Second, cfg.Logger)
+	trans, err := s.newRaftTransport(advertise, cfg.Logger)
 	if err != nil {
 		store.Close()
 		meta.Close()
 		return nil, fmt.Errorf("listen raft_addr %q: %w", s.cfg.RaftAddr, err)
 	}
-	hasState, err := raft.HasExistingState(store, store, snaps)
+	hasState, err := raft.HasExistingState(logs, store, snapStore)
 	if err != nil {
 		trans.Close()
 		store.Close()
 		meta.Close()
 		return nil, err
 	}
-	r, err := raft.NewRaft(cfg, s.fsm, store, store, snaps, trans)
+	r, err := raft.NewRaft(cfg, s.fsm, logs, store, snapStore, trans)
 	if err != nil {
 		trans.Close()
 		store.Close()

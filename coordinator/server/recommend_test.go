@@ -294,7 +294,10 @@ func TestRecommendationCandidateFailuresAndStop(t *testing.T) {
 	for {
 		u, err := watch.Recv()
 		if err != nil {
-			t.Fatalf("no live GPU utilisation for agent ok: %v", err)
+			child, _ := c.DescribeAIBenchmarkJob(ctx, &pb.DescribeAIBenchmarkJobRequest{AiBenchmarkJobName: "stopped-c1"})
+			lg, _ := c.GetAIBenchmarkJobLog(ctx, &pb.GetAIBenchmarkJobLogRequest{AiBenchmarkJobName: "stopped-c1"})
+			t.Fatalf("no live GPU utilisation for agent ok: %v; child job %s (%s); log: %v", err,
+				child.GetAiBenchmarkJobStatus(), child.GetFailureReason(), lg.GetEvents())
 		}
 		if _, ok := u.GetLevel().GetGpuUtilization()["ok"]; ok {
 			break

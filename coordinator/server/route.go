@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -50,6 +51,26 @@ var routes = func() map[string]route {
 		pb.FleetService_DescribeAgent_FullMethodName:         routeRead,
 		pb.FleetService_LaunchModelServer_FullMethodName:     routeWrite, // control streams end at the leader
 		pb.FleetService_StopModelServer_FullMethodName:       routeWrite,
+		pb.OperatorService_RecordAuditEvents_FullMethodName:  routeWrite,
+		pb.OperatorService_ListGossipKeys_FullMethodName:     routeRead,
+		pb.OperatorService_InstallGossipKey_FullMethodName:   routeWrite,
+		pb.OperatorService_UseGossipKey_FullMethodName:       routeWrite,
+		pb.OperatorService_RemoveGossipKey_FullMethodName:    routeWrite,
+		pb.ACLService_WhoAmI_FullMethodName:                  routeLocal,
+	}
+	acl := pb.File_perfleet_v1_acl_proto.Services().ByName("ACLService")
+	for i := 0; i < acl.Methods().Len(); i++ {
+		name := string(acl.Methods().Get(i).Name())
+		full := "/" + string(acl.FullName()) + "/" + name
+		if _, set := m[full]; set {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, "Get"), strings.HasPrefix(name, "List"), name == "LookupEvents":
+			m[full] = routeRead
+		default:
+			m[full] = routeWrite
+		}
 	}
 	svc := pb.File_perfleet_v1_inference_optimization_proto.Services().ByName("InferenceOptimization")
 	for i := 0; i < svc.Methods().Len(); i++ {
@@ -68,7 +89,7 @@ var routes = func() map[string]route {
 // replyTypes maps a method to its response message type, for forwarding.
 var replyTypes = func() map[string]protoreflect.MessageType {
 	m := map[string]protoreflect.MessageType{}
-	for _, fd := range []protoreflect.FileDescriptor{pb.File_perfleet_v1_inference_optimization_proto, pb.File_perfleet_v1_cluster_proto, pb.File_perfleet_v1_agent_proto} {
+	for _, fd := range []protoreflect.FileDescriptor{pb.File_perfleet_v1_inference_optimization_proto, pb.File_perfleet_v1_cluster_proto, pb.File_perfleet_v1_agent_proto, pb.File_perfleet_v1_acl_proto} {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
@@ -169,6 +190,7 @@ func (s *Server) forward(ctx context.Context, method string, req any) (any, erro
 	md, _ := metadata.FromIncomingContext(ctx)
 	out := md.Copy()
 	out.Set(forwardedHeader, s.cfg.NodeID)
+	s.forwardIdentity(ctx, out)
 	octx := metadata.NewOutgoingContext(ctx, out)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -243,10 +265,18 @@ func (s *Server) leaderAddrNow() (addr string, id raft.ServerID) {
 // connPool keeps one client connection per peer address.
 type connPool struct {
 	mu    sync.Mutex
+	creds credentials.TransportCredentials
 	conns map[string]*grpc.ClientConn
 }
 
-func newConnPool() *connPool { return &connPool{conns: map[string]*grpc.ClientConn{}} }
+// newConnPool dials peers with creds: the server's mutual-TLS client side,
+// or plaintext with --insecure-loopback.
+func newConnPool(creds credentials.TransportCredentials) *connPool {
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	return &connPool{creds: creds, conns: map[string]*grpc.ClientConn{}}
+}
 
 func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
 	p.mu.Lock()
@@ -254,7 +284,7 @@ func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(p.creds))
 	if err != nil {
 		return nil, err
 	}

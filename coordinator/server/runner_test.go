@@ -38,7 +38,13 @@ func simTarget(t *testing.T) (*llmsim.Server, string) {
 // fleetOf starts a one-node cluster and n connected agents.
 func fleetOf(t *testing.T, n int) (*Server, pb.InferenceOptimizationClient) {
 	t.Helper()
-	servers := TestCluster(t, 1, nil)
+	return fleetOfWith(t, n, nil)
+}
+
+// fleetOfWith is fleetOf with a change to the node's config.
+func fleetOfWith(t *testing.T, n int, mutate func(i int, c *Config)) (*Server, pb.InferenceOptimizationClient) {
+	t.Helper()
+	servers := TestCluster(t, 1, mutate)
 	s := servers[0]
 	fleet := pb.NewFleetServiceClient(testConn(t, s.Addr()))
 	for i := 0; i < n; i++ {
@@ -64,7 +70,11 @@ func fleetOf(t *testing.T, n int) (*Server, pb.InferenceOptimizationClient) {
 
 func createJob(t *testing.T, c pb.InferenceOptimizationClient, name, spec, target, out string) {
 	t.Helper()
-	ctx := context.Background()
+	createJobCtx(t, context.Background(), c, name, spec, target, out)
+}
+
+func createJobCtx(t *testing.T, ctx context.Context, c pb.InferenceOptimizationClient, name, spec, target, out string) {
+	t.Helper()
 	if _, err := c.CreateAIWorkloadConfig(ctx, &pb.CreateAIWorkloadConfigRequest{AiWorkloadConfigName: name + "-wl",
 		AiWorkloadConfigs: &pb.AIWorkloadConfigs{WorkloadSpec: &pb.WorkloadSpec{Inline: spec}}}); err != nil {
 		t.Fatal(err)

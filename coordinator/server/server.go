@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -20,18 +21,23 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/perfleet/perfleet/coordinator/acl"
 	"github.com/perfleet/perfleet/coordinator/endpoint"
 	"github.com/perfleet/perfleet/coordinator/fsm"
 	"github.com/perfleet/perfleet/coordinator/gateway"
 	"github.com/perfleet/perfleet/coordinator/runner"
 	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/arn"
+	"github.com/perfleet/perfleet/pkg/atrest"
+	"github.com/perfleet/perfleet/pkg/audit"
 	"github.com/perfleet/perfleet/pkg/gossip"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/pricing"
+	"github.com/perfleet/perfleet/pkg/tlsutil"
 )
 
 // Server is one coordinator node.
@@ -49,6 +55,12 @@ type Server struct {
 	gw     *gateway.Gateway // the SageMaker JSON API
 	health *health.Server
 	conns  *connPool
+	tls    *tlsutil.Reloader // the node's certificate; nil with --insecure-loopback
+	// keyring seals the Raft log and snapshots; nil without encryption at
+	// rest. keySrc reloads it.
+	keyring *atrest.Keyring
+	keySrc  atrest.KeySource
+	audit   *audit.Exporter // JSON-lines export of the audit log; nil without one
 
 	leaderNotify chan bool
 	leaderReady  atomic.Bool
@@ -58,6 +70,10 @@ type Server struct {
 	fleetCh  chan struct{}
 	sessions *sessions
 	runner   *runner.Runner
+	sec      *security
+
+	keyringMu      sync.Mutex
+	appliedKeyring *pb.GossipKeyring // the replicated keyring this node's pool has
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -100,6 +116,15 @@ func New(cfg Config) (*Server, error) {
 		fleetCh: make(chan struct{}, 1), sessions: newSessions()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.fsm = fsm.New(s.log)
+	s.sec = s.newSecurity()
+	if err := s.setupTLS(); err != nil {
+		unlock()
+		return nil, err
+	}
+	if err := s.setupAuditExport(); err != nil {
+		unlock()
+		return nil, err
+	}
 
 	s.lis, err = net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
@@ -132,23 +157,36 @@ func New(cfg Config) (*Server, error) {
 		s.unlock()
 		return nil, err
 	}
-	s.conns = newConnPool()
+	s.conns = newConnPool(s.peerCreds())
 	s.disc = newDiscovery(s.identity())
 	s.runner = runner.New(s, s.log)
 	s.runner.Region = cfg.Region
 	s.runner.Prices = prices
+	s.runner.SecretAccess = s.secretAccess
+	s.runner.OutputAccess = s.outputAccess
+	s.runner.ResultsKMSKeyID = cfg.ResultsKMSKeyID
+	if cfg.EncryptResults {
+		s.runner.SealResults = s.keyring
+	}
 
-	s.grpc = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(s.routeUnary),
-		grpc.ChainStreamInterceptor(s.routeStream),
-		grpc.MaxRecvMsgSize(4<<20),
+	s.grpc = grpc.NewServer(append(s.grpcCreds(),
+		grpc.ChainUnaryInterceptor(s.deadlineUnary, s.routeUnary, s.aclUnary),
+		grpc.ChainStreamInterceptor(s.routeStream, s.aclStream),
+		grpc.MaxRecvMsgSize(cmp.Or(cfg.MaxRecvMsgBytes, 4<<20)),
+		grpc.MaxConcurrentStreams(cmp.Or(cfg.MaxConcurrentStreams, 1000)),
+		// Clients may ping every 10 s at most, even without calls (agents'
+		// control streams are long-lived); idle connections are closed
+		// after 30 minutes.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 30 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
 		// A fixed pool of stream workers instead of a goroutine per call.
 		grpc.NumStreamWorkers(uint32(4*runtime.NumCPU())),
 		grpc.SharedWriteBuffer(true),
-	)
+	)...)
 	ep := endpoint.New(s)
 	pb.RegisterInferenceOptimizationServer(s.grpc, ep)
 	pb.RegisterOperatorServiceServer(s.grpc, &operator{s: s})
+	pb.RegisterACLServiceServer(s.grpc, endpoint.NewACL(s, s.sec.res))
 	pb.RegisterFleetServiceServer(s.grpc, endpoint.NewFleet(s, s))
 	pb.RegisterAgentServiceServer(s.grpc, &agentService{s: s})
 	s.health = health.NewServer()
@@ -162,21 +200,28 @@ func New(cfg Config) (*Server, error) {
 		}
 	})
 	if s.gwLis != nil {
-		// The gateway runs the same handlers through the same routing as
-		// gRPC. Credentials: the dev key until ACLs exist (security issue).
-		s.gw, err = gateway.New(gateway.Config{Service: ep, Interceptor: s.routeUnary, Region: cfg.Region,
-			Credentials: gateway.DevCredentials{}, Logger: s.log.With("component", "gateway")})
+		// The gateway runs the same handlers through the same routing,
+		// authorization and audit as gRPC; its callers sign with access
+		// keys (perfleet acl access-key create), or with the dev key
+		// test/test while ACLs are off.
+		s.gw, err = gateway.New(gateway.Config{Service: ep, Interceptor: s.gatewayUnary, Region: cfg.Region,
+			Credentials: aclCredentials{s}, Logger: s.log.With("component", "gateway")})
 		if err != nil {
 			s.gwLis.Close()
 			s.gwLis = nil
 			s.log.Error("sagemaker gateway not started", "err", err)
 		} else {
 			s.goRun(func() {
-				if err := s.gw.Serve(s.gwLis); err != nil {
+				if err := s.gw.Serve(s.gatewayListener(s.gwLis)); err != nil {
 					s.log.Error("sagemaker gateway stopped", "err", err)
 				}
 			})
 		}
+	}
+	s.goRun(s.flushAudit)
+	s.goRun(s.followKeyring)
+	if s.tls != nil {
+		s.goRun(func() { s.tls.Run(s.ctx) })
 	}
 	s.goRun(s.monitorLeadership)
 	s.goRun(s.formCluster)
@@ -312,6 +357,13 @@ func (s *Server) shutdown(graceful bool) error {
 		if cerr := s.rparts.close(); err == nil {
 			err = cerr
 		}
+		if s.audit != nil {
+			// Rotate and upload what was exported; give up after 10 s
+			// (the files stay for the next start).
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = s.audit.Close(ctx)
+			cancel()
+		}
 		s.unlock()
 	})
 	return err
@@ -325,9 +377,14 @@ func (s *Server) Scope() arn.Scope {
 	return arn.Scope{Partition: s.cfg.Partition, Region: s.cfg.Region}
 }
 
-// Account returns the caller's account. Until ACLs exist every caller acts
-// as the configured default account.
-func (s *Server) Account(context.Context) string { return s.cfg.DefaultAccount }
+// Account returns the caller's account: its principal's, or the configured
+// default account while ACLs are off.
+func (s *Server) Account(ctx context.Context) string {
+	if id := acl.FromContext(ctx); id != nil && id.Account != "" {
+		return id.Account
+	}
+	return s.cfg.DefaultAccount
+}
 
 // Now is the leader's clock, put into commands.
 func (s *Server) Now() time.Time { return time.Now().UTC() }

@@ -19,6 +19,7 @@ func TestConfig(t testing.TB, name string) Config {
 	cfg.RaftAddr = "127.0.0.1:0"
 	cfg.GossipAddr = "127.0.0.1:0"
 	cfg.FastGossip = true
+	cfg.InsecureLoopback = true
 	cfg.HeartbeatTimeout = 400 * time.Millisecond
 	cfg.ElectionTimeout = 400 * time.Millisecond
 	cfg.LeaderLeaseTimeout = 200 * time.Millisecond

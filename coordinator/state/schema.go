@@ -96,7 +96,7 @@ func stringIndex(name, field string) *memdb.IndexSchema {
 }
 
 func schema() *memdb.DBSchema {
-	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+	tables := map[string]*memdb.TableSchema{
 		tableWorkloadConfigs: {Name: tableWorkloadConfigs, Indexes: map[string]*memdb.IndexSchema{
 			"id":      stringIndex("id", "Key"),
 			"account": stringIndex("account", "Account"),
@@ -120,7 +120,11 @@ func schema() *memdb.DBSchema {
 			"id":     stringIndex("id", "ID"),
 			"status": {Name: "status", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Status"}},
 		}},
-	}}
+	}
+	for name, t := range aclTables() {
+		tables[name] = t
+	}
+	return &memdb.DBSchema{Tables: tables}
 }
 
 func newWorkloadConfig(r *pb.WorkloadConfigRecord) *WorkloadConfig {

@@ -85,6 +85,12 @@ func (sn *Snapshot) Persist(w io.Writer) error {
 		}},
 		{tableClientTokens, func(r any) (byte, proto.Message) { return recordClientToken, r.(*ClientToken).Record }},
 		{tableAgents, func(r any) (byte, proto.Message) { return recordAgent, r.(*Agent).Record }},
+		{tablePrincipals, func(r any) (byte, proto.Message) { return recordPrincipal, r.(*PrincipalRow).Record }},
+		{tableTokens, func(r any) (byte, proto.Message) { return recordToken, r.(*TokenRow).Record }},
+		{tableAccessKeys, func(r any) (byte, proto.Message) { return recordAccessKey, r.(*AccessKeyRow).Record }},
+		{tablePolicies, func(r any) (byte, proto.Message) { return recordPolicy, r.(*PolicyRow).Record }},
+		{tableSecrets, func(r any) (byte, proto.Message) { return recordSecret, r.(*SecretRow).Record }},
+		{tableAudit, func(r any) (byte, proto.Message) { return recordAuditEvent, r.(*AuditRow).Record }},
 	}
 	for _, t := range tables {
 		it, err := sn.txn.Get(t.name, "id")
@@ -183,6 +189,48 @@ func insertRecord(txn *memdb.Txn, kind byte, b []byte) error {
 			return err
 		}
 		return txn.Insert(tableMeta, &Meta{ID: metaID, Record: m})
+	}
+	return insertACLRecord(txn, kind, b)
+}
+
+func insertACLRecord(txn *memdb.Txn, kind byte, b []byte) error {
+	switch kind {
+	case recordPrincipal:
+		m := &pb.Principal{}
+		if err := proto.Unmarshal(b, m); err != nil {
+			return err
+		}
+		return txn.Insert(tablePrincipals, &PrincipalRow{ARN: m.GetArn(), Account: m.GetAccountId(), Record: m})
+	case recordToken:
+		m := &pb.TokenRecord{}
+		if err := proto.Unmarshal(b, m); err != nil {
+			return err
+		}
+		return txn.Insert(tableTokens, newTokenRow(m))
+	case recordAccessKey:
+		m := &pb.AccessKeyRecord{}
+		if err := proto.Unmarshal(b, m); err != nil {
+			return err
+		}
+		return txn.Insert(tableAccessKeys, newAccessKeyRow(m))
+	case recordPolicy:
+		m := &pb.Policy{}
+		if err := proto.Unmarshal(b, m); err != nil {
+			return err
+		}
+		return txn.Insert(tablePolicies, &PolicyRow{ARN: m.GetArn(), Account: m.GetAccountId(), Record: m})
+	case recordSecret:
+		m := &pb.SecretRecord{}
+		if err := proto.Unmarshal(b, m); err != nil {
+			return err
+		}
+		return txn.Insert(tableSecrets, newSecretRow(m))
+	case recordAuditEvent:
+		m := &pb.AuditEvent{}
+		if err := proto.Unmarshal(b, m); err != nil {
+			return err
+		}
+		return txn.Insert(tableAudit, &AuditRow{Seq: m.GetSequence(), Record: m})
 	}
 	return fmt.Errorf("unknown record type %d", kind)
 }

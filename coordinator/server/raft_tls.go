@@ -1,0 +1,104 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/perfleet/perfleet/pkg/tlsutil"
+)
+
+// raftTLSLayer is hashicorp/raft's stream layer over mutual TLS: both ends
+// must hold server certificates of the cluster's CA, so neither an agent's
+// nor a client's certificate can take part in consensus. Configurations are
+// read per connection, so rotated certificates apply to new connections.
+type raftTLSLayer struct {
+	net.Listener
+	advertise net.Addr
+	tls       *tlsutil.Reloader
+	log       *slog.Logger
+}
+
+// handshakeTimeout bounds a Raft connection's TLS handshake.
+const handshakeTimeout = 5 * time.Second
+
+var _ raft.StreamLayer = (*raftTLSLayer)(nil)
+
+// Accept returns the next connection that completed a handshake with a
+// server certificate; failed handshakes are logged and skipped.
+func (l *raftTLSLayer) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Server(c, l.tls.ServerConfig())
+		_ = tc.SetDeadline(time.Now().Add(handshakeTimeout))
+		err = tc.Handshake()
+		if err == nil {
+			var id tlsutil.Identity
+			if id, err = tlsutil.PeerIdentity(tc.ConnectionState()); err == nil && id.Role != tlsutil.RoleServer {
+				err = fmt.Errorf("%w: %s may not join Raft", tlsutil.ErrRoleNotAllowed, id)
+			}
+		}
+		if err != nil {
+			l.log.Warn("raft connection refused", "remote", c.RemoteAddr().String(), "err", err)
+			c.Close()
+			continue
+		}
+		_ = tc.SetDeadline(time.Time{})
+		return tc, nil
+	}
+}
+
+// Addr is the advertised address when one is set.
+func (l *raftTLSLayer) Addr() net.Addr {
+	if l.advertise != nil {
+		return l.advertise
+	}
+	return l.Listener.Addr()
+}
+
+// Dial connects to a peer and requires its server certificate.
+func (l *raftTLSLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	c, err := d.Dial("tcp", string(address))
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(c, l.tls.ClientConfig())
+	_ = tc.SetDeadline(time.Now().Add(min(timeout, handshakeTimeout)))
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("raft TLS handshake with %s: %w", address, err)
+	}
+	_ = tc.SetDeadline(time.Time{})
+	return tc, nil
+}
+
+// newRaftTransport is the Raft transport: TCP, or TLS when the node has a
+// certificate.
+func (s *Server) newRaftTransport(advertise net.Addr, logger hclog.Logger) (*raft.NetworkTransport, error) {
+	if s.tls == nil {
+		return raft.NewTCPTransportWithLogger(s.cfg.RaftAddr, advertise, 3, 10*time.Second, logger)
+	}
+	ln, err := net.Listen("tcp", s.cfg.RaftAddr)
+	if err != nil {
+		return nil, err
+	}
+	if advertise == nil {
+		advertise = ln.Addr()
+	}
+	if ta, ok := advertise.(*net.TCPAddr); !ok || ta.IP == nil || ta.IP.IsUnspecified() {
+		ln.Close()
+		return nil, errors.New("raft_addr must name the address other servers reach, not 0.0.0.0")
+	}
+	layer := &raftTLSLayer{Listener: ln, advertise: advertise, tls: s.tls, log: s.log.With("component", "raft-tls")}
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: logger}), nil
+}
