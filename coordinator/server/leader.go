@@ -54,7 +54,10 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	// A barrier makes every entry of earlier terms applied here before this
 	// node answers linearizable reads.
 	for {
-		if err := s.raft.Barrier(time.Minute).Error(); err == nil {
+		bctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := waitFuture(bctx, s.raft.Barrier(time.Minute))
+		cancel()
+		if err == nil {
 			break
 		} else if ctx.Err() != nil {
 			return

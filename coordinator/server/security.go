@@ -337,15 +337,14 @@ func resourceType(a string) string {
 }
 
 // flushAudit sends batched records to the leader every half second, or at
-// once when 256 are waiting; it runs until the node stops and flushes once
-// more on the way out.
+// once when 256 are waiting; it runs until the node stops (shutdown flushes
+// once more, after the API has closed and before Raft stops).
 func (s *Server) flushAudit() {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
-			s.flushAuditOnce(context.Background())
 			return
 		case <-t.C:
 		case <-s.sec.kick:

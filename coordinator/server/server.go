@@ -345,6 +345,11 @@ func (s *Server) shutdown(graceful bool) error {
 				_ = s.gw.Close()
 			}
 		}
+		// The API is closed: store the audit records it left before Raft
+		// stops (a follower hands them to the leader).
+		flushCtx, flushCancel := context.WithTimeout(context.Background(), 3*time.Second)
+		s.flushAuditOnce(flushCtx)
+		flushCancel()
 		s.conns.close()
 		if graceful {
 			_ = s.gossip.Leave(time.Second)
@@ -404,6 +409,23 @@ func (s *Server) PageKey() []byte { return s.State().Meta().GetPageTokenKey() }
 // committed (leadership lost mid-apply).
 var ErrUnknownOutcome = errors.New("outcome unknown: leadership was lost while the write was in flight; retry with the same client_token")
 
+var errFutureAbandoned = errors.New("raft future not answered before the deadline")
+
+// waitFuture waits for a Raft future until ctx ends. Raft answers every
+// future it has taken except when it shuts down between committing an entry
+// and applying it; then f.Error never returns, so nobody may wait on it
+// without a bound.
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return errFutureAbandoned
+	}
+}
+
 // Apply commits a command through Raft and returns the FSM's result. Errors
 // the store returned come back as errors; Raft errors mean no leader here.
 func (s *Server) Apply(ctx context.Context, t fsm.MessageType, msg proto.Message) (any, error) {
@@ -416,7 +438,16 @@ func (s *Server) Apply(ctx context.Context, t fsm.MessageType, msg proto.Message
 		timeout = time.Until(dl)
 	}
 	f := s.raft.Apply(b, timeout)
-	if err := f.Error(); err != nil {
+	wait := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	if err := waitFuture(wait, f); err != nil {
+		if errors.Is(err, errFutureAbandoned) {
+			return nil, fmt.Errorf("%w: %w", endpoint.ErrUnavailable, ErrUnknownOutcome)
+		}
 		switch {
 		case errors.Is(err, raft.ErrLeadershipLost):
 			return nil, fmt.Errorf("%w: %w", endpoint.ErrUnavailable, ErrUnknownOutcome)
