@@ -38,6 +38,9 @@ func newOperatorCmd(g *globals) *cobra.Command {
 					if p.GetLeader() {
 						st = "leader"
 					}
+					if gs := p.GetGossipStatus(); gs != "" && gs != "alive" {
+						st += " (" + gs + ")" // e.g. a killed node: "follower (failed)"
+					}
 					t.row(p.GetServer().GetNodeId(), p.GetServer().GetRaftAddr(), p.GetServer().GetGrpcAddr(), st, fmt.Sprint(p.GetSuffrage() == "Voter"))
 				}
 				t.flush()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/perfleet/perfleet/coordinator/endpoint"
 	"github.com/perfleet/perfleet/coordinator/fsm"
+	"github.com/perfleet/perfleet/pkg/gossip"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/validate"
 )
@@ -27,6 +28,12 @@ func (o *operator) RaftListPeers(ctx context.Context, _ *pb.RaftListPeersRequest
 	}
 	_, leader := s.raft.LeaderWithID()
 	resp := &pb.RaftListPeersResponse{}
+	status := map[string]string{s.cfg.NodeID: string(gossip.StateAlive)}
+	for _, m := range s.gossip.Members() {
+		if m.Meta.GetRole() == gossip.RoleServer && m.Name != s.cfg.NodeID {
+			status[m.Name] = string(m.State)
+		}
+	}
 	for _, srv := range f.Configuration().Servers {
 		id := s.State().Server(string(srv.ID))
 		if id == nil {
@@ -35,7 +42,8 @@ func (o *operator) RaftListPeers(ctx context.Context, _ *pb.RaftListPeersRequest
 		if id == nil {
 			id = &pb.ServerIdentity{NodeId: string(srv.ID), RaftAddr: string(srv.Address)}
 		}
-		resp.Peers = append(resp.Peers, &pb.RaftPeer{Server: id, Suffrage: srv.Suffrage.String(), Leader: srv.ID == leader})
+		resp.Peers = append(resp.Peers, &pb.RaftPeer{Server: id, Suffrage: srv.Suffrage.String(), Leader: srv.ID == leader,
+			GossipStatus: status[string(srv.ID)]})
 	}
 	stats := s.raft.Stats()
 	fmt.Sscan(stats["term"], &resp.Term)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -32,6 +33,11 @@ func TestOperatorTransferLeaderAndRemoveDeadPeer(t *testing.T) {
 	if len(peers.GetPeers()) != 3 || leaders != 1 || peers.GetTerm() == 0 {
 		t.Fatalf("list-peers: %v", peers)
 	}
+	for _, p := range peers.GetPeers() {
+		if p.GetGossipStatus() != "alive" {
+			t.Fatalf("peer %s gossip status %q, want alive", p.GetServer().GetNodeId(), p.GetGossipStatus())
+		}
+	}
 
 	// Hand leadership to a named follower, through a follower.
 	target := fs[1].NodeID()
@@ -56,6 +62,20 @@ func TestOperatorTransferLeaderAndRemoveDeadPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	op = pb.NewOperatorServiceClient(testConn(t, newLeader.Addr()))
+	// Until it is removed, list-peers shows the dead server as failed (its
+	// gossip membership), not as a healthy follower.
+	eventually(t, 10*time.Second, "the killed server listed as failed", func() bool {
+		peers, err := op.RaftListPeers(ctx, &pb.RaftListPeersRequest{})
+		if err != nil {
+			return false
+		}
+		for _, p := range peers.GetPeers() {
+			if p.GetServer().GetNodeId() == leader.NodeID() {
+				return p.GetGossipStatus() == "failed"
+			}
+		}
+		return false
+	})
 	_, err = op.RaftRemovePeer(ctx, &pb.RaftRemovePeerRequest{NodeId: newLeader.NodeID()})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("removing the leader itself: %v", err)

@@ -572,7 +572,12 @@ type RaftPeer struct {
 	// Voter, Nonvoter or Staging.
 	Suffrage string `protobuf:"bytes,2,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
 	// True for the current leader.
-	Leader        bool `protobuf:"varint,3,opt,name=leader,proto3" json:"leader,omitempty"`
+	Leader bool `protobuf:"varint,3,opt,name=leader,proto3" json:"leader,omitempty"`
+	// The server's state in the gossip pool, as the answering node sees it:
+	// alive, suspect, failed or left; empty when the pool does not know it
+	// (yet). A failed voter still counts toward the quorum size until removed
+	// with 'perfleet operator raft remove-peer'.
+	GossipStatus  string `protobuf:"bytes,4,opt,name=gossip_status,json=gossipStatus,proto3" json:"gossip_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -626,6 +631,13 @@ func (x *RaftPeer) GetLeader() bool {
 		return x.Leader
 	}
 	return false
+}
+
+func (x *RaftPeer) GetGossipStatus() string {
+	if x != nil {
+		return x.GossipStatus
+	}
+	return ""
 }
 
 // RaftListPeersRequest asks for the Raft configuration.
@@ -1322,11 +1334,12 @@ const file_perfleet_v1_cluster_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
 	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\x12\x1f\n" +
 	"\vgossip_addr\x18\x04 \x01(\tR\n" +
-	"gossipAddr\"s\n" +
+	"gossipAddr\"\x98\x01\n" +
 	"\bRaftPeer\x123\n" +
 	"\x06server\x18\x01 \x01(\v2\x1b.perfleet.v1.ServerIdentityR\x06server\x12\x1a\n" +
 	"\bsuffrage\x18\x02 \x01(\tR\bsuffrage\x12\x16\n" +
-	"\x06leader\x18\x03 \x01(\bR\x06leader\"\x16\n" +
+	"\x06leader\x18\x03 \x01(\bR\x06leader\x12#\n" +
+	"\rgossip_status\x18\x04 \x01(\tR\fgossipStatus\"\x16\n" +
 	"\x14RaftListPeersRequest\"{\n" +
 	"\x15RaftListPeersResponse\x12+\n" +
 	"\x05peers\x18\x01 \x03(\v2\x15.perfleet.v1.RaftPeerR\x05peers\x12\x12\n" +
