@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 export CGO_CFLAGS := -Wno-deprecated-declarations
 
-.PHONY: all build generate checkgenerate lint test demo bench clean
+.PHONY: all build generate checkgenerate lint test demo bench clean image e2e compose-up compose-down
 
 all: build
 
@@ -32,6 +32,24 @@ test:
 
 demo: build
 	./scripts/demo.sh
+
+# image builds the FROM-scratch container image perfleet:dev from static
+# binaries built on this machine (deploy/Dockerfile says why).
+image:
+	deploy/build-image.sh perfleet:dev
+
+# compose-up starts 3 coordinators, 3 agents and a simulated model server in
+# containers with mutual TLS (deploy/compose/README.md); compose-down removes them.
+compose-up:
+	deploy/compose/up.sh
+
+compose-down:
+	deploy/compose/down.sh
+
+# e2e runs the container end-to-end scenarios (leader kill, agent
+# disconnect, full restart) against a compose cluster it starts and removes.
+e2e: build
+	deploy/compose/e2e.sh
 
 bench: build
 	./bench/run.sh
