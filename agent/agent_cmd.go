@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,10 +15,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"gopkg.in/yaml.v3"
 
 	"github.com/perfleet/perfleet/agent/daemon"
 	"github.com/perfleet/perfleet/agent/gpu"
+	"github.com/perfleet/perfleet/pkg/telemetry"
 	"github.com/perfleet/perfleet/pkg/tlsutil"
 )
 
@@ -27,6 +31,7 @@ type agentFlags struct {
 	id, gossipAddr, gossipAdvertise, join, coordinators string
 	gossipKey, gossipKeyFile                            string
 	instanceType, region, simulateGPUs, logLevel        string
+	logFormat, metricsAddr                              string
 	dataDir, configFile                                 string
 	labels                                              []string
 	sampleInterval                                      time.Duration
@@ -55,6 +60,17 @@ re-read when they change and on SIGHUP; connections made later use the new
 certificate. Without TLS files the agent talks plaintext only to loopback
 coordinators (127.0.0.1, ::1, localhost); --insecure allows plaintext to any
 address.
+
+Observability: --metrics-addr serves Prometheus metrics at
+http://<addr>/metrics on a plain HTTP listener (live load: shards running,
+requests in flight, achieved and target request rate, schedule lag, request
+counters; NVML GPU gauges per GPU: utilisation, memory, power, temperature;
+perfleet_agent_* and perfleet_gpu_* series, agent label). Logs are
+structured, text or JSON (--log-format), and shard lines carry job, level,
+shard and run IDs. Traces of the control stream and of each shard run go to
+an OTLP/gRPC collector when OTEL_TRACES_EXPORTER=otlp or
+OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set;
+tracing is off otherwise.
 
 The subcommands also work standalone: 'run' benchmarks a server like
 'aiperf profile', 'simulate' serves the built-in simulated LLM server.`
@@ -89,6 +105,8 @@ func (f *agentFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.configFile, "config", "", "YAML or JSON file with the same settings, snake_case (id, gossip_addr, join, instance_type, labels, …); flags win")
 	fl.StringVar(&f.dataDir, "data-dir", "", "folder for window buffers (default: perfleet-agent-data-<id> in the temporary directory)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text (key=value lines) or json (one JSON object per line)")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://<addr>/metrics, e.g. 0.0.0.0:9234 (default: off)")
 	fl.StringVar(&f.caFile, "ca-file", "", "PEM CA certificate the coordinators' certificates chain to (mutual TLS, with --cert-file and --key-file)")
 	fl.StringVar(&f.certFile, "cert-file", "", "PEM agent certificate, agent.<region>.<domain> (perfleet tls cert create --agent)")
 	fl.StringVar(&f.keyFile, "key-file", "", "PEM private key of --cert-file")
@@ -113,6 +131,8 @@ type agentFile struct {
 	SampleInterval  time.Duration     `yaml:"sample_interval"`
 	DataDir         string            `yaml:"data_dir"`
 	LogLevel        string            `yaml:"log_level"`
+	LogFormat       string            `yaml:"log_format"`
+	MetricsAddr     string            `yaml:"metrics_addr"`
 	CAFile          string            `yaml:"ca_file"`
 	CertFile        string            `yaml:"cert_file"`
 	KeyFile         string            `yaml:"key_file"`
@@ -156,6 +176,8 @@ func loadAgentFile(cmd *cobra.Command, f *agentFlags) error {
 	str("simulate-gpus", &f.simulateGPUs, c.SimulateGPUs)
 	str("data-dir", &f.dataDir, c.DataDir)
 	str("log-level", &f.logLevel, c.LogLevel)
+	str("log-format", &f.logFormat, c.LogFormat)
+	str("metrics-addr", &f.metricsAddr, c.MetricsAddr)
 	str("ca-file", &f.caFile, c.CAFile)
 	str("cert-file", &f.certFile, c.CertFile)
 	str("key-file", &f.keyFile, c.KeyFile)
@@ -183,7 +205,15 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
-	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
+	logger, err := telemetry.NewLogger(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
+	if err != nil {
+		return fmt.Errorf("--log-format: %v", err)
+	}
+	if f.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(f.metricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr %q must be host:port, e.g. 0.0.0.0:9234", f.metricsAddr)
+		}
+	}
 	if f.join == "" {
 		return fmt.Errorf("--join is required: the gossip address of at least one coordinator (its --gossip-addr)")
 	}
@@ -233,6 +263,35 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 		// keep their session.
 		reloads.Go(func() { tr.reloader.Run(ctx) })
 	}
+	// Tracing as the OTEL_* environment asks (off by default); this is the
+	// binary's own path, so the provider is installed globally too.
+	tracing, err := telemetry.TracingFromEnv(ctx, "perfleet-agent")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = tracing.Shutdown(sctx)
+		scancel()
+	}()
+	if tracing.Enabled {
+		otel.SetTracerProvider(tracing.Provider)
+		otel.SetTextMapPropagator(telemetry.Propagator)
+	}
+	var meters metric.MeterProvider
+	var metricsDesc string
+	if f.metricsAddr != "" {
+		m, err := telemetry.NewMetrics("perfleet-agent")
+		if err != nil {
+			return err
+		}
+		ms, err := telemetry.ServeMetrics(f.metricsAddr, m)
+		if err != nil {
+			return err
+		}
+		defer ms.Close()
+		meters, metricsDesc = m.MeterProvider(), fmt.Sprintf("metrics on http://%s/metrics\n", ms.Addr())
+	}
 	var backend gpu.Backend
 	if f.simulateGPUs != "" {
 		spec, err := gpu.ParseSimulated(f.simulateGPUs)
@@ -246,13 +305,13 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 	a, err := daemon.Start(daemon.Config{ID: f.id, GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
 		Join: splitComma(f.join), GossipKey: key, Coordinators: splitComma(f.coordinators), InstanceType: instanceType,
 		Region: region, Labels: labels, GPUs: backend, SampleInterval: f.sampleInterval, DataDir: f.dataDir, Logger: logger,
-		DialOptions: tr.dialOptions})
+		DialOptions: tr.dialOptions, MeterProvider: meters, TracerProvider: tracing.Provider})
 	if err != nil {
 		return err
 	}
 	inv := backend.Inventory()
-	fmt.Fprintf(cmd.OutOrStdout(), "perfleet-agent %s: gossip on %s, instance type %q, GPUs %s (%s)\ncontrol stream: %s\nready\n",
-		a.ID(), a.GossipAddr(), instanceType, inv.Summary().String(), inv.Source, tr.desc)
+	fmt.Fprintf(cmd.OutOrStdout(), "perfleet-agent %s: gossip on %s, instance type %q, GPUs %s (%s)\ncontrol stream: %s\n%sready\n",
+		a.ID(), a.GossipAddr(), instanceType, inv.Summary().String(), inv.Source, tr.desc, metricsDesc)
 	done := cmd.Context()
 	if done == nil {
 		done = context.Background()

@@ -11,15 +11,18 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/perfleet/perfleet/pkg/clocksync"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+	"github.com/perfleet/perfleet/pkg/telemetry"
 )
 
 // Config configures a control client.
@@ -33,6 +36,9 @@ type Config struct {
 	Coordinators func() []string
 	// DialOptions are used for every connection; insecure when empty.
 	DialOptions []grpc.DialOption
+	// TracerProvider traces the control stream (otelgrpc); nil traces
+	// nothing.
+	TracerProvider trace.TracerProvider
 	// Heartbeat is the heartbeat interval (default 1 s).
 	Heartbeat time.Duration
 	// BackoffMin and BackoffMax bound the reconnect delay (defaults 100 ms
@@ -105,6 +111,7 @@ func New(cfg Config) *Client {
 	if len(cfg.DialOptions) == 0 {
 		cfg.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
+	cfg.DialOptions = append(slices.Clip(cfg.DialOptions), telemetry.GRPCDialOptions(cfg.TracerProvider)...)
 	c := &Client{cfg: cfg, clock: clocksync.NewExchange(30), conns: map[string]*grpc.ClientConn{}}
 	c.leader.Store("")
 	c.leaderAddr.Store("")

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"github.com/perfleet/perfleet/agent/control"
@@ -23,6 +25,7 @@ import (
 	"github.com/perfleet/perfleet/pkg/gossip"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/secrets"
+	"github.com/perfleet/perfleet/pkg/telemetry"
 )
 
 // Version is the agent's perfleet version.
@@ -73,6 +76,13 @@ type Config struct {
 	ModelServers modelserver.Config
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
+	// MeterProvider receives the agent's load and GPU gauges (see
+	// telemetry.go for the names); nil records none. perfleet-agent
+	// --metrics-addr serves it at /metrics.
+	MeterProvider metric.MeterProvider
+	// TracerProvider traces the control stream and each shard run; nil
+	// traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // Agent is a running agent.
@@ -86,6 +96,7 @@ type Agent struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	once    sync.Once
+	metrics metric.Registration // the scrape callback; nil without metrics
 }
 
 // Start starts an agent: gossip first, then the control stream and the GPU
@@ -124,8 +135,9 @@ func Start(cfg Config) (*Agent, error) {
 	a.shards = newShardRunner(cfg.ID, shardDir(cfg.DataDir, cfg.ID), func() *control.Client { return a.control }, cfg.Logger)
 	a.shards.secretsManager = cfg.SecretsManager
 	a.shards.gpuStats = a.targetGPUStats
+	a.shards.tracer = telemetry.Tracer(cfg.TracerProvider)
 	a.control = control.New(control.Config{AgentID: cfg.ID, Version: Version, Coordinators: a.coordinators,
-		DialOptions: cfg.DialOptions, Heartbeat: cfg.Heartbeat, Logger: cfg.Logger, Handler: a.servers, Shards: a.shards,
+		DialOptions: cfg.DialOptions, TracerProvider: cfg.TracerProvider, Heartbeat: cfg.Heartbeat, Logger: cfg.Logger, Handler: a.servers, Shards: a.shards,
 		Keyring: func(kr *pb.GossipKeyring) {
 			if err := pool.SetKeys(kr.GetPrimary(), kr.GetKeys()); err != nil {
 				cfg.Logger.Error("gossip keyring from the leader not applied", "err", err)
@@ -137,6 +149,11 @@ func Start(cfg Config) (*Agent, error) {
 	if err != nil {
 		pool.Shutdown()
 		return nil, err
+	}
+	if cfg.MeterProvider != nil {
+		if a.metrics, err = a.instrument(cfg.MeterProvider); err != nil {
+			cfg.Logger.Error("agent metrics not set up", "err", err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -226,6 +243,9 @@ func (a *Agent) stop(leave bool) error {
 			err = a.pool.Shutdown()
 		}
 		a.wg.Wait()
+		if a.metrics != nil {
+			_ = a.metrics.Unregister()
+		}
 		_ = a.cfg.GPUs.Close()
 	})
 	return err

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/perfleet/perfleet/agent/control"
 	"github.com/perfleet/perfleet/agent/gpu"
 	"github.com/perfleet/perfleet/agent/shard"
@@ -17,6 +19,7 @@ import (
 	"github.com/perfleet/perfleet/pkg/metrics"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/secrets"
+	"github.com/perfleet/perfleet/pkg/telemetry"
 	"github.com/perfleet/perfleet/pkg/workload"
 )
 
@@ -43,8 +46,15 @@ type shardRunner struct {
 	smOnce         sync.Once
 	smErr          error
 
+	// tracer traces each shard run on this agent (no-op by default).
+	tracer trace.Tracer
+
 	mu   sync.Mutex
 	runs map[uint64]*shardRun
+	// live are the shards generating load now, for the load metrics; ended
+	// sums the counts of those that ended (see telemetry.go).
+	live  map[uint64]*liveShard
+	ended loadCounts
 }
 
 type shardRun struct {
@@ -53,17 +63,24 @@ type shardRun struct {
 	buf    *shard.Buffer
 	done   *pb.ShardDone // set when the shard ended
 	acked  uint64
+	log    *slog.Logger // with the job, level, shard and run IDs
 }
 
 var _ control.ShardHandler = (*shardRunner)(nil)
 
 func newShardRunner(agentID, dir string, client func() *control.Client, log *slog.Logger) *shardRunner {
-	return &shardRunner{agentID: agentID, dir: dir, client: client, log: log, runs: map[uint64]*shardRun{}}
+	return &shardRunner{agentID: agentID, dir: dir, client: client, log: log, runs: map[uint64]*shardRun{}, live: map[uint64]*liveShard{},
+		tracer: telemetry.Tracer(nil)}
 }
 
 // RunShard starts a shard in the background.
 func (r *shardRunner) RunShard(ctx context.Context, m *pb.RunShard) {
 	id := m.GetRunId()
+	p := m.GetShard()
+	log := r.log.With("job", jobName(m.GetJobArn()), "level", levelLabel(m), "shard", p.GetIndex(), "run", id)
+	if m.GetWarmup() {
+		log = log.With("warmup", true)
+	}
 	r.mu.Lock()
 	if r.runs[id] != nil {
 		r.mu.Unlock()
@@ -77,7 +94,7 @@ func (r *shardRunner) RunShard(ctx context.Context, m *pb.RunShard) {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	leader, _ := r.client().Leader()
-	run := &shardRun{leader: leader, cancel: cancel, buf: buf}
+	run := &shardRun{leader: leader, cancel: cancel, buf: buf, log: log}
 	r.runs[id] = run
 	r.mu.Unlock()
 
@@ -89,20 +106,21 @@ func (r *shardRunner) RunShard(ctx context.Context, m *pb.RunShard) {
 	if off, bound, ok := r.client().ClockOffset(); ok && off.Abs() > bound {
 		startAt = startAt.Add(-off)
 	}
-	p := m.GetShard()
 	a := shard.Assignment{JobID: m.GetJobArn(), LevelIndex: int(m.GetLevelIndex()), LevelName: m.GetLevelName(),
 		Shard: scheduler.Shard{AgentID: r.agentID, Index: int(p.GetIndex()), Of: int(p.GetOf()), Concurrency: int(p.GetConcurrency()),
 			Rate: p.GetRate(), SpawnRate: p.GetSpawnRate(), RequestCount: int(p.GetRequestCount()), Seed: p.GetSeed(),
 			Slice: scheduler.Slice{Start: int(p.GetSliceStart()), Stride: int(p.GetSliceStride())}},
 		Spec: m.GetSpec(), TargetURL: m.GetTargetUrl(), Models: m.GetModels(), StartAt: startAt, Warmup: m.GetWarmup()}
+	live := &liveShard{rate: p.GetRate()}
 	opts := shard.Options{AgentID: r.agentID, Emit: func(seq uint64, w *metrics.Window) {
 		if r.gpuStats != nil && !m.GetWarmup() {
 			from := time.UnixMilli(w.StartMs)
 			addGPUCounters(w, r.gpuStats(m.GetTargetUrl(), from, from.Add(time.Duration(w.DurationMs)*time.Millisecond)))
 		}
+		live.observe(w)
 		b := metrics.MarshalWindow(w)
 		if err := buf.Add(seq, b); err != nil {
-			r.log.Warn("window buffer full; the leader will miss this window unless the stream is up", "run", id, "seq", seq, "err", err)
+			log.Warn("window buffer full; the leader will miss this window unless the stream is up", "seq", seq, "err", err)
 		}
 		_ = r.client().Send(&pb.ConnectRequest{Body: &pb.ConnectRequest_ShardWindow{ShardWindow: &pb.ShardWindow{RunId: id, Seq: seq, Window: b}}})
 	}}
@@ -127,12 +145,13 @@ func (r *shardRunner) RunShard(ctx context.Context, m *pb.RunShard) {
 	for param, ref := range bundle.refs {
 		opts.Secrets[ref] = string(bundle.values.Get(param).Reveal())
 	}
+	log.Info("shard started", "start_at", startAt, "concurrency", p.GetConcurrency(), "rate", p.GetRate(), "requests", p.GetRequestCount())
 	go func() {
 		defer cancel()
 		defer wipeSecrets(m, opts.Secrets)
 		defer bundle.values.Wipe()
 		done := &pb.ShardDone{RunId: id}
-		res, err := shard.Run(sctx, a, opts)
+		res, err := r.run(sctx, m, a, opts, live)
 		if err != nil {
 			done.Error = err.Error()
 		}
@@ -143,7 +162,7 @@ func (r *shardRunner) RunShard(ctx context.Context, m *pb.RunShard) {
 		run.done = done
 		r.mu.Unlock()
 		r.report(done)
-		r.log.Info("shard ended", "run", id, "level", m.GetLevelName(), "sent", done.Sent, "ok", done.Ok, "errors", done.Errors, "err", done.Error)
+		log.Info("shard ended", "sent", done.Sent, "ok", done.Ok, "errors", done.Errors, "windows", done.Windows, "stopped", done.Stopped, "err", done.Error)
 	}()
 }
 
@@ -189,7 +208,7 @@ func (r *shardRunner) StreamUp() {
 			run.cancel()
 			_ = run.buf.Close()
 			delete(r.runs, id)
-			r.log.Info("dropping a shard of the previous leader", "run", id, "leader", run.leader, "new_leader", leader)
+			run.log.Info("dropping a shard of the previous leader", "leader", run.leader, "new_leader", leader)
 			continue
 		}
 		ids = append(ids, id)
@@ -204,7 +223,7 @@ func (r *shardRunner) StreamUp() {
 		}
 		pending, err := run.buf.Unacked()
 		if err != nil {
-			r.log.Warn("reading buffered windows", "run", id, "err", err)
+			run.log.Warn("reading buffered windows", "err", err)
 		}
 		for _, p := range pending {
 			if err := r.client().Send(&pb.ConnectRequest{Body: &pb.ConnectRequest_ShardWindow{ShardWindow: &pb.ShardWindow{RunId: id, Seq: p.Seq, Window: p.Data}}}); err != nil {

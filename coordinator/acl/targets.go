@@ -30,6 +30,7 @@ var nameFields = []struct {
 	{"ai_benchmark_job_name", state.KindBenchmark},
 	{"ai_recommendation_job_name", state.KindRecommendation},
 	{"ai_workload_config_name", state.KindWorkloadConfig},
+	{"endpoint_name", state.KindEndpoint},
 }
 
 // Service names whose methods map to perfleet:<method> actions.
@@ -126,6 +127,10 @@ func (r *Resolver) resourceTags(kind, account, name string) map[string]string {
 	case state.KindWorkloadConfig:
 		if rec, err := st.WorkloadConfig(account, name); err == nil {
 			tags = rec.GetConfig().GetTags()
+		}
+	case state.KindEndpoint:
+		if ep, err := st.Endpoint(account, name); err == nil {
+			tags = ep.GetTags()
 		}
 	case state.KindBenchmark, state.KindRecommendation:
 		if j, err := st.Job(kind, account, name); err == nil {

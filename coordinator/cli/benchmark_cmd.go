@@ -136,7 +136,7 @@ Example:
 	}
 	jc.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&endpoint, "endpoint", "", "target: http(s)://host:port of an OpenAI-compatible server (required)")
+	f.StringVar(&endpoint, "endpoint", "", "target: http(s)://host:port of an inference server, or the name or ARN of a registered endpoint (perfleet endpoint register) (required)")
 	f.StringVar(&container, "target-container-hostname", "", "container of a multi-container endpoint")
 	f.StringArrayVar(&components, "inference-component", nil, "model or adapter name to send requests to (repeatable)")
 	f.StringArrayVar(&subnets, "subnet", nil, "only use agents in this subnet (repeatable)")
@@ -240,12 +240,16 @@ func (g *globals) watchJob(cmd *cobra.Command, name string) error {
 	if err != nil {
 		return err
 	}
+	dial, err := g.dialOptions(creds)
+	if err != nil {
+		return err
+	}
 	if g.token != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+g.token)
 	}
 	var last *pb.WatchAIBenchmarkJobResponse
 	for attempt := 0; attempt < 20; attempt++ {
-		conn, err := grpc.NewClient(strings.TrimSpace(addrs[attempt%len(addrs)]), grpc.WithTransportCredentials(creds))
+		conn, err := grpc.NewClient(strings.TrimSpace(addrs[attempt%len(addrs)]), dial...)
 		if err != nil {
 			return usageError{err}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/perfleet/perfleet/agent/daemon"
 	"github.com/perfleet/perfleet/agent/gpu"
 	"github.com/perfleet/perfleet/agent/modelserver"
+	"github.com/perfleet/perfleet/coordinator/server"
 )
 
 // devAgents are the simulated agents `perfleet dev --agents N` runs in its
@@ -40,9 +41,10 @@ func fileExists(p string) bool {
 }
 
 // startDevAgents starts n agents with simulated GPUs (spec such as
-// 8xH100-80GB) and the given instance type, joined to gossipAddr, with
-// their data under dir.
-func startDevAgents(n int, spec, instanceType, gossipAddr, dir string, out io.Writer) (*devAgents, error) {
+// 8xH100-80GB) and the given instance type, joined to the node s's gossip
+// pool, with their data under dir; their metrics are served with the node's
+// and their spans go where the node's go.
+func startDevAgents(n int, spec, instanceType string, s *server.Server, dir string, out io.Writer) (*devAgents, error) {
 	sim, err := gpu.ParseSimulated(spec)
 	if err != nil {
 		return nil, fmt.Errorf("--simulate-gpus: %w", err)
@@ -56,8 +58,9 @@ func startDevAgents(n int, spec, instanceType, gossipAddr, dir string, out io.Wr
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("dev-agent-%d", i)
 		adir := filepath.Join(dir, id)
-		a, err := daemon.Start(daemon.Config{ID: id, InstanceType: instanceType, GossipAddr: "127.0.0.1:0", Join: []string{gossipAddr},
+		a, err := daemon.Start(daemon.Config{ID: id, InstanceType: instanceType, GossipAddr: "127.0.0.1:0", Join: []string{s.GossipAddr()},
 			GPUs: gpu.NewSimulated(sim, gpu.SimOptions{Seed: id}), DataDir: adir, Logger: logger,
+			MeterProvider: s.MeterProvider(), TracerProvider: s.TracerProvider(),
 			ModelServers: modelserver.Config{Executable: exe, LogDir: filepath.Join(adir, "model-servers"), CacheDir: filepath.Join(adir, "cache")}})
 		if err != nil {
 			d.stop()

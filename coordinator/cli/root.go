@@ -40,12 +40,15 @@ type globals struct {
 	token                    string // bearer token
 	caFile, certFile, keyFil string // mutual TLS
 	region, tlsDomain        string // the servers' certificate name
+
+	tracing tracing // OTEL_* tracing, set up on first use
 }
 
 // Main runs the command line and returns the exit code: 0 on success, 1 when
 // the command failed, 2 for a usage error.
 func Main(args []string, stdout, stderr io.Writer) int {
 	g := &globals{out: stdout, errOut: stderr}
+	defer g.tracing.shutdown()
 	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -113,7 +116,7 @@ are bootstrapped, also give a token: --token or $PERFLEET_TOKEN.`,
 	pf.StringVar(&g.keyFil, "key-file", os.Getenv("PERFLEET_CLIENT_KEY"), "PEM key of --cert-file ($PERFLEET_CLIENT_KEY)")
 	pf.StringVar(&g.region, "region", envOr("PERFLEET_REGION", "us-east-1"), "the cluster's region: TLS expects servers named server.<region>.<domain> ($PERFLEET_REGION)")
 	pf.StringVar(&g.tlsDomain, "tls-domain", "", "domain of certificate role names (default perfleet)")
-	root.AddCommand(newServerCmd(g), newDevCmd(g), newWorkloadConfigCmd(g), newBenchmarkJobCmd(g),
+	root.AddCommand(newServerCmd(g), newDevCmd(g), newWorkloadConfigCmd(g), newEndpointCmd(g), newBenchmarkJobCmd(g),
 		newRecommendationJobCmd(g), newAgentCmd(g), newOperatorCmd(g), newTLSCmd(g), newACLCmd(g), newAuditCmd(g), newSecretCmd(g))
 	return root
 }
@@ -142,12 +145,16 @@ func (g *globals) call(ctx context.Context, retryUnknown bool, fn func(ctx conte
 	if err != nil {
 		return err
 	}
+	dial, err := g.dialOptions(creds)
+	if err != nil {
+		return err
+	}
 	addrs := strings.Split(g.addr, ",")
 	start := time.Now()
 	var last error // the most informative failure so far
 	for attempt := 0; ; attempt++ {
 		addr := strings.TrimSpace(addrs[attempt%len(addrs)])
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+		conn, err := grpc.NewClient(addr, dial...)
 		if err != nil {
 			return usageError{fmt.Errorf("--addr %q: %v", addr, err)}
 		}

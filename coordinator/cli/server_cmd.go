@@ -56,10 +56,22 @@ snapshots are encrypted with AES-256-GCM. 'perfleet operator encryption-key
 rotate --file F' adds a new active key; SIGHUP makes the node use it for new
 writes, and data sealed with older keys stays readable.
 
+Observability: with --metrics-addr the node serves Prometheus metrics at
+http://<metrics-addr>/metrics on a plain HTTP listener of its own (Raft,
+API calls, jobs, agents, window merges: perfleet_* series; a Grafana
+dashboard is in deploy/grafana/perfleet.json). Logs are structured: text
+(key=value) or JSON lines with --log-format json. Traces (gRPC calls, Raft
+applies, each job's plan, levels, shards and results) are exported with
+OTLP over gRPC when the standard OpenTelemetry variables ask for it:
+OTEL_TRACES_EXPORTER=otlp, or OTEL_EXPORTER_OTLP_ENDPOINT (or
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) set, e.g.
+  OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4317 OTEL_EXPORTER_OTLP_INSECURE=true
+Tracing is off otherwise.
+
 Settings may also come from --config FILE (YAML or JSON, snake_case keys such
 as node_id, data_dir, grpc_addr, gateway_addr, raft_addr, gossip_addr,
-gossip_key, bootstrap_expect, join); flags given on the command line win over
-the file.
+gossip_key, bootstrap_expect, join, metrics_addr, log_level, log_format);
+flags given on the command line win over the file.
 
 Example:
   perfleet server --node-id n1 --data-dir /var/lib/perfleet \
@@ -104,7 +116,8 @@ Example:
 	f.StringVar(&cfg.GRPCAdvertise, "grpc-advertise", "", "gRPC address other nodes dial (default: --grpc-addr)")
 	f.StringVar(&cfg.GatewayAddr, "gateway-addr", "", "SageMaker-compatible JSON API (AWS SDK/CLI) listen address, e.g. 127.0.0.1:8443 (default: none)")
 	f.StringVar(&cfg.PricingFile, "pricing-file", "", "YAML price overrides for recommendation jobs (gpu_hour_usd, instances); default: the built-in catalog")
-	f.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "Raft transport address, listened on and advertised")
+	f.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "Raft transport listen address, also advertised unless --raft-advertise is given")
+	f.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "Raft address other servers dial; with TLS may be a DNS name that outlives IP changes, e.g. a StatefulSet pod's (default: --raft-addr)")
 	f.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip (memberlist) address agents join, TCP and UDP")
 	f.StringVar(&cfg.GossipKey, "gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes); agents need the same key")
 	f.StringVar(&keyFile, "gossip-key-file", "", "file holding the base64 gossip key (instead of --gossip-key)")
@@ -115,6 +128,8 @@ Example:
 	f.StringVar(&cfg.DefaultAccount, "default-account", cfg.DefaultAccount, "12-digit account requests run as until ACLs are enabled")
 	f.IntVar(&cfg.MaxActiveJobs, "max-active-jobs", cfg.MaxActiveJobs, "active jobs of each kind an account may have (0: no limit)")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text (key=value lines) or json (one JSON object per line)")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://<addr>/metrics, e.g. 127.0.0.1:9233 (default: off)")
 	f.StringVar(&cfg.TLSCAFile, "tls-ca-file", "", "PEM CA certificate every peer must chain to")
 	f.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", "PEM server certificate (server.<region>.<domain>)")
 	f.StringVar(&cfg.TLSKeyFile, "tls-key-file", "", "PEM key of --tls-cert-file")
@@ -149,6 +164,7 @@ func overlayFlags(cmd *cobra.Command, dst, flags *server.Config) {
 	set("gateway-addr", func() { dst.GatewayAddr = flags.GatewayAddr })
 	set("pricing-file", func() { dst.PricingFile = flags.PricingFile })
 	set("raft-addr", func() { dst.RaftAddr = flags.RaftAddr })
+	set("raft-advertise", func() { dst.RaftAdvertise = flags.RaftAdvertise })
 	set("gossip-addr", func() { dst.GossipAddr = flags.GossipAddr })
 	set("gossip-key", func() { dst.GossipKey = flags.GossipKey })
 	set("bootstrap-expect", func() { dst.BootstrapExpect = flags.BootstrapExpect })
@@ -157,6 +173,8 @@ func overlayFlags(cmd *cobra.Command, dst, flags *server.Config) {
 	set("default-account", func() { dst.DefaultAccount = flags.DefaultAccount })
 	set("max-active-jobs", func() { dst.MaxActiveJobs = flags.MaxActiveJobs })
 	set("log-level", func() { dst.LogLevel = flags.LogLevel })
+	set("log-format", func() { dst.LogFormat = flags.LogFormat })
+	set("metrics-addr", func() { dst.MetricsAddr = flags.MetricsAddr })
 	set("tls-ca-file", func() { dst.TLSCAFile = flags.TLSCAFile })
 	set("tls-cert-file", func() { dst.TLSCertFile = flags.TLSCertFile })
 	set("tls-key-file", func() { dst.TLSKeyFile = flags.TLSKeyFile })
@@ -207,7 +225,12 @@ With --gateway-addr it also serves SageMaker's JSON API in plaintext, for the
 stock AWS SDKs and CLI with access key ID "test" and secret "test":
   perfleet dev --gateway-addr 127.0.0.1:8443
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
-    aws sagemaker list-ai-workload-configs --endpoint-url http://127.0.0.1:8443`,
+    aws sagemaker list-ai-workload-configs --endpoint-url http://127.0.0.1:8443
+
+With --metrics-addr it serves Prometheus metrics at http://<addr>/metrics:
+the coordinator's series and those of its --agents agents (agent label).
+Traces go to an OTLP/gRPC collector when OTEL_EXPORTER_OTLP_ENDPOINT (or
+OTEL_TRACES_EXPORTER=otlp) is set; see 'perfleet server --help'.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cleanup := ""
@@ -228,7 +251,7 @@ stock AWS SDKs and CLI with access key ID "test" and secret "test":
 			var fleet func(s *server.Server) (func(), error)
 			if agents > 0 {
 				fleet = func(s *server.Server) (func(), error) {
-					d, err := startDevAgents(agents, simGPUs, agentType, s.GossipAddr(), filepath.Join(cfg.DataDir, "agents"), g.out)
+					d, err := startDevAgents(agents, simGPUs, agentType, s, filepath.Join(cfg.DataDir, "agents"), g.out)
 					if err != nil {
 						return nil, err
 					}
@@ -245,6 +268,8 @@ stock AWS SDKs and CLI with access key ID "test" and secret "test":
 	f.StringVar(&cfg.PricingFile, "pricing-file", "", "YAML price overrides for recommendation jobs (gpu_hour_usd, instances); default: the built-in catalog")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep data here instead of a temporary directory")
 	f.StringVar(&cfg.LogLevel, "log-level", "warn", "debug, info, warn or error")
+	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text (key=value lines) or json (one JSON object per line)")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://<addr>/metrics, e.g. 127.0.0.1:9233 (default: off)")
 	f.IntVar(&agents, "agents", 0, "also run this many agents with simulated GPUs in this process")
 	f.StringVar(&simGPUs, "simulate-gpus", "8xH100-80GB", "the simulated GPUs of each --agents agent, COUNTxMODEL")
 	f.StringVar(&agentType, "instance-type", "", "the instance type the --agents agents report (default lab-<COUNTxMODEL>)")
@@ -262,6 +287,11 @@ func runServerWith(g *globals, cfg server.Config, cleanup string, fleet func(s *
 	if cleanup != "" {
 		defer os.RemoveAll(cleanup)
 	}
+	tp, err := g.tracing.provider()
+	if err != nil {
+		return err
+	}
+	cfg.TracerProvider = tp
 	s, err := server.New(cfg)
 	if err != nil {
 		return usageError{err}
@@ -294,6 +324,9 @@ func runServerWith(g *globals, cfg server.Config, cleanup string, fleet func(s *
 			scheme = "https"
 		}
 		fmt.Fprintf(g.out, "SageMaker API on %s://%s (region %s; access key test, secret test until ACLs are bootstrapped): aws sagemaker ... --endpoint-url %s://%s\n", scheme, gw, cfg.Region, scheme, gw)
+	}
+	if m := s.MetricsAddr(); m != "" {
+		fmt.Fprintf(g.out, "metrics on http://%s/metrics\n", m)
 	}
 	stopFleet := func() {}
 	if fleet != nil {

@@ -59,7 +59,7 @@ func (e *Endpoint) validateCreateBenchmarkJob(req *pb.CreateAIBenchmarkJobReques
 	if ep == nil {
 		c.Add("benchmark_target.endpoint", "is required")
 	} else {
-		checkTarget(&c, "benchmark_target.endpoint.identifier", ep.GetIdentifier())
+		e.checkTarget(&c, "benchmark_target.endpoint.identifier", ep.GetIdentifier(), account)
 		if len(ep.GetTargetContainerHostname()) > 63 {
 			c.Add("benchmark_target.endpoint.target_container_hostname", "must be at most 63 characters")
 		}

@@ -39,7 +39,8 @@ func TestCreateBenchmarkJobRules(t *testing.T) {
 	}{
 		{"valid", func(r *req) {}, nil},
 		{"workload config ARN", func(r *req) { r.AiWorkloadConfigIdentifier = scope.Build(account, "ai-workload-config", "wl") }, nil},
-		{"endpoint name target", func(r *req) { r.BenchmarkTarget.Endpoint.Identifier = "my-endpoint" }, nil},
+		{"unregistered endpoint name", func(r *req) { r.BenchmarkTarget.Endpoint.Identifier = "my-endpoint" },
+			ptr(invalid(ep+".identifier", `names no registered endpoint "my-endpoint"`))},
 		{"https target, 10 components", func(r *req) {
 			r.BenchmarkTarget.Endpoint.Identifier = "https://llm.internal:8443/v1"
 			r.BenchmarkTarget.Endpoint.InferenceComponents = components(10)

@@ -3,7 +3,6 @@ package endpoint
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/perfleet/perfleet/pkg/arn"
@@ -84,22 +83,4 @@ func (e *Endpoint) identifierName(c *validate.Checker, field, ident, kind, accou
 		return ""
 	}
 	return name
-}
-
-// checkTarget checks a benchmark endpoint identifier: an http(s) URL, or the
-// name of a registered endpoint.
-func checkTarget(c *validate.Checker, field, ident string) {
-	switch {
-	case ident == "":
-		c.Add(field, "is required: an http(s)://host:port URL or a registered endpoint name")
-	case len(ident) > 256:
-		c.Addf(field, "must be at most 256 characters, got %d", len(ident))
-	case strings.Contains(ident, "://"):
-		u, err := url.Parse(ident)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			c.Addf(field, "must be an http(s)://host:port URL or an endpoint name; got %q", ident)
-		}
-	default:
-		c.Check(field, names.Name(ident))
-	}
 }

@@ -40,6 +40,8 @@ const (
 	SetTagsType MessageType = 15
 	// SetGossipKeyringType replaces the cluster's gossip keyring.
 	SetGossipKeyringType MessageType = 16
+	// PutEndpointType registers an endpoint (or replaces its settings).
+	PutEndpointType MessageType = 17
 )
 
 // IgnoreUnknownTypeFlag marks a command that older servers may skip when they
@@ -78,6 +80,7 @@ var commandTypes = map[MessageType]func() proto.Message{
 	RecordLevelResultType:       func() proto.Message { return &pb.RecordLevelResultCommand{} },
 	AppendJobEventType:          func() proto.Message { return &pb.AppendJobEventCommand{} },
 	UpdateRecommendationJobType: func() proto.Message { return &pb.UpdateRecommendationJobCommand{} },
+	PutEndpointType:             func() proto.Message { return &pb.PutEndpointCommand{} },
 	ACLCommandType:              func() proto.Message { return &pb.ACLCommand{} },
 	AppendAuditEventsType:       func() proto.Message { return &pb.AppendAuditEventsCommand{} },
 	PruneAuditEventsType:        func() proto.Message { return &pb.PruneAuditEventsCommand{} },

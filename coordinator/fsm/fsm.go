@@ -80,6 +80,9 @@ func New(log *slog.Logger) *FSM {
 		SetGossipKeyringType: func(s *state.Store, m proto.Message) any {
 			return errOrNil(s.SetGossipKeyring(m.(*pb.GossipKeyring)))
 		},
+		PutEndpointType: func(s *state.Store, m proto.Message) any {
+			return result(s.PutEndpoint(m.(*pb.PutEndpointCommand)))
+		},
 		SetTagsType: func(s *state.Store, m proto.Message) any {
 			return result(s.SetTags(m.(*pb.SetTagsCommand)))
 		},

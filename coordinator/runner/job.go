@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -21,6 +20,9 @@ import (
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/resultstore"
 	"github.com/perfleet/perfleet/pkg/workload"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -50,6 +52,19 @@ type jobRun struct {
 	// secrets are the values of the spec's perfleet:secret references,
 	// sent with each shard.
 	secrets map[string][]byte
+	// span is the job's span, the parent of its event log writes.
+	span trace.SpanContext
+	// target is the resolved benchmark target (set when the job is planned).
+	target *jobTarget
+}
+
+// shardURL is the URL shard index of a level sends to: the target's URLs
+// in turn; fallback when the job has no resolved target.
+func (jr *jobRun) shardURL(fallback string, index int) string {
+	if jr.target == nil {
+		return fallback
+	}
+	return jr.target.url(index)
 }
 
 // newEvent builds a log line stamped with the leader's clock.
@@ -60,7 +75,7 @@ func (jr *jobRun) newEvent(level, format string, args ...any) *pb.JobEvent {
 // event appends a line to the job's replicated log.
 func (jr *jobRun) event(level, format string, args ...any) {
 	ev := jr.newEvent(level, format, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(trace.ContextWithSpanContext(context.Background(), jr.span), 5*time.Second)
 	defer cancel()
 	j := jr.job
 	if _, err := jr.r.c.Apply(ctx, fsm.AppendJobEventType, &pb.AppendJobEventCommand{AccountId: j.Account, Name: j.Name, Event: ev}); err != nil {
@@ -197,22 +212,31 @@ func (jr *jobRun) execute(ctx context.Context) {
 		r.mu.Unlock()
 		jr.cancel()
 	}()
+	ctx, span := r.startJobSpan(ctx, SpanBenchmarkJob, j)
+	jr.span = span.SpanContext()
 	levels, err := jr.run(ctx)
+	outcome := state.StatusCompleted
 	switch {
 	case ctx.Err() != nil:
 		r.log.Info("leadership lost; the next leader restarts the job", "job", j.Name)
+		span.SetAttributes(attribute.String("perfleet.job.outcome", "leadership lost"))
+		span.End()
 		return
 	case jr.isStopped():
+		outcome = state.StatusStopped
 		r.setStatusWithEvent(context.Background(), j, state.StatusStopped, "", jr.newEvent("INFO", "stopped on request after %d level(s)", levels),
 			state.StatusStopping, state.StatusInProgress)
 		r.log.Info("job stopped", "job", j.Name, "levels_done", levels)
 	case err != nil:
+		outcome = state.StatusFailed
 		r.setStatusWithEvent(ctx, j, state.StatusFailed, err.Error(), jr.newEvent("ERROR", "failed: %v", err), state.StatusInProgress)
-		r.log.Warn("job failed", "job", j.Name, "err", err)
+		r.log.Warn("job failed", "job", j.Name, "levels_done", levels, "err", err)
 	default:
 		r.setStatusWithEvent(ctx, j, state.StatusCompleted, "", jr.newEvent("INFO", "completed %d level(s)", levels), state.StatusInProgress)
 		r.log.Info("job completed", "job", j.Name, "levels", levels)
 	}
+	span.SetAttributes(attribute.String("perfleet.job.outcome", outcome), attribute.Int("perfleet.job.levels_done", levels))
+	_, report := r.ins.tracer.Start(ctx, SpanReport)
 	jr.writeLog(context.Background())
 	jr.writeReport(context.Background())
 	if jr.store != nil {
@@ -220,10 +244,29 @@ func (jr *jobRun) execute(ctx context.Context) {
 			r.log.Warn("manifest not written", "job", j.Name, "err", err)
 		}
 	}
+	report.End()
+	endSpan(span, err)
 }
 
 // run plans the job and runs its levels; it returns how many levels ended.
-func (jr *jobRun) run(ctx context.Context) (int, error) {
+func (jr *jobRun) run(jobCtx context.Context) (int, error) {
+	ctx, plan := jr.r.ins.tracer.Start(jobCtx, SpanPlan)
+	planned := false
+	n, err := jr.planAndRun(ctx, func(levels, agents int) {
+		plan.SetAttributes(attribute.Int("perfleet.levels", levels), attribute.Int("perfleet.agents", agents))
+		plan.End()
+		planned = true
+	}, jobCtx)
+	if !planned {
+		endSpan(plan, err) // planning failed
+	}
+	return n, err
+}
+
+// planAndRun plans the job under ctx, calls onPlanned once the plan is made
+// and its inputs are written, and then runs its levels under runCtx; it
+// returns how many levels ended.
+func (jr *jobRun) planAndRun(ctx context.Context, onPlanned func(levels, agents int), runCtx context.Context) (int, error) {
 	r, j := jr.r, jr.job
 	rec := j.Benchmark.GetJob()
 	cfg, err := r.c.State().WorkloadConfig(j.Account, j.Benchmark.GetWorkloadConfigName())
@@ -237,14 +280,13 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	if jr.secrets, err = r.jobSecrets(j, spec); err != nil {
 		return 0, err
 	}
-	target := rec.GetBenchmarkTarget().GetEndpoint().GetIdentifier()
-	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return 0, fmt.Errorf("benchmark target %q: named endpoints are not supported yet; give an http(s)://host:port URL", target)
+	tgt, err := resolveTarget(r.c.State(), j.Account, rec.GetBenchmarkTarget().GetEndpoint(), spec, canonical)
+	if err != nil {
+		return 0, err
 	}
-	var models []string
-	for _, ic := range rec.GetBenchmarkTarget().GetEndpoint().GetInferenceComponents() {
-		models = append(models, ic.GetIdentifier())
-	}
+	spec, canonical, models := tgt.spec, tgt.canonical, tgt.models
+	jr.target = tgt
+	target := tgt.label
 	agents, err := r.c.State().Agents(nil)
 	if err != nil {
 		return 0, err
@@ -317,6 +359,10 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 	}
 	jr.event("INFO", "planned %d level(s) on agent(s) %s against %s; results to %s", len(plan.Levels), strings.Join(agentsUsed, ", "),
 		target, store.URI(j.Name))
+	if n := len(tgt.urls); n > 1 && len(agentsUsed) < n {
+		jr.event("WARN", "%s has %d URLs but the job runs on %d agent(s): each agent's share goes to one URL, so %d URL(s) get no load; raise placement.agents",
+			target, n, len(agentsUsed), n-len(agentsUsed))
+	}
 	goodput, err := metrics.GoodputFromMap(spec.Parameters.Goodput)
 	if err != nil {
 		return 0, fmt.Errorf("goodput: %w", err)
@@ -330,6 +376,8 @@ func (jr *jobRun) run(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("writing inputs.json: %w", err)
 	}
 	m := &measureEnv{spec: spec, canonical: canonical, target: target, models: models, warmup: warmup, goodput: goodput, store: store}
+	onPlanned(len(plan.Levels), len(agentsUsed))
+	ctx = runCtx
 	if search {
 		return jr.search(ctx, m, levels[0], schedule)
 	}
@@ -368,12 +416,29 @@ type measureEnv struct {
 
 // measure runs a planned level, writes its AIPerf files under dir and
 // records its result in Raft.
-func (jr *jobRun) measure(ctx context.Context, m *measureEnv, lp scheduler.LevelPlan, dir string) (*pb.LevelResult, error) {
-	r, j := jr.r, jr.job
+func (jr *jobRun) measure(ctx context.Context, m *measureEnv, lp scheduler.LevelPlan, dir string) (lr *pb.LevelResult, err error) {
+	r := jr.r
+	ctx, span := r.ins.tracer.Start(ctx, SpanLevel, trace.WithAttributes(attribute.Int("perfleet.level.index", lp.Index),
+		attribute.String("perfleet.level.name", levelName(lp)), attribute.Int("perfleet.shards", len(lp.Shards))))
+	defer func() {
+		if lr != nil {
+			span.SetAttributes(attribute.Int64("perfleet.requests", lr.GetRequestCount()), attribute.Int64("perfleet.errors", lr.GetErrorRequestCount()))
+		}
+		endSpan(span, err)
+	}()
 	merged, err := jr.runLevel(ctx, lp, m.canonical, m.target, m.models, m.warmup)
 	if err != nil || ctx.Err() != nil {
 		return nil, err
 	}
+	return jr.recordLevel(ctx, m, lp, dir, merged)
+}
+
+// recordLevel writes a measured level's AIPerf files under dir and records
+// its result in Raft.
+func (jr *jobRun) recordLevel(ctx context.Context, m *measureEnv, lp scheduler.LevelPlan, dir string, merged *metrics.Window) (_ *pb.LevelResult, err error) {
+	r, j := jr.r, jr.job
+	ctx, span := r.ins.tracer.Start(ctx, SpanResults, trace.WithAttributes(attribute.String("perfleet.results.location", m.store.URI(dir))))
+	defer func() { endSpan(span, err) }()
 	sum, err := writeLevel(ctx, m.store, dir, merged, m.goodput, m.spec, j)
 	if err != nil {
 		return nil, fmt.Errorf("writing results of level %s: %w", levelName(lp), err)
@@ -391,6 +456,7 @@ func (jr *jobRun) measure(ctx context.Context, m *measureEnv, lp scheduler.Level
 		return nil, fmt.Errorf("recording level %s: %w", levelName(lp), err)
 	}
 	jr.event("INFO", "level %s: done, %d requests, %d errors; results in %s", levelName(lp), lr.GetRequestCount(), lr.GetErrorRequestCount(), lr.GetLocation())
+	r.log.Info("level done", "job", j.Name, "level", levelName(lp), "requests", lr.GetRequestCount(), "errors", lr.GetErrorRequestCount(), "results", lr.GetLocation())
 	return lr, nil
 }
 
@@ -455,8 +521,25 @@ func (jr *jobRun) dispatch(ctx context.Context, lp scheduler.LevelPlan, spec []b
 	if stopped {
 		return nil, nil
 	}
+	// Each shard run has a span from its dispatch to its report (or its
+	// agent's loss); those still open when the level ends are ended here.
+	var traced []*shardRun
+	defer func() {
+		for _, sr := range traced {
+			sr.endSpan()
+		}
+	}()
 	send := func(sr *shardRun, at time.Time) error {
 		sh := sr.plan
+		_, span := r.ins.tracer.Start(ctx, SpanShard, trace.WithAttributes(attribute.String("perfleet.agent", sh.AgentID),
+			attribute.Int("perfleet.shard.index", sh.Index), attribute.Int("perfleet.shard.of", sh.Of), attribute.Int64("perfleet.run_id", int64(sr.id)),
+			attribute.Bool("perfleet.warmup", warmup), attribute.Int("perfleet.shard.concurrency", sh.Concurrency),
+			attribute.Float64("perfleet.shard.rate", sh.Rate), attribute.Int("perfleet.shard.request_count", sh.RequestCount)))
+		sr.mu.Lock()
+		sr.span = span
+		sr.mu.Unlock()
+		traced = append(traced, sr)
+		r.log.Debug("shard dispatched", "job", j.Name, "level", stage, "shard", sh.Index, "of", sh.Of, "agent", sh.AgentID, "run", sr.id)
 		specLevel := uint32(lp.Index)
 		if jr.searching {
 			specLevel = 0 // a trial runs the spec's one search level at the shard's concurrency
@@ -465,7 +548,7 @@ func (jr *jobRun) dispatch(ctx context.Context, lp scheduler.LevelPlan, spec []b
 			Shard: &pb.ShardPlan{Index: uint32(sh.Index), Of: uint32(sh.Of), Concurrency: uint32(sh.Concurrency), Rate: sh.Rate,
 				SpawnRate: sh.SpawnRate, RequestCount: uint64(sh.RequestCount), Seed: sh.Seed,
 				SliceStart: uint64(sh.Slice.Start), SliceStride: uint64(sh.Slice.Stride)},
-			Spec: spec, TargetUrl: target, Models: models, StartUnixNano: at.UnixNano(), SecretValues: jr.secrets}
+			Spec: spec, TargetUrl: jr.shardURL(target, sh.Index), Models: models, StartUnixNano: at.UnixNano(), SecretValues: jr.secrets}
 		return r.c.SendToAgent(sh.AgentID, &pb.ConnectResponse{Body: &pb.ConnectResponse_RunShard{RunShard: m}})
 	}
 	for _, sr := range shards {
@@ -630,6 +713,7 @@ func (jr *jobRun) replace(lost *shardRun, lp scheduler.LevelPlan, stage string, 
 				lost.report = &pb.ShardDone{RunId: lost.id}
 				close(lost.done)
 			}
+			lost.endSpanLocked()
 			lost.mu.Unlock()
 			return nil, nil
 		}
@@ -642,6 +726,7 @@ func (jr *jobRun) replace(lost *shardRun, lp scheduler.LevelPlan, stage string, 
 	delete(r.shards, lost.id) // late windows of the lost run would double-count
 	r.mu.Unlock()
 	lost.replacedBy = nsr
+	lost.endSpan()
 	jr.mu.Lock()
 	for i, a := range jr.active {
 		if a == lost {
@@ -666,7 +751,8 @@ func (jr *jobRun) replace(lost *shardRun, lp scheduler.LevelPlan, stage string, 
 	jr.notes = append(jr.notes, note)
 	jr.mu.Unlock()
 	jr.event("WARN", "level %s: %s", stage, note)
-	r.log.Warn("shard reassigned", "job", jr.job.Name, "level", stage, "lost", lost.agentID, "to", sh.AgentID)
+	r.log.Warn("shard reassigned", "job", jr.job.Name, "level", stage, "shard", sh.Index, "lost", lost.agentID, "run", lost.id,
+		"to", sh.AgentID, "new_run", nsr.id)
 	return nsr, nil
 }
 
@@ -750,6 +836,37 @@ type shardRun struct {
 	lastGPU map[string]int64
 	report  *pb.ShardDone
 	done    chan struct{}
+	span    trace.Span // from dispatch to report; nil once ended
+}
+
+// endSpan ends the shard's span, once.
+func (sr *shardRun) endSpan() {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	sr.endSpanLocked()
+}
+
+// endSpanLocked ends the shard's span with its report's counts, or why it
+// has none; the caller holds sr.mu.
+func (sr *shardRun) endSpanLocked() {
+	if sr.span == nil {
+		return
+	}
+	switch d := sr.report; {
+	case d != nil:
+		sr.span.SetAttributes(attribute.Int64("perfleet.sent", d.GetSent()), attribute.Int64("perfleet.ok", d.GetOk()),
+			attribute.Int64("perfleet.errors", d.GetErrors()), attribute.Int64("perfleet.windows", int64(d.GetWindows())),
+			attribute.Bool("perfleet.stopped", d.GetStopped()))
+		if d.GetError() != "" {
+			sr.span.SetStatus(codes.Error, d.GetError())
+		}
+	case sr.replacedBy != nil:
+		sr.span.SetStatus(codes.Error, "agent "+sr.agentID+" lost; shard reassigned to "+sr.replacedBy.agentID)
+	default:
+		sr.span.SetStatus(codes.Error, "ended without a report")
+	}
+	sr.span.End()
+	sr.span = nil
 }
 
 // window merges an in-order window and returns the seq to acknowledge.
@@ -782,6 +899,7 @@ func (sr *shardRun) finish(d *pb.ShardDone) {
 	}
 	sr.report = d
 	close(sr.done)
+	sr.endSpanLocked()
 }
 
 // writeLevel writes a level's AIPerf files under dir and returns its

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-memdb"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -114,7 +116,9 @@ func (rr *recRun) execute() {
 		r.mu.Unlock()
 		rr.cancel()
 	}()
+	ctx, span := r.startJobSpan(ctx, SpanRecommendationJob, j)
 	err := rr.run(ctx)
+	defer func() { endSpan(span, err) }()
 	now := timestamppb.New(r.c.Now())
 	switch {
 	case rr.leaderLost():
@@ -315,6 +319,12 @@ func childName(parent, cand string) string {
 // it down; the outcome is recorded on the candidate.
 func (rr *recRun) runCandidate(ctx context.Context, rc *recContext, c *pb.RecommendationCandidate) {
 	r := rr.r
+	ctx, span := r.ins.tracer.Start(ctx, SpanCandidate, trace.WithAttributes(attribute.String("perfleet.candidate", c.GetName()),
+		attribute.String("perfleet.agent", c.GetAgentId()), attribute.String("perfleet.instance_type", c.GetDeploymentConfiguration().GetInstanceType())))
+	defer func() {
+		span.SetAttributes(attribute.String("perfleet.candidate.status", c.GetStatus()))
+		span.End()
+	}()
 	id := serverID(rr.job.ARN(), c.GetName())
 	child := childName(rr.job.Name, c.GetName())
 	childJob, _ := r.c.State().Job(state.KindBenchmark, rr.job.Account, child)

@@ -96,6 +96,8 @@ type Runner struct {
 	// SealResults, when set, encrypts every result file the job writes
 	// with this keyring (--encrypt-results).
 	SealResults *atrest.Keyring
+
+	ins *instruments // tracer and meters (Instrument)
 }
 
 // New returns a runner.
@@ -104,7 +106,8 @@ func New(c Cluster, log *slog.Logger) *Runner {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Runner{c: c, log: log, StartDelay: time.Second, LostAfter: 10 * time.Second, ErrorWindow: 30 * time.Second,
-		DeployTimeout: 20 * time.Minute, jobs: map[string]*jobRun{}, recs: map[string]*recRun{}, shards: map[uint64]*shardRun{}}
+		DeployTimeout: 20 * time.Minute, jobs: map[string]*jobRun{}, recs: map[string]*recRun{}, shards: map[uint64]*shardRun{},
+		ins: newInstruments()}
 	// Run IDs start from the clock so that a later leader's never repeat an
 	// earlier leader's, which agents may still hold.
 	r.nextRun.Store(uint64(time.Now().UnixNano()))
@@ -212,7 +215,10 @@ func (r *Runner) OnWindow(agentID string, w *pb.ShardWindow) uint64 {
 	if sr == nil || sr.agentID != agentID {
 		return w.GetSeq() // a run this leader does not hold: let the agent forget it
 	}
-	return sr.window(w)
+	start := time.Now()
+	seq := sr.window(w)
+	r.ins.merge.Record(context.Background(), time.Since(start).Seconds())
+	return seq
 }
 
 // OnDone takes an agent's report of a finished shard.

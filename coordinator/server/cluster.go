@@ -187,9 +187,40 @@ func (s *Server) ensureRegistered() {
 	defer cancel()
 	addr, err := s.leaderGRPCAddr(ctx)
 	if err != nil {
-		return
+		// A node restarted at a new Raft address is unknown to the leader,
+		// which still replicates to the old one, so this node hears of no
+		// leader. Ask the other servers who leads and join there: the
+		// leader then records the new address.
+		if addr = s.leaderFromPeers(); addr == "" {
+			return
+		}
 	}
 	if err := s.joinVia(addr); err != nil {
 		s.log.Debug("registration not accepted yet", "err", err)
+	} else if cur := s.State().Server(s.cfg.NodeID); cur != nil && cur.GetRaftAddr() != s.cfg.RaftAddr {
+		s.log.Info("re-registered at a new raft address", "old", cur.GetRaftAddr(), "new", s.cfg.RaftAddr, "via", addr)
 	}
+}
+
+// leaderFromPeers asks the --join servers and the servers this node knows
+// for the leader's API address.
+func (s *Server) leaderFromPeers() string {
+	addrs := map[string]bool{}
+	for _, a := range s.cfg.Join {
+		addrs[a] = true
+	}
+	for _, id := range s.disc.list() {
+		addrs[id.GetGrpcAddr()] = true
+	}
+	delete(addrs, s.cfg.GRPCAdvertise)
+	for addr := range addrs {
+		info, err := s.serverInfo(addr)
+		if err != nil {
+			continue
+		}
+		if l := info.GetLeaderGrpcAddr(); l != "" && l != s.cfg.GRPCAdvertise {
+			return l
+		}
+	}
+	return ""
 }

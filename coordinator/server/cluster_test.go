@@ -221,3 +221,50 @@ func TestForwardedErrorKeepsItsCode(t *testing.T) {
 		t.Fatal("not a status error")
 	}
 }
+
+// A node restarted with its data but at a new Raft address (a pod with a
+// new IP) asks the other servers for the leader and rejoins there; the
+// leader records the new address and the node catches up.
+func TestRestartedNodeAtNewRaftAddressRejoins(t *testing.T) {
+	servers := TestCluster(t, 3, nil)
+	leader := WaitForLeader(t, servers...)
+	victim := followers(servers)[0]
+	vcfg := victim.cfg
+	old := victim.RaftAddr()
+	if err := victim.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	c := client(t, leader.Addr())
+	if _, err := c.CreateAIWorkloadConfig(ctx, &pb.CreateAIWorkloadConfigRequest{AiWorkloadConfigName: "moved",
+		AiWorkloadConfigs: &pb.AIWorkloadConfigs{WorkloadSpec: &pb.WorkloadSpec{Inline: testSpec}}}); err != nil {
+		t.Fatal(err)
+	}
+	vcfg.GRPCAddr, vcfg.GRPCAdvertise = victim.cfg.GRPCAdvertise, ""
+	vcfg.RaftAddr = "127.0.0.1:0" // a new port: a new address
+	vcfg.Join = []string{leader.Addr()}
+	restarted, err := New(vcfg)
+	if err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	t.Cleanup(func() { _ = restarted.Shutdown() })
+	if restarted.RaftAddr() == old {
+		t.Fatalf("the restarted node kept raft address %s", old)
+	}
+	eventually(t, 20*time.Second, "the restarted node caught up", func() bool { return restarted.State().Hash() == leader.State().Hash() })
+	eventually(t, 10*time.Second, "the leader's configuration names the new address", func() bool {
+		f := leader.raft.GetConfiguration()
+		if f.Error() != nil {
+			return false
+		}
+		for _, srv := range f.Configuration().Servers {
+			if string(srv.ID) == restarted.NodeID() {
+				return string(srv.Address) == restarted.RaftAddr()
+			}
+		}
+		return false
+	})
+	if _, err := restarted.State().WorkloadConfig("000000000000", "moved"); err != nil {
+		t.Fatalf("restarted node lacks the write it missed: %v", err)
+	}
+}

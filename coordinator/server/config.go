@@ -13,8 +13,10 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"gopkg.in/yaml.v3"
 
+	"github.com/perfleet/perfleet/pkg/telemetry"
 	"github.com/perfleet/perfleet/pkg/tlsutil"
 )
 
@@ -101,8 +103,14 @@ type Config struct {
 	// InsecureLoopback allows plaintext listeners, only on loopback
 	// addresses: for local experiments. 'perfleet dev' sets it.
 	InsecureLoopback bool `yaml:"insecure_loopback"`
-	// RaftAddr is the Raft transport listen address, also advertised.
+	// RaftAddr is the Raft transport listen address, also advertised
+	// unless RaftAdvertise is set.
 	RaftAddr string `yaml:"raft_addr"`
+	// RaftAdvertise is the Raft address other servers dial, host:port.
+	// With TLS the host may be a DNS name, which Raft records and resolves
+	// on every connection: a node whose IP changes (a Kubernetes
+	// StatefulSet pod) keeps its place in the cluster. Default: RaftAddr.
+	RaftAdvertise string `yaml:"raft_advertise"`
 	// GossipAddr is the gossip (memberlist) listen address, TCP and UDP.
 	GossipAddr string `yaml:"gossip_addr"`
 	// GossipKey is the base64 gossip encryption key (16, 24 or 32 bytes);
@@ -136,12 +144,24 @@ type Config struct {
 	TrailingLogs uint64 `yaml:"raft_trailing_logs"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// LogFormat is text (key=value lines, the default) or json (one JSON
+	// object per line), for the node's and Raft's logs.
+	LogFormat string `yaml:"log_format"`
+	// MetricsAddr, when set, is the listen address (host:port) of a plain
+	// HTTP listener serving Prometheus metrics at /metrics (see
+	// pkg/telemetry and deploy/grafana); empty means no metrics.
+	MetricsAddr string `yaml:"metrics_addr"`
 
 	// FastGossip shortens gossip probe intervals (tests).
 	FastGossip bool `yaml:"-"`
 
-	// Logger receives the node's logs; built from LogLevel when nil.
+	// Logger receives the node's logs; built from LogLevel and LogFormat
+	// when nil.
 	Logger *slog.Logger `yaml:"-"`
+	// TracerProvider traces the node's gRPC calls, Raft applies and jobs;
+	// nil traces nothing. The perfleet binary builds it from the OTEL_*
+	// environment (telemetry.TracingFromEnv).
+	TracerProvider trace.TracerProvider `yaml:"-"`
 }
 
 // DefaultConfig returns the production defaults.
@@ -160,6 +180,7 @@ func DefaultConfig() Config {
 		SnapshotThreshold:    8192,
 		TrailingLogs:         10240,
 		LogLevel:             "info",
+		LogFormat:            "text",
 		MaxRecvMsgBytes:      4 << 20,
 		DefaultCallTimeout:   60 * time.Second,
 		MaxConcurrentStreams: 1000,
@@ -202,8 +223,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("node_id (--node-id) %q must be 1-64 characters of letters, digits, '_', '.' and '-'", c.NodeID)
 	case c.GossipAddr == "":
 		return fmt.Errorf("gossip_addr (--gossip-addr) is required")
+	case c.RaftAdvertise != "" && !validHostPort(c.RaftAdvertise):
+		return fmt.Errorf("raft_advertise (--raft-advertise) %q must be host:port, e.g. perfleet-server-0.perfleet-server:7234", c.RaftAdvertise)
 	case c.GatewayAddr != "" && !validHostPort(c.GatewayAddr):
 		return fmt.Errorf("gateway_addr (--gateway-addr) %q must be host:port, e.g. 127.0.0.1:8443", c.GatewayAddr)
+	case c.MetricsAddr != "" && !validHostPort(c.MetricsAddr):
+		return fmt.Errorf("metrics_addr (--metrics-addr) %q must be host:port, e.g. 127.0.0.1:9233", c.MetricsAddr)
+	case telemetry.CheckLogFormat(c.LogFormat) != nil:
+		return fmt.Errorf("log_format (--log-format) %q must be text or json", c.LogFormat)
 	case c.BootstrapExpect < 0:
 		return fmt.Errorf("bootstrap_expect (--bootstrap-expect) must be >= 0")
 	case c.BootstrapExpect == 0 && len(c.Join) == 0:
@@ -300,6 +327,7 @@ func (c *Config) validateTLS() error {
 	}
 	for _, a := range []struct{ name, v string }{
 		{"grpc_addr", c.GRPCAddr}, {"raft_addr", c.RaftAddr}, {"gossip_addr", c.GossipAddr}, {"gateway_addr", c.GatewayAddr}, {"grpc_advertise", c.GRPCAdvertise},
+		{"metrics_addr", c.MetricsAddr}, {"raft_advertise", c.RaftAdvertise},
 	} {
 		if a.v != "" && !isLoopback(a.v) {
 			return fmt.Errorf("%s %q is not a loopback address: insecure_loopback (--insecure-loopback) serves plaintext only on 127.0.0.1 or ::1; use TLS to listen elsewhere", a.name, a.v)

@@ -11,12 +11,14 @@ import (
 func TestLoadFileYAMLAndJSON(t *testing.T) {
 	dir := t.TempDir()
 	yml := filepath.Join(dir, "c.yaml")
-	os.WriteFile(yml, []byte("node_id: n1\ndata_dir: /var/lib/perfleet\nbootstrap_expect: 3\njoin: [a:7233, b:7233]\nraft_heartbeat_timeout: 1s\n"), 0o600)
+	os.WriteFile(yml, []byte("node_id: n1\ndata_dir: /var/lib/perfleet\nbootstrap_expect: 3\njoin: [a:7233, b:7233]\nraft_heartbeat_timeout: 1s\n"+
+		"metrics_addr: 0.0.0.0:9233\nlog_format: json\n"), 0o600)
 	c := DefaultConfig()
 	if err := c.LoadFile(yml); err != nil {
 		t.Fatal(err)
 	}
-	if c.NodeID != "n1" || c.BootstrapExpect != 3 || len(c.Join) != 2 || c.HeartbeatTimeout != time.Second || c.Region != "us-east-1" {
+	if c.NodeID != "n1" || c.BootstrapExpect != 3 || len(c.Join) != 2 || c.HeartbeatTimeout != time.Second || c.Region != "us-east-1" ||
+		c.MetricsAddr != "0.0.0.0:9233" || c.LogFormat != "json" {
 		t.Fatalf("unexpected config %+v", c)
 	}
 	js := filepath.Join(dir, "c.json")
@@ -53,6 +55,9 @@ func TestValidateNamesTheSetting(t *testing.T) {
 			c.InsecureLoopback, c.TLSCAFile, c.TLSCertFile = false, "ca.pem", "cert.pem"
 		},
 		"exclude each other": func(c *Config) { c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile = "a", "b", "c" },
+		"metrics_addr (--metrics-addr) \"9233\" must be host:port": func(c *Config) { c.MetricsAddr = "9233" },
+		"metrics_addr \"10.0.0.5:9233\" is not a loopback address": func(c *Config) { c.MetricsAddr = "10.0.0.5:9233" },
+		"log_format (--log-format)":                                func(c *Config) { c.LogFormat = "xml" },
 		"tls_min_version": func(c *Config) {
 			c.InsecureLoopback, c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile, c.TLSMinVersion = false, "a", "b", "c", "tls11"
 		},

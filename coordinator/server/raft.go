@@ -35,7 +35,7 @@ func (s *Server) setupRaft() (*raftParts, error) {
 	cfg.SnapshotThreshold = s.cfg.SnapshotThreshold
 	cfg.TrailingLogs = s.cfg.TrailingLogs
 	cfg.NotifyCh = s.leaderNotify
-	cfg.Logger = raftLogger(s.cfg.LogLevel)
+	cfg.Logger = raftLogger(s.cfg.LogLevel, s.cfg.LogFormat)
 	if err := raft.ValidateConfig(cfg); err != nil {
 		return nil, fmt.Errorf("raft settings: %w", err)
 	}
@@ -85,7 +85,15 @@ func (s *Server) setupRaft() (*raftParts, error) {
 		return nil, fmt.Errorf("raft_addr %q: %w", s.cfg.RaftAddr, err)
 	}
 	var advertise net.Addr = addr
-	if addr.Port == 0 {
+	switch {
+	case s.cfg.RaftAdvertise != "":
+		advertise, err = raftAdvertiseAddr(s.cfg.RaftAdvertise, s.tls != nil)
+		if err != nil {
+			store.Close()
+			meta.Close()
+			return nil, err
+		}
+	case addr.Port == 0:
 		advertise = nil // advertise the port the listener got
 	}
 	trans, err := s.newRaftTransport(advertise, cfg.Logger)

@@ -95,10 +95,36 @@ func (s *Server) newRaftTransport(advertise net.Addr, logger hclog.Logger) (*raf
 	if advertise == nil {
 		advertise = ln.Addr()
 	}
-	if ta, ok := advertise.(*net.TCPAddr); !ok || ta.IP == nil || ta.IP.IsUnspecified() {
+	if ta, ok := advertise.(*net.TCPAddr); ok && (ta.IP == nil || ta.IP.IsUnspecified()) {
 		ln.Close()
-		return nil, errors.New("raft_addr must name the address other servers reach, not 0.0.0.0")
+		return nil, errors.New("raft_addr must name the address other servers reach, not 0.0.0.0; or give raft_advertise (--raft-advertise)")
 	}
 	layer := &raftTLSLayer{Listener: ln, advertise: advertise, tls: s.tls, log: s.log.With("component", "raft-tls")}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: logger}), nil
+}
+
+// hostPortAddr is an advertised address given as host:port, where the host
+// may be a DNS name: peers resolve it each time they dial.
+type hostPortAddr string
+
+func (a hostPortAddr) Network() string { return "tcp" }
+func (a hostPortAddr) String() string  { return string(a) }
+
+// raftAdvertiseAddr checks raft_advertise. Plaintext Raft (insecure
+// loopback) uses hashicorp/raft's TCP transport, which needs an IP address.
+func raftAdvertiseAddr(hostport string, tls bool) (net.Addr, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil || host == "" || port == "" || port == "0" {
+		return nil, fmt.Errorf("raft_advertise %q must be host:port with a fixed port", hostport)
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.IsUnspecified() {
+			return nil, fmt.Errorf("raft_advertise %q must be an address other servers reach, not 0.0.0.0", hostport)
+		}
+		return net.ResolveTCPAddr("tcp", hostport)
+	}
+	if !tls {
+		return net.ResolveTCPAddr("tcp", hostport)
+	}
+	return hostPortAddr(hostport), nil
 }

@@ -266,16 +266,17 @@ func (s *Server) leaderAddrNow() (addr string, id raft.ServerID) {
 type connPool struct {
 	mu    sync.Mutex
 	creds credentials.TransportCredentials
+	opts  []grpc.DialOption
 	conns map[string]*grpc.ClientConn
 }
 
 // newConnPool dials peers with creds: the server's mutual-TLS client side,
-// or plaintext with --insecure-loopback.
-func newConnPool(creds credentials.TransportCredentials) *connPool {
+// or plaintext with --insecure-loopback; opts add to them (tracing).
+func newConnPool(creds credentials.TransportCredentials, opts ...grpc.DialOption) *connPool {
 	if creds == nil {
 		creds = insecure.NewCredentials()
 	}
-	return &connPool{creds: creds, conns: map[string]*grpc.ClientConn{}}
+	return &connPool{creds: creds, opts: opts, conns: map[string]*grpc.ClientConn{}}
 }
 
 func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
@@ -284,7 +285,7 @@ func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(p.creds))
+	c, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(p.creds)}, p.opts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
@@ -326,6 +329,8 @@ func resourceType(a string) string {
 		return "AWS::SageMaker::AIRecommendationJob"
 	case "sagemaker:ai-workload-config":
 		return "AWS::SageMaker::AIWorkloadConfig"
+	case "sagemaker:endpoint":
+		return "AWS::SageMaker::Endpoint"
 	case "iam:user":
 		return "AWS::IAM::User"
 	case "iam:role":
@@ -455,7 +460,17 @@ func (c aclCredentials) Lookup(ctx context.Context, accessKeyID string) (gateway
 
 // gatewayUnary runs a gateway call through the same routing, authorization
 // and audit as a gRPC call, as the principal of the signing access key.
-func (s *Server) gatewayUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func (s *Server) gatewayUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	start := time.Now()
+	ctx, span := s.tel.tracer.Start(ctx, strings.TrimPrefix(info.FullMethod, "/"), trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("rpc.system", "sagemaker-json"), attribute.String("rpc.method", info.FullMethod)))
+	defer func() {
+		s.observeCall(ctx, "gateway", info.FullMethod, start, err)
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	if keyID, ok := gateway.Principal(ctx); ok {
 		id, _, err := s.sec.authn.ForAccessKey(keyID)
 		if err != nil {

@@ -37,6 +37,7 @@ import (
 	"github.com/perfleet/perfleet/pkg/gossip"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/pricing"
+	"github.com/perfleet/perfleet/pkg/telemetry"
 	"github.com/perfleet/perfleet/pkg/tlsutil"
 )
 
@@ -71,6 +72,7 @@ type Server struct {
 	sessions *sessions
 	runner   *runner.Runner
 	sec      *security
+	tel      *nodeTelemetry // metrics listener, instruments, tracer
 
 	keyringMu      sync.Mutex
 	appliedKeyring *pb.GossipKeyring // the replicated keyring this node's pool has
@@ -97,7 +99,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = newLogger(cfg.LogLevel)
+		cfg.Logger = newLogger(cfg.LogLevel, cfg.LogFormat)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
@@ -141,6 +143,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("listen gateway_addr %q: %w", cfg.GatewayAddr, err)
 		}
 	}
+	if err := s.listenMetrics(); err != nil {
+		s.closeListeners()
+		unlock()
+		return nil, err
+	}
 	s.rparts, err = s.setupRaft()
 	if err != nil {
 		s.closeListeners()
@@ -157,7 +164,7 @@ func New(cfg Config) (*Server, error) {
 		s.unlock()
 		return nil, err
 	}
-	s.conns = newConnPool(s.peerCreds())
+	s.conns = newConnPool(s.peerCreds(), telemetry.GRPCDialOptions(cfg.TracerProvider)...)
 	s.disc = newDiscovery(s.identity())
 	s.runner = runner.New(s, s.log)
 	s.runner.Region = cfg.Region
@@ -168,10 +175,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.EncryptResults {
 		s.runner.SealResults = s.keyring
 	}
+	if err := s.instrument(); err != nil {
+		s.log.Error("metrics not fully set up", "err", err)
+	}
 
-	s.grpc = grpc.NewServer(append(s.grpcCreds(),
-		grpc.ChainUnaryInterceptor(s.deadlineUnary, s.routeUnary, s.aclUnary),
-		grpc.ChainStreamInterceptor(s.routeStream, s.aclStream),
+	s.grpc = grpc.NewServer(append(append(s.grpcCreds(), telemetry.GRPCServerOptions(cfg.TracerProvider)...),
+		grpc.ChainUnaryInterceptor(s.metricsUnary, s.deadlineUnary, s.routeUnary, s.aclUnary),
+		grpc.ChainStreamInterceptor(s.metricsStream, s.routeStream, s.aclStream),
 		grpc.MaxRecvMsgSize(cmp.Or(cfg.MaxRecvMsgBytes, 4<<20)),
 		grpc.MaxConcurrentStreams(cmp.Or(cfg.MaxConcurrentStreams, 1000)),
 		// Clients may ping every 10 s at most, even without calls (agents'
@@ -225,15 +235,20 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.goRun(s.monitorLeadership)
 	s.goRun(s.formCluster)
-	s.log.Info("coordinator started", "grpc", s.cfg.GRPCAdvertise, "raft", s.cfg.RaftAddr, "gateway", s.GatewayAddr(), "existing_state", s.rparts.hasState)
+	s.log.Info("coordinator started", "grpc", s.cfg.GRPCAdvertise, "raft", s.cfg.RaftAddr, "gateway", s.GatewayAddr(), "metrics", s.MetricsAddr(),
+		"existing_state", s.rparts.hasState)
 	return s, nil
 }
 
-// closeListeners closes the API listeners of a node that failed to start.
+// closeListeners closes the API and metrics listeners of a node that
+// failed to start.
 func (s *Server) closeListeners() {
 	s.lis.Close()
 	if s.gwLis != nil {
 		s.gwLis.Close()
+	}
+	if s.tel != nil && s.tel.http != nil {
+		_ = s.tel.http.Close()
 	}
 }
 
@@ -359,6 +374,7 @@ func (s *Server) shutdown(graceful bool) error {
 		err = s.raft.Shutdown().Error()
 		s.rparts.transport.Close()
 		s.wg.Wait()
+		s.closeTelemetry()
 		if cerr := s.rparts.close(); err == nil {
 			err = cerr
 		}
@@ -428,11 +444,13 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 
 // Apply commits a command through Raft and returns the FSM's result. Errors
 // the store returned come back as errors; Raft errors mean no leader here.
-func (s *Server) Apply(ctx context.Context, t fsm.MessageType, msg proto.Message) (any, error) {
+func (s *Server) Apply(ctx context.Context, t fsm.MessageType, msg proto.Message) (resp any, err error) {
 	b, err := fsm.Encode(t, msg)
 	if err != nil {
 		return nil, err
 	}
+	ctx, done := s.traceApply(ctx, msg)
+	defer func() { done(err) }()
 	timeout := 10 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)

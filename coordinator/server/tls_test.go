@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -259,5 +260,53 @@ func TestServerRefusesAnAgentCertificate(t *testing.T) {
 	cfg.TLSCertFile, cfg.TLSKeyFile = p.issue(tlsutil.CertOptions{Role: tlsutil.RoleAgent})
 	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "agent") {
 		t.Fatalf("want a refusal naming the agent role, got %v", err)
+	}
+}
+
+// TestRaftAdvertisesADNSName runs a TLS cluster whose servers advertise
+// their Raft address as a DNS name (localhost:PORT), as StatefulSet pods do
+// with their stable names: Raft records the names and dials them.
+func TestRaftAdvertisesADNSName(t *testing.T) {
+	p := newTestPKI(t)
+	servers := TestCluster(t, 3, func(i int, c *Config) {
+		n := tlsConfig(t, p, c.NodeID)
+		n.BootstrapExpect, n.Join = c.BootstrapExpect, c.Join
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		n.RaftAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		n.RaftAdvertise = fmt.Sprintf("localhost:%d", port)
+		*c = n
+	})
+	leader := WaitForLeader(t, servers...)
+	f := leader.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(f.Configuration().Servers); got != 3 {
+		t.Fatalf("%d voters, want 3", got)
+	}
+	for _, srv := range f.Configuration().Servers {
+		if !strings.HasPrefix(string(srv.Address), "localhost:") {
+			t.Fatalf("raft records %s at %s, want its advertised DNS name", srv.ID, srv.Address)
+		}
+	}
+	c := pb.NewInferenceOptimizationClient(p.client(leader.Addr(), tlsutil.CertOptions{Role: tlsutil.RoleClient}))
+	if _, err := c.CreateAIWorkloadConfig(ctxT(t), &pb.CreateAIWorkloadConfigRequest{AiWorkloadConfigName: "by-name",
+		AiWorkloadConfigs: &pb.AIWorkloadConfigs{WorkloadSpec: &pb.WorkloadSpec{Inline: testSpec}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range servers {
+		eventually(t, 10*time.Second, s.NodeID()+" applied the write", func() bool {
+			_, err := s.State().WorkloadConfig("000000000000", "by-name")
+			return err == nil
+		})
+	}
+	// Plaintext Raft needs an IP address.
+	if _, err := raftAdvertiseAddr("0.0.0.0:7234", true); err == nil {
+		t.Fatal("0.0.0.0 accepted as raft_advertise")
 	}
 }

@@ -121,6 +121,7 @@ func schema() *memdb.DBSchema {
 			"status": {Name: "status", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Status"}},
 		}},
 	}
+	tables[tableEndpoints] = endpointTable()
 	for name, t := range aclTables() {
 		tables[name] = t
 	}

@@ -76,6 +76,7 @@ func (sn *Snapshot) Persist(w io.Writer) error {
 		{tableMeta, func(r any) (byte, proto.Message) { return recordMeta, r.(*Meta).Record }},
 		{tableServers, func(r any) (byte, proto.Message) { return recordServer, r.(*Server).Record }},
 		{tableWorkloadConfigs, func(r any) (byte, proto.Message) { return recordWorkloadConfig, r.(*WorkloadConfig).Record }},
+		{tableEndpoints, func(r any) (byte, proto.Message) { return recordEndpoint, r.(*Endpoint).Record }},
 		{tableJobs, func(r any) (byte, proto.Message) {
 			if j := r.(*Job); j.Benchmark != nil {
 				return recordBenchmarkJob, j.Benchmark
@@ -183,6 +184,12 @@ func insertRecord(txn *memdb.Txn, kind byte, b []byte) error {
 			return err
 		}
 		return txn.Insert(tableAgents, &Agent{ID: m.GetAgentId(), Status: m.GetStatus(), Record: m})
+	case recordEndpoint:
+		m := &pb.EndpointRecord{}
+		if err := proto.Unmarshal(b, m); err != nil {
+			return err
+		}
+		return txn.Insert(tableEndpoints, newEndpoint(m))
 	case recordMeta:
 		m := &pb.ClusterMeta{}
 		if err := proto.Unmarshal(b, m); err != nil {

@@ -172,6 +172,12 @@ func (s *Store) Delete(cmd *pb.DeleteResourceCommand) (string, error) {
 		if err := txn.Delete(tableJobs, raw); err != nil {
 			return "", err
 		}
+	case KindEndpoint:
+		a, err := deleteEndpoint(txn, account, name)
+		if err != nil {
+			return "", err
+		}
+		arn = a
 	default:
 		return "", fmt.Errorf("delete command has unknown kind %q", cmd.GetKind())
 	}

@@ -42,6 +42,15 @@ const (
 	ActionWatchAIBenchmarkJob      = "sagemaker:WatchAIBenchmarkJob"
 )
 
+// Registered endpoints (a perfleet extension standing in for SageMaker
+// endpoints; ARN arn:…:sagemaker:<region>:<account>:endpoint/<name>).
+const (
+	ActionRegisterEndpoint   = "sagemaker:RegisterEndpoint"
+	ActionDescribeEndpoint   = "sagemaker:DescribeEndpoint"
+	ActionListEndpoints      = "sagemaker:ListEndpoints"
+	ActionDeregisterEndpoint = "sagemaker:DeregisterEndpoint"
+)
+
 // perfleet administration actions: identities, credentials, policies, roles,
 // audit, secrets, keyring, fleet and cluster operations.
 const (
@@ -108,7 +117,8 @@ var sageMakerActions = []string{
 
 var tagActions = []string{ActionTagResource, ActionUntagResource, ActionListTags}
 
-var extensionActions = []string{ActionGetAIBenchmarkJobResults, ActionGetAIBenchmarkJobLog, ActionWatchAIBenchmarkJob}
+var extensionActions = []string{ActionGetAIBenchmarkJobResults, ActionGetAIBenchmarkJobLog, ActionWatchAIBenchmarkJob,
+	ActionRegisterEndpoint, ActionDescribeEndpoint, ActionListEndpoints, ActionDeregisterEndpoint}
 
 var adminActions = []string{
 	ActionCreatePrincipal, ActionGetPrincipal, ActionListPrincipals, ActionDeletePrincipal,

@@ -22,6 +22,507 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// RegisterEndpointRequest names an endpoint.
+type RegisterEndpointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name: 1-63 characters of [a-zA-Z0-9-], starting with a letter or
+	// digit. Its ARN is arn:<partition>:sagemaker:<region>:<account>:endpoint/<name>.
+	EndpointName string `protobuf:"bytes,1,opt,name=endpoint_name,json=endpointName,proto3" json:"endpoint_name,omitempty"`
+	// The endpoint's base URLs, http(s)://host[:port][/path], 1-16 of them,
+	// no duplicates. A job splits each level across its agents; each agent's
+	// share goes to one URL, the URLs taken in turn, so give at least as many
+	// agents as URLs (placement.agents) to load every URL.
+	Urls []string `protobuf:"bytes,2,rep,name=urls,proto3" json:"urls,omitempty"`
+	// The API the endpoint speaks: openai-chat, openai-completions, kserve-v2
+	// or http. Empty: the workload spec's (default openai-chat). A job whose
+	// spec names a different api fails with a reason that says so.
+	ApiType string `protobuf:"bytes,3,opt,name=api_type,json=apiType,proto3" json:"api_type,omitempty"`
+	// The model name requests carry when the job names no
+	// inference_components and the spec no model.
+	ModelName string `protobuf:"bytes,4,opt,name=model_name,json=modelName,proto3" json:"model_name,omitempty"`
+	// Tags, as on other resources (at most 50).
+	Tags          []*Tag `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterEndpointRequest) Reset() {
+	*x = RegisterEndpointRequest{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterEndpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterEndpointRequest) ProtoMessage() {}
+
+func (x *RegisterEndpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterEndpointRequest.ProtoReflect.Descriptor instead.
+func (*RegisterEndpointRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RegisterEndpointRequest) GetEndpointName() string {
+	if x != nil {
+		return x.EndpointName
+	}
+	return ""
+}
+
+func (x *RegisterEndpointRequest) GetUrls() []string {
+	if x != nil {
+		return x.Urls
+	}
+	return nil
+}
+
+func (x *RegisterEndpointRequest) GetApiType() string {
+	if x != nil {
+		return x.ApiType
+	}
+	return ""
+}
+
+func (x *RegisterEndpointRequest) GetModelName() string {
+	if x != nil {
+		return x.ModelName
+	}
+	return ""
+}
+
+func (x *RegisterEndpointRequest) GetTags() []*Tag {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+// RegisterEndpointResponse answers RegisterEndpoint.
+type RegisterEndpointResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The endpoint's ARN.
+	EndpointArn   string `protobuf:"bytes,1,opt,name=endpoint_arn,json=endpointArn,proto3" json:"endpoint_arn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterEndpointResponse) Reset() {
+	*x = RegisterEndpointResponse{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterEndpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterEndpointResponse) ProtoMessage() {}
+
+func (x *RegisterEndpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterEndpointResponse.ProtoReflect.Descriptor instead.
+func (*RegisterEndpointResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RegisterEndpointResponse) GetEndpointArn() string {
+	if x != nil {
+		return x.EndpointArn
+	}
+	return ""
+}
+
+// DescribeEndpointRequest names a registered endpoint.
+type DescribeEndpointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The endpoint's name or ARN.
+	EndpointName  string `protobuf:"bytes,1,opt,name=endpoint_name,json=endpointName,proto3" json:"endpoint_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeEndpointRequest) Reset() {
+	*x = DescribeEndpointRequest{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeEndpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeEndpointRequest) ProtoMessage() {}
+
+func (x *DescribeEndpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeEndpointRequest.ProtoReflect.Descriptor instead.
+func (*DescribeEndpointRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DescribeEndpointRequest) GetEndpointName() string {
+	if x != nil {
+		return x.EndpointName
+	}
+	return ""
+}
+
+// DescribeEndpointResponse is a registered endpoint.
+type DescribeEndpointResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name.
+	EndpointName string `protobuf:"bytes,1,opt,name=endpoint_name,json=endpointName,proto3" json:"endpoint_name,omitempty"`
+	// The ARN.
+	EndpointArn string `protobuf:"bytes,2,opt,name=endpoint_arn,json=endpointArn,proto3" json:"endpoint_arn,omitempty"`
+	// The base URLs.
+	Urls []string `protobuf:"bytes,3,rep,name=urls,proto3" json:"urls,omitempty"`
+	// The API type; empty means the workload spec's.
+	ApiType string `protobuf:"bytes,4,opt,name=api_type,json=apiType,proto3" json:"api_type,omitempty"`
+	// The default model name.
+	ModelName string `protobuf:"bytes,5,opt,name=model_name,json=modelName,proto3" json:"model_name,omitempty"`
+	// Tags.
+	Tags []*Tag `protobuf:"bytes,6,rep,name=tags,proto3" json:"tags,omitempty"`
+	// When it was first registered.
+	CreationTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=creation_time,json=creationTime,proto3" json:"creation_time,omitempty"`
+	// When it was last registered.
+	LastModifiedTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_modified_time,json=lastModifiedTime,proto3" json:"last_modified_time,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *DescribeEndpointResponse) Reset() {
+	*x = DescribeEndpointResponse{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeEndpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeEndpointResponse) ProtoMessage() {}
+
+func (x *DescribeEndpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeEndpointResponse.ProtoReflect.Descriptor instead.
+func (*DescribeEndpointResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DescribeEndpointResponse) GetEndpointName() string {
+	if x != nil {
+		return x.EndpointName
+	}
+	return ""
+}
+
+func (x *DescribeEndpointResponse) GetEndpointArn() string {
+	if x != nil {
+		return x.EndpointArn
+	}
+	return ""
+}
+
+func (x *DescribeEndpointResponse) GetUrls() []string {
+	if x != nil {
+		return x.Urls
+	}
+	return nil
+}
+
+func (x *DescribeEndpointResponse) GetApiType() string {
+	if x != nil {
+		return x.ApiType
+	}
+	return ""
+}
+
+func (x *DescribeEndpointResponse) GetModelName() string {
+	if x != nil {
+		return x.ModelName
+	}
+	return ""
+}
+
+func (x *DescribeEndpointResponse) GetTags() []*Tag {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeEndpointResponse) GetCreationTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreationTime
+	}
+	return nil
+}
+
+func (x *DescribeEndpointResponse) GetLastModifiedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastModifiedTime
+	}
+	return nil
+}
+
+// ListEndpointsRequest filters and pages registered endpoints.
+type ListEndpointsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Substring of the name, 0-63 characters of [a-zA-Z0-9-].
+	NameContains string `protobuf:"bytes,1,opt,name=name_contains,json=nameContains,proto3" json:"name_contains,omitempty"`
+	// Page size, 1-100; 0 means the default of 10.
+	MaxResults int32 `protobuf:"varint,2,opt,name=max_results,json=maxResults,proto3" json:"max_results,omitempty"`
+	// The next_token of the previous page, with the same filter.
+	NextToken     string `protobuf:"bytes,3,opt,name=next_token,json=nextToken,proto3" json:"next_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEndpointsRequest) Reset() {
+	*x = ListEndpointsRequest{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEndpointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEndpointsRequest) ProtoMessage() {}
+
+func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
+func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListEndpointsRequest) GetNameContains() string {
+	if x != nil {
+		return x.NameContains
+	}
+	return ""
+}
+
+func (x *ListEndpointsRequest) GetMaxResults() int32 {
+	if x != nil {
+		return x.MaxResults
+	}
+	return 0
+}
+
+func (x *ListEndpointsRequest) GetNextToken() string {
+	if x != nil {
+		return x.NextToken
+	}
+	return ""
+}
+
+// ListEndpointsResponse is one page of registered endpoints, by name.
+type ListEndpointsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The endpoints.
+	Endpoints []*DescribeEndpointResponse `protobuf:"bytes,1,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	// Set when more endpoints follow.
+	NextToken     string `protobuf:"bytes,2,opt,name=next_token,json=nextToken,proto3" json:"next_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEndpointsResponse) Reset() {
+	*x = ListEndpointsResponse{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEndpointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEndpointsResponse) ProtoMessage() {}
+
+func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
+func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListEndpointsResponse) GetEndpoints() []*DescribeEndpointResponse {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *ListEndpointsResponse) GetNextToken() string {
+	if x != nil {
+		return x.NextToken
+	}
+	return ""
+}
+
+// DeregisterEndpointRequest names the endpoint to remove.
+type DeregisterEndpointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The endpoint's name or ARN.
+	EndpointName  string `protobuf:"bytes,1,opt,name=endpoint_name,json=endpointName,proto3" json:"endpoint_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeregisterEndpointRequest) Reset() {
+	*x = DeregisterEndpointRequest{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeregisterEndpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeregisterEndpointRequest) ProtoMessage() {}
+
+func (x *DeregisterEndpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeregisterEndpointRequest.ProtoReflect.Descriptor instead.
+func (*DeregisterEndpointRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DeregisterEndpointRequest) GetEndpointName() string {
+	if x != nil {
+		return x.EndpointName
+	}
+	return ""
+}
+
+// DeregisterEndpointResponse answers DeregisterEndpoint.
+type DeregisterEndpointResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The removed endpoint's ARN.
+	EndpointArn   string `protobuf:"bytes,1,opt,name=endpoint_arn,json=endpointArn,proto3" json:"endpoint_arn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeregisterEndpointResponse) Reset() {
+	*x = DeregisterEndpointResponse{}
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeregisterEndpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeregisterEndpointResponse) ProtoMessage() {}
+
+func (x *DeregisterEndpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeregisterEndpointResponse.ProtoReflect.Descriptor instead.
+func (*DeregisterEndpointResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DeregisterEndpointResponse) GetEndpointArn() string {
+	if x != nil {
+		return x.EndpointArn
+	}
+	return ""
+}
+
 // WorkloadSpec is a union; today it has one member, inline.
 type WorkloadSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -37,7 +538,7 @@ type WorkloadSpec struct {
 
 func (x *WorkloadSpec) Reset() {
 	*x = WorkloadSpec{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[0]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -49,7 +550,7 @@ func (x *WorkloadSpec) String() string {
 func (*WorkloadSpec) ProtoMessage() {}
 
 func (x *WorkloadSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[0]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -62,7 +563,7 @@ func (x *WorkloadSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkloadSpec.ProtoReflect.Descriptor instead.
 func (*WorkloadSpec) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{0}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WorkloadSpec) GetInline() string {
@@ -83,7 +584,7 @@ type AIWorkloadConfigs struct {
 
 func (x *AIWorkloadConfigs) Reset() {
 	*x = AIWorkloadConfigs{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[1]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -95,7 +596,7 @@ func (x *AIWorkloadConfigs) String() string {
 func (*AIWorkloadConfigs) ProtoMessage() {}
 
 func (x *AIWorkloadConfigs) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[1]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -108,7 +609,7 @@ func (x *AIWorkloadConfigs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AIWorkloadConfigs.ProtoReflect.Descriptor instead.
 func (*AIWorkloadConfigs) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{1}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AIWorkloadConfigs) GetWorkloadSpec() *WorkloadSpec {
@@ -129,7 +630,7 @@ type S3DataSource struct {
 
 func (x *S3DataSource) Reset() {
 	*x = S3DataSource{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[2]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -141,7 +642,7 @@ func (x *S3DataSource) String() string {
 func (*S3DataSource) ProtoMessage() {}
 
 func (x *S3DataSource) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[2]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -154,7 +655,7 @@ func (x *S3DataSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use S3DataSource.ProtoReflect.Descriptor instead.
 func (*S3DataSource) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{2}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *S3DataSource) GetS3Uri() string {
@@ -175,7 +676,7 @@ type DataSource struct {
 
 func (x *DataSource) Reset() {
 	*x = DataSource{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[3]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -187,7 +688,7 @@ func (x *DataSource) String() string {
 func (*DataSource) ProtoMessage() {}
 
 func (x *DataSource) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[3]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -200,7 +701,7 @@ func (x *DataSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataSource.ProtoReflect.Descriptor instead.
 func (*DataSource) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{3}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DataSource) GetS3DataSource() *S3DataSource {
@@ -224,7 +725,7 @@ type InputDataConfig struct {
 
 func (x *InputDataConfig) Reset() {
 	*x = InputDataConfig{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[4]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -236,7 +737,7 @@ func (x *InputDataConfig) String() string {
 func (*InputDataConfig) ProtoMessage() {}
 
 func (x *InputDataConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[4]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -249,7 +750,7 @@ func (x *InputDataConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputDataConfig.ProtoReflect.Descriptor instead.
 func (*InputDataConfig) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{4}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *InputDataConfig) GetChannelName() string {
@@ -277,7 +778,7 @@ type DatasetConfig struct {
 
 func (x *DatasetConfig) Reset() {
 	*x = DatasetConfig{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[5]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -289,7 +790,7 @@ func (x *DatasetConfig) String() string {
 func (*DatasetConfig) ProtoMessage() {}
 
 func (x *DatasetConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[5]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -302,7 +803,7 @@ func (x *DatasetConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatasetConfig.ProtoReflect.Descriptor instead.
 func (*DatasetConfig) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{5}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DatasetConfig) GetInputDataConfig() []*InputDataConfig {
@@ -334,7 +835,7 @@ type CreateAIWorkloadConfigRequest struct {
 
 func (x *CreateAIWorkloadConfigRequest) Reset() {
 	*x = CreateAIWorkloadConfigRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[6]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +847,7 @@ func (x *CreateAIWorkloadConfigRequest) String() string {
 func (*CreateAIWorkloadConfigRequest) ProtoMessage() {}
 
 func (x *CreateAIWorkloadConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[6]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +860,7 @@ func (x *CreateAIWorkloadConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAIWorkloadConfigRequest.ProtoReflect.Descriptor instead.
 func (*CreateAIWorkloadConfigRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{6}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateAIWorkloadConfigRequest) GetAiWorkloadConfigName() string {
@@ -408,7 +909,7 @@ type CreateAIWorkloadConfigResponse struct {
 
 func (x *CreateAIWorkloadConfigResponse) Reset() {
 	*x = CreateAIWorkloadConfigResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[7]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +921,7 @@ func (x *CreateAIWorkloadConfigResponse) String() string {
 func (*CreateAIWorkloadConfigResponse) ProtoMessage() {}
 
 func (x *CreateAIWorkloadConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[7]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +934,7 @@ func (x *CreateAIWorkloadConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAIWorkloadConfigResponse.ProtoReflect.Descriptor instead.
 func (*CreateAIWorkloadConfigResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{7}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateAIWorkloadConfigResponse) GetAiWorkloadConfigArn() string {
@@ -454,7 +955,7 @@ type DescribeAIWorkloadConfigRequest struct {
 
 func (x *DescribeAIWorkloadConfigRequest) Reset() {
 	*x = DescribeAIWorkloadConfigRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[8]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +967,7 @@ func (x *DescribeAIWorkloadConfigRequest) String() string {
 func (*DescribeAIWorkloadConfigRequest) ProtoMessage() {}
 
 func (x *DescribeAIWorkloadConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[8]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +980,7 @@ func (x *DescribeAIWorkloadConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeAIWorkloadConfigRequest.ProtoReflect.Descriptor instead.
 func (*DescribeAIWorkloadConfigRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{8}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DescribeAIWorkloadConfigRequest) GetAiWorkloadConfigName() string {
@@ -510,7 +1011,7 @@ type DescribeAIWorkloadConfigResponse struct {
 
 func (x *DescribeAIWorkloadConfigResponse) Reset() {
 	*x = DescribeAIWorkloadConfigResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[9]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +1023,7 @@ func (x *DescribeAIWorkloadConfigResponse) String() string {
 func (*DescribeAIWorkloadConfigResponse) ProtoMessage() {}
 
 func (x *DescribeAIWorkloadConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[9]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +1036,7 @@ func (x *DescribeAIWorkloadConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeAIWorkloadConfigResponse.ProtoReflect.Descriptor instead.
 func (*DescribeAIWorkloadConfigResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{9}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DescribeAIWorkloadConfigResponse) GetAiWorkloadConfigArn() string {
@@ -603,7 +1104,7 @@ type ListAIWorkloadConfigsRequest struct {
 
 func (x *ListAIWorkloadConfigsRequest) Reset() {
 	*x = ListAIWorkloadConfigsRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[10]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -615,7 +1116,7 @@ func (x *ListAIWorkloadConfigsRequest) String() string {
 func (*ListAIWorkloadConfigsRequest) ProtoMessage() {}
 
 func (x *ListAIWorkloadConfigsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[10]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -628,7 +1129,7 @@ func (x *ListAIWorkloadConfigsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAIWorkloadConfigsRequest.ProtoReflect.Descriptor instead.
 func (*ListAIWorkloadConfigsRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{10}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListAIWorkloadConfigsRequest) GetNameContains() string {
@@ -695,7 +1196,7 @@ type AIWorkloadConfigSummary struct {
 
 func (x *AIWorkloadConfigSummary) Reset() {
 	*x = AIWorkloadConfigSummary{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[11]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +1208,7 @@ func (x *AIWorkloadConfigSummary) String() string {
 func (*AIWorkloadConfigSummary) ProtoMessage() {}
 
 func (x *AIWorkloadConfigSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[11]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +1221,7 @@ func (x *AIWorkloadConfigSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AIWorkloadConfigSummary.ProtoReflect.Descriptor instead.
 func (*AIWorkloadConfigSummary) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{11}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AIWorkloadConfigSummary) GetAiWorkloadConfigName() string {
@@ -757,7 +1258,7 @@ type ListAIWorkloadConfigsResponse struct {
 
 func (x *ListAIWorkloadConfigsResponse) Reset() {
 	*x = ListAIWorkloadConfigsResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[12]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +1270,7 @@ func (x *ListAIWorkloadConfigsResponse) String() string {
 func (*ListAIWorkloadConfigsResponse) ProtoMessage() {}
 
 func (x *ListAIWorkloadConfigsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[12]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +1283,7 @@ func (x *ListAIWorkloadConfigsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAIWorkloadConfigsResponse.ProtoReflect.Descriptor instead.
 func (*ListAIWorkloadConfigsResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{12}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListAIWorkloadConfigsResponse) GetAiWorkloadConfigs() []*AIWorkloadConfigSummary {
@@ -810,7 +1311,7 @@ type DeleteAIWorkloadConfigRequest struct {
 
 func (x *DeleteAIWorkloadConfigRequest) Reset() {
 	*x = DeleteAIWorkloadConfigRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[13]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +1323,7 @@ func (x *DeleteAIWorkloadConfigRequest) String() string {
 func (*DeleteAIWorkloadConfigRequest) ProtoMessage() {}
 
 func (x *DeleteAIWorkloadConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[13]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1336,7 @@ func (x *DeleteAIWorkloadConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAIWorkloadConfigRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAIWorkloadConfigRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{13}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteAIWorkloadConfigRequest) GetAiWorkloadConfigName() string {
@@ -856,7 +1357,7 @@ type DeleteAIWorkloadConfigResponse struct {
 
 func (x *DeleteAIWorkloadConfigResponse) Reset() {
 	*x = DeleteAIWorkloadConfigResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[14]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -868,7 +1369,7 @@ func (x *DeleteAIWorkloadConfigResponse) String() string {
 func (*DeleteAIWorkloadConfigResponse) ProtoMessage() {}
 
 func (x *DeleteAIWorkloadConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[14]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -881,7 +1382,7 @@ func (x *DeleteAIWorkloadConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAIWorkloadConfigResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAIWorkloadConfigResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{14}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteAIWorkloadConfigResponse) GetAiWorkloadConfigArn() string {
@@ -904,7 +1405,7 @@ type InferenceComponentRef struct {
 
 func (x *InferenceComponentRef) Reset() {
 	*x = InferenceComponentRef{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[15]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1417,7 @@ func (x *InferenceComponentRef) String() string {
 func (*InferenceComponentRef) ProtoMessage() {}
 
 func (x *InferenceComponentRef) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[15]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1430,7 @@ func (x *InferenceComponentRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InferenceComponentRef.ProtoReflect.Descriptor instead.
 func (*InferenceComponentRef) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{15}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *InferenceComponentRef) GetIdentifier() string {
@@ -957,7 +1458,7 @@ type BenchmarkEndpoint struct {
 
 func (x *BenchmarkEndpoint) Reset() {
 	*x = BenchmarkEndpoint{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[16]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1470,7 @@ func (x *BenchmarkEndpoint) String() string {
 func (*BenchmarkEndpoint) ProtoMessage() {}
 
 func (x *BenchmarkEndpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[16]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1483,7 @@ func (x *BenchmarkEndpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BenchmarkEndpoint.ProtoReflect.Descriptor instead.
 func (*BenchmarkEndpoint) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{16}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *BenchmarkEndpoint) GetIdentifier() string {
@@ -1017,7 +1518,7 @@ type BenchmarkTarget struct {
 
 func (x *BenchmarkTarget) Reset() {
 	*x = BenchmarkTarget{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[17]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1530,7 @@ func (x *BenchmarkTarget) String() string {
 func (*BenchmarkTarget) ProtoMessage() {}
 
 func (x *BenchmarkTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[17]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1543,7 @@ func (x *BenchmarkTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BenchmarkTarget.ProtoReflect.Descriptor instead.
 func (*BenchmarkTarget) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{17}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *BenchmarkTarget) GetEndpoint() *BenchmarkEndpoint {
@@ -1067,7 +1568,7 @@ type CloudWatchLogs struct {
 
 func (x *CloudWatchLogs) Reset() {
 	*x = CloudWatchLogs{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[18]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1580,7 @@ func (x *CloudWatchLogs) String() string {
 func (*CloudWatchLogs) ProtoMessage() {}
 
 func (x *CloudWatchLogs) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[18]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1593,7 @@ func (x *CloudWatchLogs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloudWatchLogs.ProtoReflect.Descriptor instead.
 func (*CloudWatchLogs) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{18}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CloudWatchLogs) GetLogGroupArn() string {
@@ -1124,7 +1625,7 @@ type AIBenchmarkOutputConfig struct {
 
 func (x *AIBenchmarkOutputConfig) Reset() {
 	*x = AIBenchmarkOutputConfig{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[19]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1637,7 @@ func (x *AIBenchmarkOutputConfig) String() string {
 func (*AIBenchmarkOutputConfig) ProtoMessage() {}
 
 func (x *AIBenchmarkOutputConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[19]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1650,7 @@ func (x *AIBenchmarkOutputConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AIBenchmarkOutputConfig.ProtoReflect.Descriptor instead.
 func (*AIBenchmarkOutputConfig) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{19}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AIBenchmarkOutputConfig) GetS3OutputLocation() string {
@@ -1187,7 +1688,7 @@ type VpcConfig struct {
 
 func (x *VpcConfig) Reset() {
 	*x = VpcConfig{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[20]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1199,7 +1700,7 @@ func (x *VpcConfig) String() string {
 func (*VpcConfig) ProtoMessage() {}
 
 func (x *VpcConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[20]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1212,7 +1713,7 @@ func (x *VpcConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VpcConfig.ProtoReflect.Descriptor instead.
 func (*VpcConfig) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{20}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *VpcConfig) GetSecurityGroupIds() []string {
@@ -1240,7 +1741,7 @@ type NetworkConfig struct {
 
 func (x *NetworkConfig) Reset() {
 	*x = NetworkConfig{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[21]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1753,7 @@ func (x *NetworkConfig) String() string {
 func (*NetworkConfig) ProtoMessage() {}
 
 func (x *NetworkConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[21]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1766,7 @@ func (x *NetworkConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkConfig.ProtoReflect.Descriptor instead.
 func (*NetworkConfig) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{21}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *NetworkConfig) GetVpcConfig() *VpcConfig {
@@ -1302,7 +1803,7 @@ type CreateAIBenchmarkJobRequest struct {
 
 func (x *CreateAIBenchmarkJobRequest) Reset() {
 	*x = CreateAIBenchmarkJobRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[22]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1815,7 @@ func (x *CreateAIBenchmarkJobRequest) String() string {
 func (*CreateAIBenchmarkJobRequest) ProtoMessage() {}
 
 func (x *CreateAIBenchmarkJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[22]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1828,7 @@ func (x *CreateAIBenchmarkJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAIBenchmarkJobRequest.ProtoReflect.Descriptor instead.
 func (*CreateAIBenchmarkJobRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{22}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateAIBenchmarkJobRequest) GetAiBenchmarkJobName() string {
@@ -1397,7 +1898,7 @@ type CreateAIBenchmarkJobResponse struct {
 
 func (x *CreateAIBenchmarkJobResponse) Reset() {
 	*x = CreateAIBenchmarkJobResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[23]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1910,7 @@ func (x *CreateAIBenchmarkJobResponse) String() string {
 func (*CreateAIBenchmarkJobResponse) ProtoMessage() {}
 
 func (x *CreateAIBenchmarkJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[23]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1923,7 @@ func (x *CreateAIBenchmarkJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAIBenchmarkJobResponse.ProtoReflect.Descriptor instead.
 func (*CreateAIBenchmarkJobResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{23}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateAIBenchmarkJobResponse) GetAiBenchmarkJobArn() string {
@@ -1443,7 +1944,7 @@ type DescribeAIBenchmarkJobRequest struct {
 
 func (x *DescribeAIBenchmarkJobRequest) Reset() {
 	*x = DescribeAIBenchmarkJobRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[24]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1455,7 +1956,7 @@ func (x *DescribeAIBenchmarkJobRequest) String() string {
 func (*DescribeAIBenchmarkJobRequest) ProtoMessage() {}
 
 func (x *DescribeAIBenchmarkJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[24]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1468,7 +1969,7 @@ func (x *DescribeAIBenchmarkJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeAIBenchmarkJobRequest.ProtoReflect.Descriptor instead.
 func (*DescribeAIBenchmarkJobRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{24}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DescribeAIBenchmarkJobRequest) GetAiBenchmarkJobName() string {
@@ -1515,7 +2016,7 @@ type DescribeAIBenchmarkJobResponse struct {
 
 func (x *DescribeAIBenchmarkJobResponse) Reset() {
 	*x = DescribeAIBenchmarkJobResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[25]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +2028,7 @@ func (x *DescribeAIBenchmarkJobResponse) String() string {
 func (*DescribeAIBenchmarkJobResponse) ProtoMessage() {}
 
 func (x *DescribeAIBenchmarkJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[25]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +2041,7 @@ func (x *DescribeAIBenchmarkJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeAIBenchmarkJobResponse.ProtoReflect.Descriptor instead.
 func (*DescribeAIBenchmarkJobResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{25}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DescribeAIBenchmarkJobResponse) GetAiBenchmarkJobArn() string {
@@ -1666,7 +2167,7 @@ type ListAIBenchmarkJobsRequest struct {
 
 func (x *ListAIBenchmarkJobsRequest) Reset() {
 	*x = ListAIBenchmarkJobsRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[26]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +2179,7 @@ func (x *ListAIBenchmarkJobsRequest) String() string {
 func (*ListAIBenchmarkJobsRequest) ProtoMessage() {}
 
 func (x *ListAIBenchmarkJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[26]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +2192,7 @@ func (x *ListAIBenchmarkJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAIBenchmarkJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListAIBenchmarkJobsRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{26}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListAIBenchmarkJobsRequest) GetNameContains() string {
@@ -1771,7 +2272,7 @@ type AIBenchmarkJobSummary struct {
 
 func (x *AIBenchmarkJobSummary) Reset() {
 	*x = AIBenchmarkJobSummary{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[27]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1783,7 +2284,7 @@ func (x *AIBenchmarkJobSummary) String() string {
 func (*AIBenchmarkJobSummary) ProtoMessage() {}
 
 func (x *AIBenchmarkJobSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[27]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1796,7 +2297,7 @@ func (x *AIBenchmarkJobSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AIBenchmarkJobSummary.ProtoReflect.Descriptor instead.
 func (*AIBenchmarkJobSummary) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{27}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AIBenchmarkJobSummary) GetAiBenchmarkJobName() string {
@@ -1854,7 +2355,7 @@ type ListAIBenchmarkJobsResponse struct {
 
 func (x *ListAIBenchmarkJobsResponse) Reset() {
 	*x = ListAIBenchmarkJobsResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[28]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +2367,7 @@ func (x *ListAIBenchmarkJobsResponse) String() string {
 func (*ListAIBenchmarkJobsResponse) ProtoMessage() {}
 
 func (x *ListAIBenchmarkJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[28]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +2380,7 @@ func (x *ListAIBenchmarkJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAIBenchmarkJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListAIBenchmarkJobsResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{28}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListAIBenchmarkJobsResponse) GetAiBenchmarkJobs() []*AIBenchmarkJobSummary {
@@ -1907,7 +2408,7 @@ type StopAIBenchmarkJobRequest struct {
 
 func (x *StopAIBenchmarkJobRequest) Reset() {
 	*x = StopAIBenchmarkJobRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[29]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1919,7 +2420,7 @@ func (x *StopAIBenchmarkJobRequest) String() string {
 func (*StopAIBenchmarkJobRequest) ProtoMessage() {}
 
 func (x *StopAIBenchmarkJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[29]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1932,7 +2433,7 @@ func (x *StopAIBenchmarkJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopAIBenchmarkJobRequest.ProtoReflect.Descriptor instead.
 func (*StopAIBenchmarkJobRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{29}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StopAIBenchmarkJobRequest) GetAiBenchmarkJobName() string {
@@ -1953,7 +2454,7 @@ type StopAIBenchmarkJobResponse struct {
 
 func (x *StopAIBenchmarkJobResponse) Reset() {
 	*x = StopAIBenchmarkJobResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[30]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1965,7 +2466,7 @@ func (x *StopAIBenchmarkJobResponse) String() string {
 func (*StopAIBenchmarkJobResponse) ProtoMessage() {}
 
 func (x *StopAIBenchmarkJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[30]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1978,7 +2479,7 @@ func (x *StopAIBenchmarkJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopAIBenchmarkJobResponse.ProtoReflect.Descriptor instead.
 func (*StopAIBenchmarkJobResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{30}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StopAIBenchmarkJobResponse) GetAiBenchmarkJobArn() string {
@@ -2002,7 +2503,7 @@ type DeleteAIBenchmarkJobRequest struct {
 
 func (x *DeleteAIBenchmarkJobRequest) Reset() {
 	*x = DeleteAIBenchmarkJobRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[31]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2515,7 @@ func (x *DeleteAIBenchmarkJobRequest) String() string {
 func (*DeleteAIBenchmarkJobRequest) ProtoMessage() {}
 
 func (x *DeleteAIBenchmarkJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[31]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +2528,7 @@ func (x *DeleteAIBenchmarkJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAIBenchmarkJobRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAIBenchmarkJobRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{31}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeleteAIBenchmarkJobRequest) GetAiBenchmarkJobName() string {
@@ -2057,7 +2558,7 @@ type DeleteAIBenchmarkJobResponse struct {
 
 func (x *DeleteAIBenchmarkJobResponse) Reset() {
 	*x = DeleteAIBenchmarkJobResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[32]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2069,7 +2570,7 @@ func (x *DeleteAIBenchmarkJobResponse) String() string {
 func (*DeleteAIBenchmarkJobResponse) ProtoMessage() {}
 
 func (x *DeleteAIBenchmarkJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[32]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2082,7 +2583,7 @@ func (x *DeleteAIBenchmarkJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAIBenchmarkJobResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAIBenchmarkJobResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{32}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteAIBenchmarkJobResponse) GetAiBenchmarkJobArn() string {
@@ -2110,7 +2611,7 @@ type GetAIBenchmarkJobResultsRequest struct {
 
 func (x *GetAIBenchmarkJobResultsRequest) Reset() {
 	*x = GetAIBenchmarkJobResultsRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[33]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2623,7 @@ func (x *GetAIBenchmarkJobResultsRequest) String() string {
 func (*GetAIBenchmarkJobResultsRequest) ProtoMessage() {}
 
 func (x *GetAIBenchmarkJobResultsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[33]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2636,7 @@ func (x *GetAIBenchmarkJobResultsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAIBenchmarkJobResultsRequest.ProtoReflect.Descriptor instead.
 func (*GetAIBenchmarkJobResultsRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{33}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetAIBenchmarkJobResultsRequest) GetAiBenchmarkJobName() string {
@@ -2173,7 +2674,7 @@ type MetricSummary struct {
 
 func (x *MetricSummary) Reset() {
 	*x = MetricSummary{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[34]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2185,7 +2686,7 @@ func (x *MetricSummary) String() string {
 func (*MetricSummary) ProtoMessage() {}
 
 func (x *MetricSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[34]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2198,7 +2699,7 @@ func (x *MetricSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricSummary.ProtoReflect.Descriptor instead.
 func (*MetricSummary) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{34}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *MetricSummary) GetTag() string {
@@ -2320,7 +2821,7 @@ type LevelResult struct {
 
 func (x *LevelResult) Reset() {
 	*x = LevelResult{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[35]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2332,7 +2833,7 @@ func (x *LevelResult) String() string {
 func (*LevelResult) ProtoMessage() {}
 
 func (x *LevelResult) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[35]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2345,7 +2846,7 @@ func (x *LevelResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LevelResult.ProtoReflect.Descriptor instead.
 func (*LevelResult) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{35}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *LevelResult) GetIndex() uint32 {
@@ -2447,7 +2948,7 @@ type GetAIBenchmarkJobResultsResponse struct {
 
 func (x *GetAIBenchmarkJobResultsResponse) Reset() {
 	*x = GetAIBenchmarkJobResultsResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[36]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2459,7 +2960,7 @@ func (x *GetAIBenchmarkJobResultsResponse) String() string {
 func (*GetAIBenchmarkJobResultsResponse) ProtoMessage() {}
 
 func (x *GetAIBenchmarkJobResultsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[36]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2472,7 +2973,7 @@ func (x *GetAIBenchmarkJobResultsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAIBenchmarkJobResultsResponse.ProtoReflect.Descriptor instead.
 func (*GetAIBenchmarkJobResultsResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{36}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetAIBenchmarkJobResultsResponse) GetAiBenchmarkJobArn() string {
@@ -2507,7 +3008,7 @@ type WatchAIBenchmarkJobRequest struct {
 
 func (x *WatchAIBenchmarkJobRequest) Reset() {
 	*x = WatchAIBenchmarkJobRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[37]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2519,7 +3020,7 @@ func (x *WatchAIBenchmarkJobRequest) String() string {
 func (*WatchAIBenchmarkJobRequest) ProtoMessage() {}
 
 func (x *WatchAIBenchmarkJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[37]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2532,7 +3033,7 @@ func (x *WatchAIBenchmarkJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAIBenchmarkJobRequest.ProtoReflect.Descriptor instead.
 func (*WatchAIBenchmarkJobRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{37}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WatchAIBenchmarkJobRequest) GetAiBenchmarkJobName() string {
@@ -2576,7 +3077,7 @@ type LevelProgress struct {
 
 func (x *LevelProgress) Reset() {
 	*x = LevelProgress{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[38]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2588,7 +3089,7 @@ func (x *LevelProgress) String() string {
 func (*LevelProgress) ProtoMessage() {}
 
 func (x *LevelProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[38]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2601,7 +3102,7 @@ func (x *LevelProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LevelProgress.ProtoReflect.Descriptor instead.
 func (*LevelProgress) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{38}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *LevelProgress) GetIndex() uint32 {
@@ -2729,7 +3230,7 @@ type WatchAIBenchmarkJobResponse struct {
 
 func (x *WatchAIBenchmarkJobResponse) Reset() {
 	*x = WatchAIBenchmarkJobResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[39]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2741,7 +3242,7 @@ func (x *WatchAIBenchmarkJobResponse) String() string {
 func (*WatchAIBenchmarkJobResponse) ProtoMessage() {}
 
 func (x *WatchAIBenchmarkJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[39]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2754,7 +3255,7 @@ func (x *WatchAIBenchmarkJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAIBenchmarkJobResponse.ProtoReflect.Descriptor instead.
 func (*WatchAIBenchmarkJobResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{39}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WatchAIBenchmarkJobResponse) GetAiBenchmarkJobStatus() string {
@@ -2816,7 +3317,7 @@ type JobEvent struct {
 
 func (x *JobEvent) Reset() {
 	*x = JobEvent{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[40]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2828,7 +3329,7 @@ func (x *JobEvent) String() string {
 func (*JobEvent) ProtoMessage() {}
 
 func (x *JobEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[40]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2841,7 +3342,7 @@ func (x *JobEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobEvent.ProtoReflect.Descriptor instead.
 func (*JobEvent) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{40}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *JobEvent) GetIndex() uint64 {
@@ -2885,7 +3386,7 @@ type GetAIBenchmarkJobLogRequest struct {
 
 func (x *GetAIBenchmarkJobLogRequest) Reset() {
 	*x = GetAIBenchmarkJobLogRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[41]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2897,7 +3398,7 @@ func (x *GetAIBenchmarkJobLogRequest) String() string {
 func (*GetAIBenchmarkJobLogRequest) ProtoMessage() {}
 
 func (x *GetAIBenchmarkJobLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[41]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2910,7 +3411,7 @@ func (x *GetAIBenchmarkJobLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAIBenchmarkJobLogRequest.ProtoReflect.Descriptor instead.
 func (*GetAIBenchmarkJobLogRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{41}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetAIBenchmarkJobLogRequest) GetAiBenchmarkJobName() string {
@@ -2940,7 +3441,7 @@ type GetAIBenchmarkJobLogResponse struct {
 
 func (x *GetAIBenchmarkJobLogResponse) Reset() {
 	*x = GetAIBenchmarkJobLogResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[42]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2952,7 +3453,7 @@ func (x *GetAIBenchmarkJobLogResponse) String() string {
 func (*GetAIBenchmarkJobLogResponse) ProtoMessage() {}
 
 func (x *GetAIBenchmarkJobLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[42]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2965,7 +3466,7 @@ func (x *GetAIBenchmarkJobLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAIBenchmarkJobLogResponse.ProtoReflect.Descriptor instead.
 func (*GetAIBenchmarkJobLogResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{42}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetAIBenchmarkJobLogResponse) GetEvents() []*JobEvent {
@@ -2995,7 +3496,7 @@ type TagResourceRequest struct {
 
 func (x *TagResourceRequest) Reset() {
 	*x = TagResourceRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[43]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3007,7 +3508,7 @@ func (x *TagResourceRequest) String() string {
 func (*TagResourceRequest) ProtoMessage() {}
 
 func (x *TagResourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[43]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3020,7 +3521,7 @@ func (x *TagResourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagResourceRequest.ProtoReflect.Descriptor instead.
 func (*TagResourceRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{43}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *TagResourceRequest) GetResourceArn() string {
@@ -3048,7 +3549,7 @@ type TagResourceResponse struct {
 
 func (x *TagResourceResponse) Reset() {
 	*x = TagResourceResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[44]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3060,7 +3561,7 @@ func (x *TagResourceResponse) String() string {
 func (*TagResourceResponse) ProtoMessage() {}
 
 func (x *TagResourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[44]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3073,7 +3574,7 @@ func (x *TagResourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagResourceResponse.ProtoReflect.Descriptor instead.
 func (*TagResourceResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{44}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *TagResourceResponse) GetTags() []*Tag {
@@ -3096,7 +3597,7 @@ type UntagResourceRequest struct {
 
 func (x *UntagResourceRequest) Reset() {
 	*x = UntagResourceRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[45]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3108,7 +3609,7 @@ func (x *UntagResourceRequest) String() string {
 func (*UntagResourceRequest) ProtoMessage() {}
 
 func (x *UntagResourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[45]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3121,7 +3622,7 @@ func (x *UntagResourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UntagResourceRequest.ProtoReflect.Descriptor instead.
 func (*UntagResourceRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{45}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *UntagResourceRequest) GetResourceArn() string {
@@ -3149,7 +3650,7 @@ type UntagResourceResponse struct {
 
 func (x *UntagResourceResponse) Reset() {
 	*x = UntagResourceResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[46]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3161,7 +3662,7 @@ func (x *UntagResourceResponse) String() string {
 func (*UntagResourceResponse) ProtoMessage() {}
 
 func (x *UntagResourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[46]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3174,7 +3675,7 @@ func (x *UntagResourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UntagResourceResponse.ProtoReflect.Descriptor instead.
 func (*UntagResourceResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{46}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *UntagResourceResponse) GetTags() []*Tag {
@@ -3195,7 +3696,7 @@ type ListTagsRequest struct {
 
 func (x *ListTagsRequest) Reset() {
 	*x = ListTagsRequest{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[47]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3207,7 +3708,7 @@ func (x *ListTagsRequest) String() string {
 func (*ListTagsRequest) ProtoMessage() {}
 
 func (x *ListTagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[47]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3220,7 +3721,7 @@ func (x *ListTagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTagsRequest.ProtoReflect.Descriptor instead.
 func (*ListTagsRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{47}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListTagsRequest) GetResourceArn() string {
@@ -3241,7 +3742,7 @@ type ListTagsResponse struct {
 
 func (x *ListTagsResponse) Reset() {
 	*x = ListTagsResponse{}
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[48]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3253,7 +3754,7 @@ func (x *ListTagsResponse) String() string {
 func (*ListTagsResponse) ProtoMessage() {}
 
 func (x *ListTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[48]
+	mi := &file_perfleet_v1_inference_optimization_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3266,7 +3767,7 @@ func (x *ListTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTagsResponse.ProtoReflect.Descriptor instead.
 func (*ListTagsResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{48}
+	return file_perfleet_v1_inference_optimization_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListTagsResponse) GetTags() []*Tag {
@@ -3280,7 +3781,42 @@ var File_perfleet_v1_inference_optimization_proto protoreflect.FileDescriptor
 
 const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\n" +
-	"(perfleet/v1/inference_optimization.proto\x12\vperfleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18perfleet/v1/common.proto\x1a perfleet/v1/recommendation.proto\"&\n" +
+	"(perfleet/v1/inference_optimization.proto\x12\vperfleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18perfleet/v1/common.proto\x1a perfleet/v1/recommendation.proto\"\xb2\x01\n" +
+	"\x17RegisterEndpointRequest\x12#\n" +
+	"\rendpoint_name\x18\x01 \x01(\tR\fendpointName\x12\x12\n" +
+	"\x04urls\x18\x02 \x03(\tR\x04urls\x12\x19\n" +
+	"\bapi_type\x18\x03 \x01(\tR\aapiType\x12\x1d\n" +
+	"\n" +
+	"model_name\x18\x04 \x01(\tR\tmodelName\x12$\n" +
+	"\x04tags\x18\x05 \x03(\v2\x10.perfleet.v1.TagR\x04tags\"=\n" +
+	"\x18RegisterEndpointResponse\x12!\n" +
+	"\fendpoint_arn\x18\x01 \x01(\tR\vendpointArn\">\n" +
+	"\x17DescribeEndpointRequest\x12#\n" +
+	"\rendpoint_name\x18\x01 \x01(\tR\fendpointName\"\xe1\x02\n" +
+	"\x18DescribeEndpointResponse\x12#\n" +
+	"\rendpoint_name\x18\x01 \x01(\tR\fendpointName\x12!\n" +
+	"\fendpoint_arn\x18\x02 \x01(\tR\vendpointArn\x12\x12\n" +
+	"\x04urls\x18\x03 \x03(\tR\x04urls\x12\x19\n" +
+	"\bapi_type\x18\x04 \x01(\tR\aapiType\x12\x1d\n" +
+	"\n" +
+	"model_name\x18\x05 \x01(\tR\tmodelName\x12$\n" +
+	"\x04tags\x18\x06 \x03(\v2\x10.perfleet.v1.TagR\x04tags\x12?\n" +
+	"\rcreation_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fcreationTime\x12H\n" +
+	"\x12last_modified_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x10lastModifiedTime\"{\n" +
+	"\x14ListEndpointsRequest\x12#\n" +
+	"\rname_contains\x18\x01 \x01(\tR\fnameContains\x12\x1f\n" +
+	"\vmax_results\x18\x02 \x01(\x05R\n" +
+	"maxResults\x12\x1d\n" +
+	"\n" +
+	"next_token\x18\x03 \x01(\tR\tnextToken\"{\n" +
+	"\x15ListEndpointsResponse\x12C\n" +
+	"\tendpoints\x18\x01 \x03(\v2%.perfleet.v1.DescribeEndpointResponseR\tendpoints\x12\x1d\n" +
+	"\n" +
+	"next_token\x18\x02 \x01(\tR\tnextToken\"@\n" +
+	"\x19DeregisterEndpointRequest\x12#\n" +
+	"\rendpoint_name\x18\x01 \x01(\tR\fendpointName\"?\n" +
+	"\x1aDeregisterEndpointResponse\x12!\n" +
+	"\fendpoint_arn\x18\x01 \x01(\tR\vendpointArn\"&\n" +
 	"\fWorkloadSpec\x12\x16\n" +
 	"\x06inline\x18\x01 \x01(\tR\x06inline\"S\n" +
 	"\x11AIWorkloadConfigs\x12>\n" +
@@ -3513,7 +4049,7 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\x0fListTagsRequest\x12!\n" +
 	"\fresource_arn\x18\x01 \x01(\tR\vresourceArn\"8\n" +
 	"\x10ListTagsResponse\x12$\n" +
-	"\x04tags\x18\x01 \x03(\v2\x10.perfleet.v1.TagR\x04tags2\xb3\x11\n" +
+	"\x04tags\x18\x01 \x03(\v2\x10.perfleet.v1.TagR\x04tags2\xb4\x14\n" +
 	"\x15InferenceOptimization\x12q\n" +
 	"\x16CreateAIWorkloadConfig\x12*.perfleet.v1.CreateAIWorkloadConfigRequest\x1a+.perfleet.v1.CreateAIWorkloadConfigResponse\x12w\n" +
 	"\x18DescribeAIWorkloadConfig\x12,.perfleet.v1.DescribeAIWorkloadConfigRequest\x1a-.perfleet.v1.DescribeAIWorkloadConfigResponse\x12n\n" +
@@ -3534,7 +4070,11 @@ const file_perfleet_v1_inference_optimization_proto_rawDesc = "" +
 	"\x19DeleteAIRecommendationJob\x12-.perfleet.v1.DeleteAIRecommendationJobRequest\x1a..perfleet.v1.DeleteAIRecommendationJobResponse\x12P\n" +
 	"\vTagResource\x12\x1f.perfleet.v1.TagResourceRequest\x1a .perfleet.v1.TagResourceResponse\x12V\n" +
 	"\rUntagResource\x12!.perfleet.v1.UntagResourceRequest\x1a\".perfleet.v1.UntagResourceResponse\x12G\n" +
-	"\bListTags\x12\x1c.perfleet.v1.ListTagsRequest\x1a\x1d.perfleet.v1.ListTagsResponseB\xb6\x01\n" +
+	"\bListTags\x12\x1c.perfleet.v1.ListTagsRequest\x1a\x1d.perfleet.v1.ListTagsResponse\x12_\n" +
+	"\x10RegisterEndpoint\x12$.perfleet.v1.RegisterEndpointRequest\x1a%.perfleet.v1.RegisterEndpointResponse\x12_\n" +
+	"\x10DescribeEndpoint\x12$.perfleet.v1.DescribeEndpointRequest\x1a%.perfleet.v1.DescribeEndpointResponse\x12V\n" +
+	"\rListEndpoints\x12!.perfleet.v1.ListEndpointsRequest\x1a\".perfleet.v1.ListEndpointsResponse\x12e\n" +
+	"\x12DeregisterEndpoint\x12&.perfleet.v1.DeregisterEndpointRequest\x1a'.perfleet.v1.DeregisterEndpointResponseB\xb6\x01\n" +
 	"\x0fcom.perfleet.v1B\x1aInferenceOptimizationProtoP\x01Z:github.com/perfleet/perfleet/pkg/pb/perfleet/v1;perfleetv1\xa2\x02\x03PXX\xaa\x02\vPerfleet.V1\xca\x02\vPerfleet\\V1\xe2\x02\x17Perfleet\\V1\\GPBMetadata\xea\x02\fPerfleet::V1b\x06proto3"
 
 var (
@@ -3549,166 +4089,187 @@ func file_perfleet_v1_inference_optimization_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_inference_optimization_proto_rawDescData
 }
 
-var file_perfleet_v1_inference_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_perfleet_v1_inference_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_perfleet_v1_inference_optimization_proto_goTypes = []any{
-	(*WorkloadSpec)(nil),                        // 0: perfleet.v1.WorkloadSpec
-	(*AIWorkloadConfigs)(nil),                   // 1: perfleet.v1.AIWorkloadConfigs
-	(*S3DataSource)(nil),                        // 2: perfleet.v1.S3DataSource
-	(*DataSource)(nil),                          // 3: perfleet.v1.DataSource
-	(*InputDataConfig)(nil),                     // 4: perfleet.v1.InputDataConfig
-	(*DatasetConfig)(nil),                       // 5: perfleet.v1.DatasetConfig
-	(*CreateAIWorkloadConfigRequest)(nil),       // 6: perfleet.v1.CreateAIWorkloadConfigRequest
-	(*CreateAIWorkloadConfigResponse)(nil),      // 7: perfleet.v1.CreateAIWorkloadConfigResponse
-	(*DescribeAIWorkloadConfigRequest)(nil),     // 8: perfleet.v1.DescribeAIWorkloadConfigRequest
-	(*DescribeAIWorkloadConfigResponse)(nil),    // 9: perfleet.v1.DescribeAIWorkloadConfigResponse
-	(*ListAIWorkloadConfigsRequest)(nil),        // 10: perfleet.v1.ListAIWorkloadConfigsRequest
-	(*AIWorkloadConfigSummary)(nil),             // 11: perfleet.v1.AIWorkloadConfigSummary
-	(*ListAIWorkloadConfigsResponse)(nil),       // 12: perfleet.v1.ListAIWorkloadConfigsResponse
-	(*DeleteAIWorkloadConfigRequest)(nil),       // 13: perfleet.v1.DeleteAIWorkloadConfigRequest
-	(*DeleteAIWorkloadConfigResponse)(nil),      // 14: perfleet.v1.DeleteAIWorkloadConfigResponse
-	(*InferenceComponentRef)(nil),               // 15: perfleet.v1.InferenceComponentRef
-	(*BenchmarkEndpoint)(nil),                   // 16: perfleet.v1.BenchmarkEndpoint
-	(*BenchmarkTarget)(nil),                     // 17: perfleet.v1.BenchmarkTarget
-	(*CloudWatchLogs)(nil),                      // 18: perfleet.v1.CloudWatchLogs
-	(*AIBenchmarkOutputConfig)(nil),             // 19: perfleet.v1.AIBenchmarkOutputConfig
-	(*VpcConfig)(nil),                           // 20: perfleet.v1.VpcConfig
-	(*NetworkConfig)(nil),                       // 21: perfleet.v1.NetworkConfig
-	(*CreateAIBenchmarkJobRequest)(nil),         // 22: perfleet.v1.CreateAIBenchmarkJobRequest
-	(*CreateAIBenchmarkJobResponse)(nil),        // 23: perfleet.v1.CreateAIBenchmarkJobResponse
-	(*DescribeAIBenchmarkJobRequest)(nil),       // 24: perfleet.v1.DescribeAIBenchmarkJobRequest
-	(*DescribeAIBenchmarkJobResponse)(nil),      // 25: perfleet.v1.DescribeAIBenchmarkJobResponse
-	(*ListAIBenchmarkJobsRequest)(nil),          // 26: perfleet.v1.ListAIBenchmarkJobsRequest
-	(*AIBenchmarkJobSummary)(nil),               // 27: perfleet.v1.AIBenchmarkJobSummary
-	(*ListAIBenchmarkJobsResponse)(nil),         // 28: perfleet.v1.ListAIBenchmarkJobsResponse
-	(*StopAIBenchmarkJobRequest)(nil),           // 29: perfleet.v1.StopAIBenchmarkJobRequest
-	(*StopAIBenchmarkJobResponse)(nil),          // 30: perfleet.v1.StopAIBenchmarkJobResponse
-	(*DeleteAIBenchmarkJobRequest)(nil),         // 31: perfleet.v1.DeleteAIBenchmarkJobRequest
-	(*DeleteAIBenchmarkJobResponse)(nil),        // 32: perfleet.v1.DeleteAIBenchmarkJobResponse
-	(*GetAIBenchmarkJobResultsRequest)(nil),     // 33: perfleet.v1.GetAIBenchmarkJobResultsRequest
-	(*MetricSummary)(nil),                       // 34: perfleet.v1.MetricSummary
-	(*LevelResult)(nil),                         // 35: perfleet.v1.LevelResult
-	(*GetAIBenchmarkJobResultsResponse)(nil),    // 36: perfleet.v1.GetAIBenchmarkJobResultsResponse
-	(*WatchAIBenchmarkJobRequest)(nil),          // 37: perfleet.v1.WatchAIBenchmarkJobRequest
-	(*LevelProgress)(nil),                       // 38: perfleet.v1.LevelProgress
-	(*WatchAIBenchmarkJobResponse)(nil),         // 39: perfleet.v1.WatchAIBenchmarkJobResponse
-	(*JobEvent)(nil),                            // 40: perfleet.v1.JobEvent
-	(*GetAIBenchmarkJobLogRequest)(nil),         // 41: perfleet.v1.GetAIBenchmarkJobLogRequest
-	(*GetAIBenchmarkJobLogResponse)(nil),        // 42: perfleet.v1.GetAIBenchmarkJobLogResponse
-	(*TagResourceRequest)(nil),                  // 43: perfleet.v1.TagResourceRequest
-	(*TagResourceResponse)(nil),                 // 44: perfleet.v1.TagResourceResponse
-	(*UntagResourceRequest)(nil),                // 45: perfleet.v1.UntagResourceRequest
-	(*UntagResourceResponse)(nil),               // 46: perfleet.v1.UntagResourceResponse
-	(*ListTagsRequest)(nil),                     // 47: perfleet.v1.ListTagsRequest
-	(*ListTagsResponse)(nil),                    // 48: perfleet.v1.ListTagsResponse
-	nil,                                         // 49: perfleet.v1.LevelProgress.GpuUtilizationEntry
-	(*Tag)(nil),                                 // 50: perfleet.v1.Tag
-	(*timestamppb.Timestamp)(nil),               // 51: google.protobuf.Timestamp
-	(*MlflowConfig)(nil),                        // 52: perfleet.v1.MlflowConfig
-	(*CreateAIRecommendationJobRequest)(nil),    // 53: perfleet.v1.CreateAIRecommendationJobRequest
-	(*DescribeAIRecommendationJobRequest)(nil),  // 54: perfleet.v1.DescribeAIRecommendationJobRequest
-	(*ListAIRecommendationJobsRequest)(nil),     // 55: perfleet.v1.ListAIRecommendationJobsRequest
-	(*StopAIRecommendationJobRequest)(nil),      // 56: perfleet.v1.StopAIRecommendationJobRequest
-	(*DeleteAIRecommendationJobRequest)(nil),    // 57: perfleet.v1.DeleteAIRecommendationJobRequest
-	(*CreateAIRecommendationJobResponse)(nil),   // 58: perfleet.v1.CreateAIRecommendationJobResponse
-	(*DescribeAIRecommendationJobResponse)(nil), // 59: perfleet.v1.DescribeAIRecommendationJobResponse
-	(*ListAIRecommendationJobsResponse)(nil),    // 60: perfleet.v1.ListAIRecommendationJobsResponse
-	(*StopAIRecommendationJobResponse)(nil),     // 61: perfleet.v1.StopAIRecommendationJobResponse
-	(*DeleteAIRecommendationJobResponse)(nil),   // 62: perfleet.v1.DeleteAIRecommendationJobResponse
+	(*RegisterEndpointRequest)(nil),             // 0: perfleet.v1.RegisterEndpointRequest
+	(*RegisterEndpointResponse)(nil),            // 1: perfleet.v1.RegisterEndpointResponse
+	(*DescribeEndpointRequest)(nil),             // 2: perfleet.v1.DescribeEndpointRequest
+	(*DescribeEndpointResponse)(nil),            // 3: perfleet.v1.DescribeEndpointResponse
+	(*ListEndpointsRequest)(nil),                // 4: perfleet.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),               // 5: perfleet.v1.ListEndpointsResponse
+	(*DeregisterEndpointRequest)(nil),           // 6: perfleet.v1.DeregisterEndpointRequest
+	(*DeregisterEndpointResponse)(nil),          // 7: perfleet.v1.DeregisterEndpointResponse
+	(*WorkloadSpec)(nil),                        // 8: perfleet.v1.WorkloadSpec
+	(*AIWorkloadConfigs)(nil),                   // 9: perfleet.v1.AIWorkloadConfigs
+	(*S3DataSource)(nil),                        // 10: perfleet.v1.S3DataSource
+	(*DataSource)(nil),                          // 11: perfleet.v1.DataSource
+	(*InputDataConfig)(nil),                     // 12: perfleet.v1.InputDataConfig
+	(*DatasetConfig)(nil),                       // 13: perfleet.v1.DatasetConfig
+	(*CreateAIWorkloadConfigRequest)(nil),       // 14: perfleet.v1.CreateAIWorkloadConfigRequest
+	(*CreateAIWorkloadConfigResponse)(nil),      // 15: perfleet.v1.CreateAIWorkloadConfigResponse
+	(*DescribeAIWorkloadConfigRequest)(nil),     // 16: perfleet.v1.DescribeAIWorkloadConfigRequest
+	(*DescribeAIWorkloadConfigResponse)(nil),    // 17: perfleet.v1.DescribeAIWorkloadConfigResponse
+	(*ListAIWorkloadConfigsRequest)(nil),        // 18: perfleet.v1.ListAIWorkloadConfigsRequest
+	(*AIWorkloadConfigSummary)(nil),             // 19: perfleet.v1.AIWorkloadConfigSummary
+	(*ListAIWorkloadConfigsResponse)(nil),       // 20: perfleet.v1.ListAIWorkloadConfigsResponse
+	(*DeleteAIWorkloadConfigRequest)(nil),       // 21: perfleet.v1.DeleteAIWorkloadConfigRequest
+	(*DeleteAIWorkloadConfigResponse)(nil),      // 22: perfleet.v1.DeleteAIWorkloadConfigResponse
+	(*InferenceComponentRef)(nil),               // 23: perfleet.v1.InferenceComponentRef
+	(*BenchmarkEndpoint)(nil),                   // 24: perfleet.v1.BenchmarkEndpoint
+	(*BenchmarkTarget)(nil),                     // 25: perfleet.v1.BenchmarkTarget
+	(*CloudWatchLogs)(nil),                      // 26: perfleet.v1.CloudWatchLogs
+	(*AIBenchmarkOutputConfig)(nil),             // 27: perfleet.v1.AIBenchmarkOutputConfig
+	(*VpcConfig)(nil),                           // 28: perfleet.v1.VpcConfig
+	(*NetworkConfig)(nil),                       // 29: perfleet.v1.NetworkConfig
+	(*CreateAIBenchmarkJobRequest)(nil),         // 30: perfleet.v1.CreateAIBenchmarkJobRequest
+	(*CreateAIBenchmarkJobResponse)(nil),        // 31: perfleet.v1.CreateAIBenchmarkJobResponse
+	(*DescribeAIBenchmarkJobRequest)(nil),       // 32: perfleet.v1.DescribeAIBenchmarkJobRequest
+	(*DescribeAIBenchmarkJobResponse)(nil),      // 33: perfleet.v1.DescribeAIBenchmarkJobResponse
+	(*ListAIBenchmarkJobsRequest)(nil),          // 34: perfleet.v1.ListAIBenchmarkJobsRequest
+	(*AIBenchmarkJobSummary)(nil),               // 35: perfleet.v1.AIBenchmarkJobSummary
+	(*ListAIBenchmarkJobsResponse)(nil),         // 36: perfleet.v1.ListAIBenchmarkJobsResponse
+	(*StopAIBenchmarkJobRequest)(nil),           // 37: perfleet.v1.StopAIBenchmarkJobRequest
+	(*StopAIBenchmarkJobResponse)(nil),          // 38: perfleet.v1.StopAIBenchmarkJobResponse
+	(*DeleteAIBenchmarkJobRequest)(nil),         // 39: perfleet.v1.DeleteAIBenchmarkJobRequest
+	(*DeleteAIBenchmarkJobResponse)(nil),        // 40: perfleet.v1.DeleteAIBenchmarkJobResponse
+	(*GetAIBenchmarkJobResultsRequest)(nil),     // 41: perfleet.v1.GetAIBenchmarkJobResultsRequest
+	(*MetricSummary)(nil),                       // 42: perfleet.v1.MetricSummary
+	(*LevelResult)(nil),                         // 43: perfleet.v1.LevelResult
+	(*GetAIBenchmarkJobResultsResponse)(nil),    // 44: perfleet.v1.GetAIBenchmarkJobResultsResponse
+	(*WatchAIBenchmarkJobRequest)(nil),          // 45: perfleet.v1.WatchAIBenchmarkJobRequest
+	(*LevelProgress)(nil),                       // 46: perfleet.v1.LevelProgress
+	(*WatchAIBenchmarkJobResponse)(nil),         // 47: perfleet.v1.WatchAIBenchmarkJobResponse
+	(*JobEvent)(nil),                            // 48: perfleet.v1.JobEvent
+	(*GetAIBenchmarkJobLogRequest)(nil),         // 49: perfleet.v1.GetAIBenchmarkJobLogRequest
+	(*GetAIBenchmarkJobLogResponse)(nil),        // 50: perfleet.v1.GetAIBenchmarkJobLogResponse
+	(*TagResourceRequest)(nil),                  // 51: perfleet.v1.TagResourceRequest
+	(*TagResourceResponse)(nil),                 // 52: perfleet.v1.TagResourceResponse
+	(*UntagResourceRequest)(nil),                // 53: perfleet.v1.UntagResourceRequest
+	(*UntagResourceResponse)(nil),               // 54: perfleet.v1.UntagResourceResponse
+	(*ListTagsRequest)(nil),                     // 55: perfleet.v1.ListTagsRequest
+	(*ListTagsResponse)(nil),                    // 56: perfleet.v1.ListTagsResponse
+	nil,                                         // 57: perfleet.v1.LevelProgress.GpuUtilizationEntry
+	(*Tag)(nil),                                 // 58: perfleet.v1.Tag
+	(*timestamppb.Timestamp)(nil),               // 59: google.protobuf.Timestamp
+	(*MlflowConfig)(nil),                        // 60: perfleet.v1.MlflowConfig
+	(*CreateAIRecommendationJobRequest)(nil),    // 61: perfleet.v1.CreateAIRecommendationJobRequest
+	(*DescribeAIRecommendationJobRequest)(nil),  // 62: perfleet.v1.DescribeAIRecommendationJobRequest
+	(*ListAIRecommendationJobsRequest)(nil),     // 63: perfleet.v1.ListAIRecommendationJobsRequest
+	(*StopAIRecommendationJobRequest)(nil),      // 64: perfleet.v1.StopAIRecommendationJobRequest
+	(*DeleteAIRecommendationJobRequest)(nil),    // 65: perfleet.v1.DeleteAIRecommendationJobRequest
+	(*CreateAIRecommendationJobResponse)(nil),   // 66: perfleet.v1.CreateAIRecommendationJobResponse
+	(*DescribeAIRecommendationJobResponse)(nil), // 67: perfleet.v1.DescribeAIRecommendationJobResponse
+	(*ListAIRecommendationJobsResponse)(nil),    // 68: perfleet.v1.ListAIRecommendationJobsResponse
+	(*StopAIRecommendationJobResponse)(nil),     // 69: perfleet.v1.StopAIRecommendationJobResponse
+	(*DeleteAIRecommendationJobResponse)(nil),   // 70: perfleet.v1.DeleteAIRecommendationJobResponse
 }
 var file_perfleet_v1_inference_optimization_proto_depIdxs = []int32{
-	0,  // 0: perfleet.v1.AIWorkloadConfigs.workload_spec:type_name -> perfleet.v1.WorkloadSpec
-	2,  // 1: perfleet.v1.DataSource.s3_data_source:type_name -> perfleet.v1.S3DataSource
-	3,  // 2: perfleet.v1.InputDataConfig.data_source:type_name -> perfleet.v1.DataSource
-	4,  // 3: perfleet.v1.DatasetConfig.input_data_config:type_name -> perfleet.v1.InputDataConfig
-	1,  // 4: perfleet.v1.CreateAIWorkloadConfigRequest.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigs
-	5,  // 5: perfleet.v1.CreateAIWorkloadConfigRequest.dataset_config:type_name -> perfleet.v1.DatasetConfig
-	50, // 6: perfleet.v1.CreateAIWorkloadConfigRequest.tags:type_name -> perfleet.v1.Tag
-	1,  // 7: perfleet.v1.DescribeAIWorkloadConfigResponse.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigs
-	5,  // 8: perfleet.v1.DescribeAIWorkloadConfigResponse.dataset_config:type_name -> perfleet.v1.DatasetConfig
-	50, // 9: perfleet.v1.DescribeAIWorkloadConfigResponse.tags:type_name -> perfleet.v1.Tag
-	51, // 10: perfleet.v1.DescribeAIWorkloadConfigResponse.creation_time:type_name -> google.protobuf.Timestamp
-	51, // 11: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
-	51, // 12: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
-	51, // 13: perfleet.v1.AIWorkloadConfigSummary.creation_time:type_name -> google.protobuf.Timestamp
-	11, // 14: perfleet.v1.ListAIWorkloadConfigsResponse.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigSummary
-	15, // 15: perfleet.v1.BenchmarkEndpoint.inference_components:type_name -> perfleet.v1.InferenceComponentRef
-	16, // 16: perfleet.v1.BenchmarkTarget.endpoint:type_name -> perfleet.v1.BenchmarkEndpoint
-	52, // 17: perfleet.v1.AIBenchmarkOutputConfig.mlflow_config:type_name -> perfleet.v1.MlflowConfig
-	18, // 18: perfleet.v1.AIBenchmarkOutputConfig.cloud_watch_logs:type_name -> perfleet.v1.CloudWatchLogs
-	20, // 19: perfleet.v1.NetworkConfig.vpc_config:type_name -> perfleet.v1.VpcConfig
-	17, // 20: perfleet.v1.CreateAIBenchmarkJobRequest.benchmark_target:type_name -> perfleet.v1.BenchmarkTarget
-	19, // 21: perfleet.v1.CreateAIBenchmarkJobRequest.output_config:type_name -> perfleet.v1.AIBenchmarkOutputConfig
-	21, // 22: perfleet.v1.CreateAIBenchmarkJobRequest.network_config:type_name -> perfleet.v1.NetworkConfig
-	50, // 23: perfleet.v1.CreateAIBenchmarkJobRequest.tags:type_name -> perfleet.v1.Tag
-	17, // 24: perfleet.v1.DescribeAIBenchmarkJobResponse.benchmark_target:type_name -> perfleet.v1.BenchmarkTarget
-	51, // 25: perfleet.v1.DescribeAIBenchmarkJobResponse.creation_time:type_name -> google.protobuf.Timestamp
-	19, // 26: perfleet.v1.DescribeAIBenchmarkJobResponse.output_config:type_name -> perfleet.v1.AIBenchmarkOutputConfig
-	51, // 27: perfleet.v1.DescribeAIBenchmarkJobResponse.start_time:type_name -> google.protobuf.Timestamp
-	51, // 28: perfleet.v1.DescribeAIBenchmarkJobResponse.end_time:type_name -> google.protobuf.Timestamp
-	21, // 29: perfleet.v1.DescribeAIBenchmarkJobResponse.network_config:type_name -> perfleet.v1.NetworkConfig
-	50, // 30: perfleet.v1.DescribeAIBenchmarkJobResponse.tags:type_name -> perfleet.v1.Tag
-	51, // 31: perfleet.v1.DescribeAIBenchmarkJobResponse.last_modified_time:type_name -> google.protobuf.Timestamp
-	51, // 32: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
-	51, // 33: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
-	51, // 34: perfleet.v1.AIBenchmarkJobSummary.creation_time:type_name -> google.protobuf.Timestamp
-	51, // 35: perfleet.v1.AIBenchmarkJobSummary.end_time:type_name -> google.protobuf.Timestamp
-	27, // 36: perfleet.v1.ListAIBenchmarkJobsResponse.ai_benchmark_jobs:type_name -> perfleet.v1.AIBenchmarkJobSummary
-	34, // 37: perfleet.v1.LevelResult.metrics:type_name -> perfleet.v1.MetricSummary
-	51, // 38: perfleet.v1.LevelResult.end_time:type_name -> google.protobuf.Timestamp
-	35, // 39: perfleet.v1.GetAIBenchmarkJobResultsResponse.levels:type_name -> perfleet.v1.LevelResult
-	49, // 40: perfleet.v1.LevelProgress.gpu_utilization:type_name -> perfleet.v1.LevelProgress.GpuUtilizationEntry
-	38, // 41: perfleet.v1.WatchAIBenchmarkJobResponse.level:type_name -> perfleet.v1.LevelProgress
-	51, // 42: perfleet.v1.JobEvent.time:type_name -> google.protobuf.Timestamp
-	40, // 43: perfleet.v1.GetAIBenchmarkJobLogResponse.events:type_name -> perfleet.v1.JobEvent
-	50, // 44: perfleet.v1.TagResourceRequest.tags:type_name -> perfleet.v1.Tag
-	50, // 45: perfleet.v1.TagResourceResponse.tags:type_name -> perfleet.v1.Tag
-	50, // 46: perfleet.v1.UntagResourceResponse.tags:type_name -> perfleet.v1.Tag
-	50, // 47: perfleet.v1.ListTagsResponse.tags:type_name -> perfleet.v1.Tag
-	6,  // 48: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:input_type -> perfleet.v1.CreateAIWorkloadConfigRequest
-	8,  // 49: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:input_type -> perfleet.v1.DescribeAIWorkloadConfigRequest
-	10, // 50: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:input_type -> perfleet.v1.ListAIWorkloadConfigsRequest
-	13, // 51: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:input_type -> perfleet.v1.DeleteAIWorkloadConfigRequest
-	22, // 52: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:input_type -> perfleet.v1.CreateAIBenchmarkJobRequest
-	24, // 53: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:input_type -> perfleet.v1.DescribeAIBenchmarkJobRequest
-	26, // 54: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:input_type -> perfleet.v1.ListAIBenchmarkJobsRequest
-	29, // 55: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:input_type -> perfleet.v1.StopAIBenchmarkJobRequest
-	31, // 56: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:input_type -> perfleet.v1.DeleteAIBenchmarkJobRequest
-	33, // 57: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:input_type -> perfleet.v1.GetAIBenchmarkJobResultsRequest
-	37, // 58: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:input_type -> perfleet.v1.WatchAIBenchmarkJobRequest
-	41, // 59: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobLog:input_type -> perfleet.v1.GetAIBenchmarkJobLogRequest
-	53, // 60: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:input_type -> perfleet.v1.CreateAIRecommendationJobRequest
-	54, // 61: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:input_type -> perfleet.v1.DescribeAIRecommendationJobRequest
-	55, // 62: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:input_type -> perfleet.v1.ListAIRecommendationJobsRequest
-	56, // 63: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:input_type -> perfleet.v1.StopAIRecommendationJobRequest
-	57, // 64: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:input_type -> perfleet.v1.DeleteAIRecommendationJobRequest
-	43, // 65: perfleet.v1.InferenceOptimization.TagResource:input_type -> perfleet.v1.TagResourceRequest
-	45, // 66: perfleet.v1.InferenceOptimization.UntagResource:input_type -> perfleet.v1.UntagResourceRequest
-	47, // 67: perfleet.v1.InferenceOptimization.ListTags:input_type -> perfleet.v1.ListTagsRequest
-	7,  // 68: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:output_type -> perfleet.v1.CreateAIWorkloadConfigResponse
-	9,  // 69: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:output_type -> perfleet.v1.DescribeAIWorkloadConfigResponse
-	12, // 70: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:output_type -> perfleet.v1.ListAIWorkloadConfigsResponse
-	14, // 71: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:output_type -> perfleet.v1.DeleteAIWorkloadConfigResponse
-	23, // 72: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:output_type -> perfleet.v1.CreateAIBenchmarkJobResponse
-	25, // 73: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:output_type -> perfleet.v1.DescribeAIBenchmarkJobResponse
-	28, // 74: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:output_type -> perfleet.v1.ListAIBenchmarkJobsResponse
-	30, // 75: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:output_type -> perfleet.v1.StopAIBenchmarkJobResponse
-	32, // 76: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:output_type -> perfleet.v1.DeleteAIBenchmarkJobResponse
-	36, // 77: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:output_type -> perfleet.v1.GetAIBenchmarkJobResultsResponse
-	39, // 78: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:output_type -> perfleet.v1.WatchAIBenchmarkJobResponse
-	42, // 79: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobLog:output_type -> perfleet.v1.GetAIBenchmarkJobLogResponse
-	58, // 80: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:output_type -> perfleet.v1.CreateAIRecommendationJobResponse
-	59, // 81: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:output_type -> perfleet.v1.DescribeAIRecommendationJobResponse
-	60, // 82: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:output_type -> perfleet.v1.ListAIRecommendationJobsResponse
-	61, // 83: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:output_type -> perfleet.v1.StopAIRecommendationJobResponse
-	62, // 84: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:output_type -> perfleet.v1.DeleteAIRecommendationJobResponse
-	44, // 85: perfleet.v1.InferenceOptimization.TagResource:output_type -> perfleet.v1.TagResourceResponse
-	46, // 86: perfleet.v1.InferenceOptimization.UntagResource:output_type -> perfleet.v1.UntagResourceResponse
-	48, // 87: perfleet.v1.InferenceOptimization.ListTags:output_type -> perfleet.v1.ListTagsResponse
-	68, // [68:88] is the sub-list for method output_type
-	48, // [48:68] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	58, // 0: perfleet.v1.RegisterEndpointRequest.tags:type_name -> perfleet.v1.Tag
+	58, // 1: perfleet.v1.DescribeEndpointResponse.tags:type_name -> perfleet.v1.Tag
+	59, // 2: perfleet.v1.DescribeEndpointResponse.creation_time:type_name -> google.protobuf.Timestamp
+	59, // 3: perfleet.v1.DescribeEndpointResponse.last_modified_time:type_name -> google.protobuf.Timestamp
+	3,  // 4: perfleet.v1.ListEndpointsResponse.endpoints:type_name -> perfleet.v1.DescribeEndpointResponse
+	8,  // 5: perfleet.v1.AIWorkloadConfigs.workload_spec:type_name -> perfleet.v1.WorkloadSpec
+	10, // 6: perfleet.v1.DataSource.s3_data_source:type_name -> perfleet.v1.S3DataSource
+	11, // 7: perfleet.v1.InputDataConfig.data_source:type_name -> perfleet.v1.DataSource
+	12, // 8: perfleet.v1.DatasetConfig.input_data_config:type_name -> perfleet.v1.InputDataConfig
+	9,  // 9: perfleet.v1.CreateAIWorkloadConfigRequest.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigs
+	13, // 10: perfleet.v1.CreateAIWorkloadConfigRequest.dataset_config:type_name -> perfleet.v1.DatasetConfig
+	58, // 11: perfleet.v1.CreateAIWorkloadConfigRequest.tags:type_name -> perfleet.v1.Tag
+	9,  // 12: perfleet.v1.DescribeAIWorkloadConfigResponse.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigs
+	13, // 13: perfleet.v1.DescribeAIWorkloadConfigResponse.dataset_config:type_name -> perfleet.v1.DatasetConfig
+	58, // 14: perfleet.v1.DescribeAIWorkloadConfigResponse.tags:type_name -> perfleet.v1.Tag
+	59, // 15: perfleet.v1.DescribeAIWorkloadConfigResponse.creation_time:type_name -> google.protobuf.Timestamp
+	59, // 16: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
+	59, // 17: perfleet.v1.ListAIWorkloadConfigsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
+	59, // 18: perfleet.v1.AIWorkloadConfigSummary.creation_time:type_name -> google.protobuf.Timestamp
+	19, // 19: perfleet.v1.ListAIWorkloadConfigsResponse.ai_workload_configs:type_name -> perfleet.v1.AIWorkloadConfigSummary
+	23, // 20: perfleet.v1.BenchmarkEndpoint.inference_components:type_name -> perfleet.v1.InferenceComponentRef
+	24, // 21: perfleet.v1.BenchmarkTarget.endpoint:type_name -> perfleet.v1.BenchmarkEndpoint
+	60, // 22: perfleet.v1.AIBenchmarkOutputConfig.mlflow_config:type_name -> perfleet.v1.MlflowConfig
+	26, // 23: perfleet.v1.AIBenchmarkOutputConfig.cloud_watch_logs:type_name -> perfleet.v1.CloudWatchLogs
+	28, // 24: perfleet.v1.NetworkConfig.vpc_config:type_name -> perfleet.v1.VpcConfig
+	25, // 25: perfleet.v1.CreateAIBenchmarkJobRequest.benchmark_target:type_name -> perfleet.v1.BenchmarkTarget
+	27, // 26: perfleet.v1.CreateAIBenchmarkJobRequest.output_config:type_name -> perfleet.v1.AIBenchmarkOutputConfig
+	29, // 27: perfleet.v1.CreateAIBenchmarkJobRequest.network_config:type_name -> perfleet.v1.NetworkConfig
+	58, // 28: perfleet.v1.CreateAIBenchmarkJobRequest.tags:type_name -> perfleet.v1.Tag
+	25, // 29: perfleet.v1.DescribeAIBenchmarkJobResponse.benchmark_target:type_name -> perfleet.v1.BenchmarkTarget
+	59, // 30: perfleet.v1.DescribeAIBenchmarkJobResponse.creation_time:type_name -> google.protobuf.Timestamp
+	27, // 31: perfleet.v1.DescribeAIBenchmarkJobResponse.output_config:type_name -> perfleet.v1.AIBenchmarkOutputConfig
+	59, // 32: perfleet.v1.DescribeAIBenchmarkJobResponse.start_time:type_name -> google.protobuf.Timestamp
+	59, // 33: perfleet.v1.DescribeAIBenchmarkJobResponse.end_time:type_name -> google.protobuf.Timestamp
+	29, // 34: perfleet.v1.DescribeAIBenchmarkJobResponse.network_config:type_name -> perfleet.v1.NetworkConfig
+	58, // 35: perfleet.v1.DescribeAIBenchmarkJobResponse.tags:type_name -> perfleet.v1.Tag
+	59, // 36: perfleet.v1.DescribeAIBenchmarkJobResponse.last_modified_time:type_name -> google.protobuf.Timestamp
+	59, // 37: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_after:type_name -> google.protobuf.Timestamp
+	59, // 38: perfleet.v1.ListAIBenchmarkJobsRequest.creation_time_before:type_name -> google.protobuf.Timestamp
+	59, // 39: perfleet.v1.AIBenchmarkJobSummary.creation_time:type_name -> google.protobuf.Timestamp
+	59, // 40: perfleet.v1.AIBenchmarkJobSummary.end_time:type_name -> google.protobuf.Timestamp
+	35, // 41: perfleet.v1.ListAIBenchmarkJobsResponse.ai_benchmark_jobs:type_name -> perfleet.v1.AIBenchmarkJobSummary
+	42, // 42: perfleet.v1.LevelResult.metrics:type_name -> perfleet.v1.MetricSummary
+	59, // 43: perfleet.v1.LevelResult.end_time:type_name -> google.protobuf.Timestamp
+	43, // 44: perfleet.v1.GetAIBenchmarkJobResultsResponse.levels:type_name -> perfleet.v1.LevelResult
+	57, // 45: perfleet.v1.LevelProgress.gpu_utilization:type_name -> perfleet.v1.LevelProgress.GpuUtilizationEntry
+	46, // 46: perfleet.v1.WatchAIBenchmarkJobResponse.level:type_name -> perfleet.v1.LevelProgress
+	59, // 47: perfleet.v1.JobEvent.time:type_name -> google.protobuf.Timestamp
+	48, // 48: perfleet.v1.GetAIBenchmarkJobLogResponse.events:type_name -> perfleet.v1.JobEvent
+	58, // 49: perfleet.v1.TagResourceRequest.tags:type_name -> perfleet.v1.Tag
+	58, // 50: perfleet.v1.TagResourceResponse.tags:type_name -> perfleet.v1.Tag
+	58, // 51: perfleet.v1.UntagResourceResponse.tags:type_name -> perfleet.v1.Tag
+	58, // 52: perfleet.v1.ListTagsResponse.tags:type_name -> perfleet.v1.Tag
+	14, // 53: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:input_type -> perfleet.v1.CreateAIWorkloadConfigRequest
+	16, // 54: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:input_type -> perfleet.v1.DescribeAIWorkloadConfigRequest
+	18, // 55: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:input_type -> perfleet.v1.ListAIWorkloadConfigsRequest
+	21, // 56: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:input_type -> perfleet.v1.DeleteAIWorkloadConfigRequest
+	30, // 57: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:input_type -> perfleet.v1.CreateAIBenchmarkJobRequest
+	32, // 58: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:input_type -> perfleet.v1.DescribeAIBenchmarkJobRequest
+	34, // 59: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:input_type -> perfleet.v1.ListAIBenchmarkJobsRequest
+	37, // 60: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:input_type -> perfleet.v1.StopAIBenchmarkJobRequest
+	39, // 61: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:input_type -> perfleet.v1.DeleteAIBenchmarkJobRequest
+	41, // 62: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:input_type -> perfleet.v1.GetAIBenchmarkJobResultsRequest
+	45, // 63: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:input_type -> perfleet.v1.WatchAIBenchmarkJobRequest
+	49, // 64: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobLog:input_type -> perfleet.v1.GetAIBenchmarkJobLogRequest
+	61, // 65: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:input_type -> perfleet.v1.CreateAIRecommendationJobRequest
+	62, // 66: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:input_type -> perfleet.v1.DescribeAIRecommendationJobRequest
+	63, // 67: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:input_type -> perfleet.v1.ListAIRecommendationJobsRequest
+	64, // 68: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:input_type -> perfleet.v1.StopAIRecommendationJobRequest
+	65, // 69: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:input_type -> perfleet.v1.DeleteAIRecommendationJobRequest
+	51, // 70: perfleet.v1.InferenceOptimization.TagResource:input_type -> perfleet.v1.TagResourceRequest
+	53, // 71: perfleet.v1.InferenceOptimization.UntagResource:input_type -> perfleet.v1.UntagResourceRequest
+	55, // 72: perfleet.v1.InferenceOptimization.ListTags:input_type -> perfleet.v1.ListTagsRequest
+	0,  // 73: perfleet.v1.InferenceOptimization.RegisterEndpoint:input_type -> perfleet.v1.RegisterEndpointRequest
+	2,  // 74: perfleet.v1.InferenceOptimization.DescribeEndpoint:input_type -> perfleet.v1.DescribeEndpointRequest
+	4,  // 75: perfleet.v1.InferenceOptimization.ListEndpoints:input_type -> perfleet.v1.ListEndpointsRequest
+	6,  // 76: perfleet.v1.InferenceOptimization.DeregisterEndpoint:input_type -> perfleet.v1.DeregisterEndpointRequest
+	15, // 77: perfleet.v1.InferenceOptimization.CreateAIWorkloadConfig:output_type -> perfleet.v1.CreateAIWorkloadConfigResponse
+	17, // 78: perfleet.v1.InferenceOptimization.DescribeAIWorkloadConfig:output_type -> perfleet.v1.DescribeAIWorkloadConfigResponse
+	20, // 79: perfleet.v1.InferenceOptimization.ListAIWorkloadConfigs:output_type -> perfleet.v1.ListAIWorkloadConfigsResponse
+	22, // 80: perfleet.v1.InferenceOptimization.DeleteAIWorkloadConfig:output_type -> perfleet.v1.DeleteAIWorkloadConfigResponse
+	31, // 81: perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob:output_type -> perfleet.v1.CreateAIBenchmarkJobResponse
+	33, // 82: perfleet.v1.InferenceOptimization.DescribeAIBenchmarkJob:output_type -> perfleet.v1.DescribeAIBenchmarkJobResponse
+	36, // 83: perfleet.v1.InferenceOptimization.ListAIBenchmarkJobs:output_type -> perfleet.v1.ListAIBenchmarkJobsResponse
+	38, // 84: perfleet.v1.InferenceOptimization.StopAIBenchmarkJob:output_type -> perfleet.v1.StopAIBenchmarkJobResponse
+	40, // 85: perfleet.v1.InferenceOptimization.DeleteAIBenchmarkJob:output_type -> perfleet.v1.DeleteAIBenchmarkJobResponse
+	44, // 86: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobResults:output_type -> perfleet.v1.GetAIBenchmarkJobResultsResponse
+	47, // 87: perfleet.v1.InferenceOptimization.WatchAIBenchmarkJob:output_type -> perfleet.v1.WatchAIBenchmarkJobResponse
+	50, // 88: perfleet.v1.InferenceOptimization.GetAIBenchmarkJobLog:output_type -> perfleet.v1.GetAIBenchmarkJobLogResponse
+	66, // 89: perfleet.v1.InferenceOptimization.CreateAIRecommendationJob:output_type -> perfleet.v1.CreateAIRecommendationJobResponse
+	67, // 90: perfleet.v1.InferenceOptimization.DescribeAIRecommendationJob:output_type -> perfleet.v1.DescribeAIRecommendationJobResponse
+	68, // 91: perfleet.v1.InferenceOptimization.ListAIRecommendationJobs:output_type -> perfleet.v1.ListAIRecommendationJobsResponse
+	69, // 92: perfleet.v1.InferenceOptimization.StopAIRecommendationJob:output_type -> perfleet.v1.StopAIRecommendationJobResponse
+	70, // 93: perfleet.v1.InferenceOptimization.DeleteAIRecommendationJob:output_type -> perfleet.v1.DeleteAIRecommendationJobResponse
+	52, // 94: perfleet.v1.InferenceOptimization.TagResource:output_type -> perfleet.v1.TagResourceResponse
+	54, // 95: perfleet.v1.InferenceOptimization.UntagResource:output_type -> perfleet.v1.UntagResourceResponse
+	56, // 96: perfleet.v1.InferenceOptimization.ListTags:output_type -> perfleet.v1.ListTagsResponse
+	1,  // 97: perfleet.v1.InferenceOptimization.RegisterEndpoint:output_type -> perfleet.v1.RegisterEndpointResponse
+	3,  // 98: perfleet.v1.InferenceOptimization.DescribeEndpoint:output_type -> perfleet.v1.DescribeEndpointResponse
+	5,  // 99: perfleet.v1.InferenceOptimization.ListEndpoints:output_type -> perfleet.v1.ListEndpointsResponse
+	7,  // 100: perfleet.v1.InferenceOptimization.DeregisterEndpoint:output_type -> perfleet.v1.DeregisterEndpointResponse
+	77, // [77:101] is the sub-list for method output_type
+	53, // [53:77] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_inference_optimization_proto_init() }
@@ -3724,7 +4285,7 @@ func file_perfleet_v1_inference_optimization_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_inference_optimization_proto_rawDesc), len(file_perfleet_v1_inference_optimization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   50,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

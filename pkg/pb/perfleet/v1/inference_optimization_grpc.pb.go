@@ -39,6 +39,10 @@ const (
 	InferenceOptimization_TagResource_FullMethodName                 = "/perfleet.v1.InferenceOptimization/TagResource"
 	InferenceOptimization_UntagResource_FullMethodName               = "/perfleet.v1.InferenceOptimization/UntagResource"
 	InferenceOptimization_ListTags_FullMethodName                    = "/perfleet.v1.InferenceOptimization/ListTags"
+	InferenceOptimization_RegisterEndpoint_FullMethodName            = "/perfleet.v1.InferenceOptimization/RegisterEndpoint"
+	InferenceOptimization_DescribeEndpoint_FullMethodName            = "/perfleet.v1.InferenceOptimization/DescribeEndpoint"
+	InferenceOptimization_ListEndpoints_FullMethodName               = "/perfleet.v1.InferenceOptimization/ListEndpoints"
+	InferenceOptimization_DeregisterEndpoint_FullMethodName          = "/perfleet.v1.InferenceOptimization/DeregisterEndpoint"
 )
 
 // InferenceOptimizationClient is the client API for InferenceOptimization service.
@@ -125,6 +129,20 @@ type InferenceOptimizationClient interface {
 	UntagResource(ctx context.Context, in *UntagResourceRequest, opts ...grpc.CallOption) (*UntagResourceResponse, error)
 	// ListTags returns a resource's tags, sorted by key.
 	ListTags(ctx context.Context, in *ListTagsRequest, opts ...grpc.CallOption) (*ListTagsResponse, error)
+	// RegisterEndpoint names an inference endpoint of the caller's account (a
+	// perfleet extension, the stand-in for a SageMaker endpoint): its URLs,
+	// API type and model. A benchmark job's
+	// benchmark_target.endpoint.identifier may then be the name (or ARN)
+	// instead of a URL. Registering an existing name replaces its settings;
+	// jobs already running keep the URLs they started with.
+	RegisterEndpoint(ctx context.Context, in *RegisterEndpointRequest, opts ...grpc.CallOption) (*RegisterEndpointResponse, error)
+	// DescribeEndpoint returns a registered endpoint.
+	DescribeEndpoint(ctx context.Context, in *DescribeEndpointRequest, opts ...grpc.CallOption) (*DescribeEndpointResponse, error)
+	// ListEndpoints lists the account's registered endpoints by name.
+	ListEndpoints(ctx context.Context, in *ListEndpointsRequest, opts ...grpc.CallOption) (*ListEndpointsResponse, error)
+	// DeregisterEndpoint removes a registered endpoint. It is refused
+	// (ResourceInUse) while a benchmark job that is not finished targets it.
+	DeregisterEndpoint(ctx context.Context, in *DeregisterEndpointRequest, opts ...grpc.CallOption) (*DeregisterEndpointResponse, error)
 }
 
 type inferenceOptimizationClient struct {
@@ -344,6 +362,46 @@ func (c *inferenceOptimizationClient) ListTags(ctx context.Context, in *ListTags
 	return out, nil
 }
 
+func (c *inferenceOptimizationClient) RegisterEndpoint(ctx context.Context, in *RegisterEndpointRequest, opts ...grpc.CallOption) (*RegisterEndpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RegisterEndpointResponse)
+	err := c.cc.Invoke(ctx, InferenceOptimization_RegisterEndpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inferenceOptimizationClient) DescribeEndpoint(ctx context.Context, in *DescribeEndpointRequest, opts ...grpc.CallOption) (*DescribeEndpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DescribeEndpointResponse)
+	err := c.cc.Invoke(ctx, InferenceOptimization_DescribeEndpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inferenceOptimizationClient) ListEndpoints(ctx context.Context, in *ListEndpointsRequest, opts ...grpc.CallOption) (*ListEndpointsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListEndpointsResponse)
+	err := c.cc.Invoke(ctx, InferenceOptimization_ListEndpoints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inferenceOptimizationClient) DeregisterEndpoint(ctx context.Context, in *DeregisterEndpointRequest, opts ...grpc.CallOption) (*DeregisterEndpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeregisterEndpointResponse)
+	err := c.cc.Invoke(ctx, InferenceOptimization_DeregisterEndpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InferenceOptimizationServer is the server API for InferenceOptimization service.
 // All implementations must embed UnimplementedInferenceOptimizationServer
 // for forward compatibility.
@@ -428,6 +486,20 @@ type InferenceOptimizationServer interface {
 	UntagResource(context.Context, *UntagResourceRequest) (*UntagResourceResponse, error)
 	// ListTags returns a resource's tags, sorted by key.
 	ListTags(context.Context, *ListTagsRequest) (*ListTagsResponse, error)
+	// RegisterEndpoint names an inference endpoint of the caller's account (a
+	// perfleet extension, the stand-in for a SageMaker endpoint): its URLs,
+	// API type and model. A benchmark job's
+	// benchmark_target.endpoint.identifier may then be the name (or ARN)
+	// instead of a URL. Registering an existing name replaces its settings;
+	// jobs already running keep the URLs they started with.
+	RegisterEndpoint(context.Context, *RegisterEndpointRequest) (*RegisterEndpointResponse, error)
+	// DescribeEndpoint returns a registered endpoint.
+	DescribeEndpoint(context.Context, *DescribeEndpointRequest) (*DescribeEndpointResponse, error)
+	// ListEndpoints lists the account's registered endpoints by name.
+	ListEndpoints(context.Context, *ListEndpointsRequest) (*ListEndpointsResponse, error)
+	// DeregisterEndpoint removes a registered endpoint. It is refused
+	// (ResourceInUse) while a benchmark job that is not finished targets it.
+	DeregisterEndpoint(context.Context, *DeregisterEndpointRequest) (*DeregisterEndpointResponse, error)
 	mustEmbedUnimplementedInferenceOptimizationServer()
 }
 
@@ -497,6 +569,18 @@ func (UnimplementedInferenceOptimizationServer) UntagResource(context.Context, *
 }
 func (UnimplementedInferenceOptimizationServer) ListTags(context.Context, *ListTagsRequest) (*ListTagsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTags not implemented")
+}
+func (UnimplementedInferenceOptimizationServer) RegisterEndpoint(context.Context, *RegisterEndpointRequest) (*RegisterEndpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegisterEndpoint not implemented")
+}
+func (UnimplementedInferenceOptimizationServer) DescribeEndpoint(context.Context, *DescribeEndpointRequest) (*DescribeEndpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DescribeEndpoint not implemented")
+}
+func (UnimplementedInferenceOptimizationServer) ListEndpoints(context.Context, *ListEndpointsRequest) (*ListEndpointsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListEndpoints not implemented")
+}
+func (UnimplementedInferenceOptimizationServer) DeregisterEndpoint(context.Context, *DeregisterEndpointRequest) (*DeregisterEndpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeregisterEndpoint not implemented")
 }
 func (UnimplementedInferenceOptimizationServer) mustEmbedUnimplementedInferenceOptimizationServer() {}
 func (UnimplementedInferenceOptimizationServer) testEmbeddedByValue()                               {}
@@ -872,6 +956,78 @@ func _InferenceOptimization_ListTags_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _InferenceOptimization_RegisterEndpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterEndpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InferenceOptimizationServer).RegisterEndpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InferenceOptimization_RegisterEndpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InferenceOptimizationServer).RegisterEndpoint(ctx, req.(*RegisterEndpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InferenceOptimization_DescribeEndpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DescribeEndpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InferenceOptimizationServer).DescribeEndpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InferenceOptimization_DescribeEndpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InferenceOptimizationServer).DescribeEndpoint(ctx, req.(*DescribeEndpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InferenceOptimization_ListEndpoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListEndpointsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InferenceOptimizationServer).ListEndpoints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InferenceOptimization_ListEndpoints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InferenceOptimizationServer).ListEndpoints(ctx, req.(*ListEndpointsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InferenceOptimization_DeregisterEndpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeregisterEndpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InferenceOptimizationServer).DeregisterEndpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InferenceOptimization_DeregisterEndpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InferenceOptimizationServer).DeregisterEndpoint(ctx, req.(*DeregisterEndpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // InferenceOptimization_ServiceDesc is the grpc.ServiceDesc for InferenceOptimization service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -954,6 +1110,22 @@ var InferenceOptimization_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListTags",
 			Handler:    _InferenceOptimization_ListTags_Handler,
+		},
+		{
+			MethodName: "RegisterEndpoint",
+			Handler:    _InferenceOptimization_RegisterEndpoint_Handler,
+		},
+		{
+			MethodName: "DescribeEndpoint",
+			Handler:    _InferenceOptimization_DescribeEndpoint_Handler,
+		},
+		{
+			MethodName: "ListEndpoints",
+			Handler:    _InferenceOptimization_ListEndpoints_Handler,
+		},
+		{
+			MethodName: "DeregisterEndpoint",
+			Handler:    _InferenceOptimization_DeregisterEndpoint_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -77,6 +77,108 @@ func (x *WorkloadConfigRecord) GetConfig() *DescribeAIWorkloadConfigResponse {
 	return nil
 }
 
+// EndpointRecord is a stored registered endpoint.
+type EndpointRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The owning account (12 digits).
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The endpoint as Describe returns it.
+	Endpoint      *DescribeEndpointResponse `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndpointRecord) Reset() {
+	*x = EndpointRecord{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndpointRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndpointRecord) ProtoMessage() {}
+
+func (x *EndpointRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndpointRecord.ProtoReflect.Descriptor instead.
+func (*EndpointRecord) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EndpointRecord) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *EndpointRecord) GetEndpoint() *DescribeEndpointResponse {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+// PutEndpointCommand registers an endpoint, or replaces the settings of a
+// registered one (its creation_time is kept).
+type PutEndpointCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The endpoint.
+	Endpoint      *EndpointRecord `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutEndpointCommand) Reset() {
+	*x = PutEndpointCommand{}
+	mi := &file_perfleet_v1_store_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutEndpointCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutEndpointCommand) ProtoMessage() {}
+
+func (x *PutEndpointCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_store_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutEndpointCommand.ProtoReflect.Descriptor instead.
+func (*PutEndpointCommand) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PutEndpointCommand) GetEndpoint() *EndpointRecord {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
 // BenchmarkJobRecord is a stored benchmark job.
 type BenchmarkJobRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -101,7 +203,7 @@ type BenchmarkJobRecord struct {
 
 func (x *BenchmarkJobRecord) Reset() {
 	*x = BenchmarkJobRecord{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[1]
+	mi := &file_perfleet_v1_store_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -113,7 +215,7 @@ func (x *BenchmarkJobRecord) String() string {
 func (*BenchmarkJobRecord) ProtoMessage() {}
 
 func (x *BenchmarkJobRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[1]
+	mi := &file_perfleet_v1_store_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -126,7 +228,7 @@ func (x *BenchmarkJobRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BenchmarkJobRecord.ProtoReflect.Descriptor instead.
 func (*BenchmarkJobRecord) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{1}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *BenchmarkJobRecord) GetAccountId() string {
@@ -195,7 +297,7 @@ type RecommendationJobRecord struct {
 
 func (x *RecommendationJobRecord) Reset() {
 	*x = RecommendationJobRecord{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[2]
+	mi := &file_perfleet_v1_store_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -207,7 +309,7 @@ func (x *RecommendationJobRecord) String() string {
 func (*RecommendationJobRecord) ProtoMessage() {}
 
 func (x *RecommendationJobRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[2]
+	mi := &file_perfleet_v1_store_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -220,7 +322,7 @@ func (x *RecommendationJobRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecommendationJobRecord.ProtoReflect.Descriptor instead.
 func (*RecommendationJobRecord) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{2}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RecommendationJobRecord) GetAccountId() string {
@@ -272,7 +374,7 @@ type ClientTokenRecord struct {
 
 func (x *ClientTokenRecord) Reset() {
 	*x = ClientTokenRecord{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[3]
+	mi := &file_perfleet_v1_store_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +386,7 @@ func (x *ClientTokenRecord) String() string {
 func (*ClientTokenRecord) ProtoMessage() {}
 
 func (x *ClientTokenRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[3]
+	mi := &file_perfleet_v1_store_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +399,7 @@ func (x *ClientTokenRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientTokenRecord.ProtoReflect.Descriptor instead.
 func (*ClientTokenRecord) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{3}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ClientTokenRecord) GetAccountId() string {
@@ -365,7 +467,7 @@ type ClusterMeta struct {
 
 func (x *ClusterMeta) Reset() {
 	*x = ClusterMeta{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[4]
+	mi := &file_perfleet_v1_store_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +479,7 @@ func (x *ClusterMeta) String() string {
 func (*ClusterMeta) ProtoMessage() {}
 
 func (x *ClusterMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[4]
+	mi := &file_perfleet_v1_store_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +492,7 @@ func (x *ClusterMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMeta.ProtoReflect.Descriptor instead.
 func (*ClusterMeta) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{4}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ClusterMeta) GetClusterId() string {
@@ -448,7 +550,7 @@ type CreateResourceCommand struct {
 
 func (x *CreateResourceCommand) Reset() {
 	*x = CreateResourceCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[5]
+	mi := &file_perfleet_v1_store_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +562,7 @@ func (x *CreateResourceCommand) String() string {
 func (*CreateResourceCommand) ProtoMessage() {}
 
 func (x *CreateResourceCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[5]
+	mi := &file_perfleet_v1_store_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +575,7 @@ func (x *CreateResourceCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateResourceCommand.ProtoReflect.Descriptor instead.
 func (*CreateResourceCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{5}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateResourceCommand) GetWorkloadConfig() *WorkloadConfigRecord {
@@ -514,7 +616,7 @@ func (x *CreateResourceCommand) GetMaxActiveJobs() uint32 {
 // DeleteResourceCommand deletes one resource.
 type DeleteResourceCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// ai-workload-config, ai-benchmark-job or ai-recommendation-job.
+	// ai-workload-config, ai-benchmark-job, ai-recommendation-job or endpoint.
 	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	// The owning account.
 	AccountId string `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
@@ -526,7 +628,7 @@ type DeleteResourceCommand struct {
 
 func (x *DeleteResourceCommand) Reset() {
 	*x = DeleteResourceCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[6]
+	mi := &file_perfleet_v1_store_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -538,7 +640,7 @@ func (x *DeleteResourceCommand) String() string {
 func (*DeleteResourceCommand) ProtoMessage() {}
 
 func (x *DeleteResourceCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[6]
+	mi := &file_perfleet_v1_store_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -551,7 +653,7 @@ func (x *DeleteResourceCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResourceCommand.ProtoReflect.Descriptor instead.
 func (*DeleteResourceCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{6}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeleteResourceCommand) GetKind() string {
@@ -602,7 +704,7 @@ type SetJobStatusCommand struct {
 
 func (x *SetJobStatusCommand) Reset() {
 	*x = SetJobStatusCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[7]
+	mi := &file_perfleet_v1_store_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +716,7 @@ func (x *SetJobStatusCommand) String() string {
 func (*SetJobStatusCommand) ProtoMessage() {}
 
 func (x *SetJobStatusCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[7]
+	mi := &file_perfleet_v1_store_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +729,7 @@ func (x *SetJobStatusCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetJobStatusCommand.ProtoReflect.Descriptor instead.
 func (*SetJobStatusCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{7}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SetJobStatusCommand) GetKind() string {
@@ -697,7 +799,7 @@ type RegisterServerCommand struct {
 
 func (x *RegisterServerCommand) Reset() {
 	*x = RegisterServerCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[8]
+	mi := &file_perfleet_v1_store_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +811,7 @@ func (x *RegisterServerCommand) String() string {
 func (*RegisterServerCommand) ProtoMessage() {}
 
 func (x *RegisterServerCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[8]
+	mi := &file_perfleet_v1_store_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +824,7 @@ func (x *RegisterServerCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterServerCommand.ProtoReflect.Descriptor instead.
 func (*RegisterServerCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{8}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RegisterServerCommand) GetServer() *ServerIdentity {
@@ -743,7 +845,7 @@ type DeregisterServerCommand struct {
 
 func (x *DeregisterServerCommand) Reset() {
 	*x = DeregisterServerCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[9]
+	mi := &file_perfleet_v1_store_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +857,7 @@ func (x *DeregisterServerCommand) String() string {
 func (*DeregisterServerCommand) ProtoMessage() {}
 
 func (x *DeregisterServerCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[9]
+	mi := &file_perfleet_v1_store_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +870,7 @@ func (x *DeregisterServerCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterServerCommand.ProtoReflect.Descriptor instead.
 func (*DeregisterServerCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{9}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeregisterServerCommand) GetNodeId() string {
@@ -789,7 +891,7 @@ type SetClusterMetaCommand struct {
 
 func (x *SetClusterMetaCommand) Reset() {
 	*x = SetClusterMetaCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[10]
+	mi := &file_perfleet_v1_store_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -801,7 +903,7 @@ func (x *SetClusterMetaCommand) String() string {
 func (*SetClusterMetaCommand) ProtoMessage() {}
 
 func (x *SetClusterMetaCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[10]
+	mi := &file_perfleet_v1_store_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -814,7 +916,7 @@ func (x *SetClusterMetaCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClusterMetaCommand.ProtoReflect.Descriptor instead.
 func (*SetClusterMetaCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{10}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetClusterMetaCommand) GetMeta() *ClusterMeta {
@@ -835,7 +937,7 @@ type PruneClientTokensCommand struct {
 
 func (x *PruneClientTokensCommand) Reset() {
 	*x = PruneClientTokensCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[11]
+	mi := &file_perfleet_v1_store_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +949,7 @@ func (x *PruneClientTokensCommand) String() string {
 func (*PruneClientTokensCommand) ProtoMessage() {}
 
 func (x *PruneClientTokensCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[11]
+	mi := &file_perfleet_v1_store_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +962,7 @@ func (x *PruneClientTokensCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneClientTokensCommand.ProtoReflect.Descriptor instead.
 func (*PruneClientTokensCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{11}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PruneClientTokensCommand) GetBefore() *timestamppb.Timestamp {
@@ -882,7 +984,7 @@ type UpsertAgentCommand struct {
 
 func (x *UpsertAgentCommand) Reset() {
 	*x = UpsertAgentCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[12]
+	mi := &file_perfleet_v1_store_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -894,7 +996,7 @@ func (x *UpsertAgentCommand) String() string {
 func (*UpsertAgentCommand) ProtoMessage() {}
 
 func (x *UpsertAgentCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[12]
+	mi := &file_perfleet_v1_store_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -907,7 +1009,7 @@ func (x *UpsertAgentCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertAgentCommand.ProtoReflect.Descriptor instead.
 func (*UpsertAgentCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{12}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpsertAgentCommand) GetAgent() *Agent {
@@ -933,7 +1035,7 @@ type RecordLevelResultCommand struct {
 
 func (x *RecordLevelResultCommand) Reset() {
 	*x = RecordLevelResultCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[13]
+	mi := &file_perfleet_v1_store_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1047,7 @@ func (x *RecordLevelResultCommand) String() string {
 func (*RecordLevelResultCommand) ProtoMessage() {}
 
 func (x *RecordLevelResultCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[13]
+	mi := &file_perfleet_v1_store_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1060,7 @@ func (x *RecordLevelResultCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordLevelResultCommand.ProtoReflect.Descriptor instead.
 func (*RecordLevelResultCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{13}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RecordLevelResultCommand) GetAccountId() string {
@@ -997,7 +1099,7 @@ type AppendJobEventCommand struct {
 
 func (x *AppendJobEventCommand) Reset() {
 	*x = AppendJobEventCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[14]
+	mi := &file_perfleet_v1_store_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1111,7 @@ func (x *AppendJobEventCommand) String() string {
 func (*AppendJobEventCommand) ProtoMessage() {}
 
 func (x *AppendJobEventCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[14]
+	mi := &file_perfleet_v1_store_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1124,7 @@ func (x *AppendJobEventCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendJobEventCommand.ProtoReflect.Descriptor instead.
 func (*AppendJobEventCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{14}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AppendJobEventCommand) GetAccountId() string {
@@ -1066,7 +1168,7 @@ type UpdateRecommendationJobCommand struct {
 
 func (x *UpdateRecommendationJobCommand) Reset() {
 	*x = UpdateRecommendationJobCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[15]
+	mi := &file_perfleet_v1_store_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1078,7 +1180,7 @@ func (x *UpdateRecommendationJobCommand) String() string {
 func (*UpdateRecommendationJobCommand) ProtoMessage() {}
 
 func (x *UpdateRecommendationJobCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[15]
+	mi := &file_perfleet_v1_store_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1091,7 +1193,7 @@ func (x *UpdateRecommendationJobCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRecommendationJobCommand.ProtoReflect.Descriptor instead.
 func (*UpdateRecommendationJobCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{15}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateRecommendationJobCommand) GetAccountId() string {
@@ -1143,7 +1245,7 @@ type TokenRecord struct {
 
 func (x *TokenRecord) Reset() {
 	*x = TokenRecord{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[16]
+	mi := &file_perfleet_v1_store_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1257,7 @@ func (x *TokenRecord) String() string {
 func (*TokenRecord) ProtoMessage() {}
 
 func (x *TokenRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[16]
+	mi := &file_perfleet_v1_store_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1270,7 @@ func (x *TokenRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenRecord.ProtoReflect.Descriptor instead.
 func (*TokenRecord) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{16}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TokenRecord) GetToken() *Token {
@@ -1201,7 +1303,7 @@ type AccessKeyRecord struct {
 
 func (x *AccessKeyRecord) Reset() {
 	*x = AccessKeyRecord{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[17]
+	mi := &file_perfleet_v1_store_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1315,7 @@ func (x *AccessKeyRecord) String() string {
 func (*AccessKeyRecord) ProtoMessage() {}
 
 func (x *AccessKeyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[17]
+	mi := &file_perfleet_v1_store_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1328,7 @@ func (x *AccessKeyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKeyRecord.ProtoReflect.Descriptor instead.
 func (*AccessKeyRecord) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{17}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AccessKeyRecord) GetKey() *AccessKey {
@@ -1263,7 +1365,7 @@ type SecretRecord struct {
 
 func (x *SecretRecord) Reset() {
 	*x = SecretRecord{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[18]
+	mi := &file_perfleet_v1_store_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1377,7 @@ func (x *SecretRecord) String() string {
 func (*SecretRecord) ProtoMessage() {}
 
 func (x *SecretRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[18]
+	mi := &file_perfleet_v1_store_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1390,7 @@ func (x *SecretRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretRecord.ProtoReflect.Descriptor instead.
 func (*SecretRecord) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{18}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SecretRecord) GetInfo() *SecretInfo {
@@ -1327,7 +1429,7 @@ type ACLCommand struct {
 
 func (x *ACLCommand) Reset() {
 	*x = ACLCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[19]
+	mi := &file_perfleet_v1_store_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1339,7 +1441,7 @@ func (x *ACLCommand) String() string {
 func (*ACLCommand) ProtoMessage() {}
 
 func (x *ACLCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[19]
+	mi := &file_perfleet_v1_store_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1352,7 +1454,7 @@ func (x *ACLCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLCommand.ProtoReflect.Descriptor instead.
 func (*ACLCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{19}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ACLCommand) GetChange() isACLCommand_Change {
@@ -1498,7 +1600,7 @@ type AppendAuditEventsCommand struct {
 
 func (x *AppendAuditEventsCommand) Reset() {
 	*x = AppendAuditEventsCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[20]
+	mi := &file_perfleet_v1_store_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1612,7 @@ func (x *AppendAuditEventsCommand) String() string {
 func (*AppendAuditEventsCommand) ProtoMessage() {}
 
 func (x *AppendAuditEventsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[20]
+	mi := &file_perfleet_v1_store_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1625,7 @@ func (x *AppendAuditEventsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendAuditEventsCommand.ProtoReflect.Descriptor instead.
 func (*AppendAuditEventsCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{20}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AppendAuditEventsCommand) GetEvents() []*AuditEvent {
@@ -1547,7 +1649,7 @@ type PruneAuditEventsCommand struct {
 
 func (x *PruneAuditEventsCommand) Reset() {
 	*x = PruneAuditEventsCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[21]
+	mi := &file_perfleet_v1_store_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1559,7 +1661,7 @@ func (x *PruneAuditEventsCommand) String() string {
 func (*PruneAuditEventsCommand) ProtoMessage() {}
 
 func (x *PruneAuditEventsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[21]
+	mi := &file_perfleet_v1_store_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1572,7 +1674,7 @@ func (x *PruneAuditEventsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneAuditEventsCommand.ProtoReflect.Descriptor instead.
 func (*PruneAuditEventsCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{21}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PruneAuditEventsCommand) GetBefore() *timestamppb.Timestamp {
@@ -1608,7 +1710,7 @@ type SetTagsCommand struct {
 
 func (x *SetTagsCommand) Reset() {
 	*x = SetTagsCommand{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[22]
+	mi := &file_perfleet_v1_store_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +1722,7 @@ func (x *SetTagsCommand) String() string {
 func (*SetTagsCommand) ProtoMessage() {}
 
 func (x *SetTagsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[22]
+	mi := &file_perfleet_v1_store_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +1735,7 @@ func (x *SetTagsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTagsCommand.ProtoReflect.Descriptor instead.
 func (*SetTagsCommand) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{22}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetTagsCommand) GetKind() string {
@@ -1684,7 +1786,7 @@ type ACLCommand_Bootstrap struct {
 
 func (x *ACLCommand_Bootstrap) Reset() {
 	*x = ACLCommand_Bootstrap{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[23]
+	mi := &file_perfleet_v1_store_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1798,7 @@ func (x *ACLCommand_Bootstrap) String() string {
 func (*ACLCommand_Bootstrap) ProtoMessage() {}
 
 func (x *ACLCommand_Bootstrap) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[23]
+	mi := &file_perfleet_v1_store_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1811,7 @@ func (x *ACLCommand_Bootstrap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLCommand_Bootstrap.ProtoReflect.Descriptor instead.
 func (*ACLCommand_Bootstrap) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{19, 0}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{21, 0}
 }
 
 func (x *ACLCommand_Bootstrap) GetPrincipal() *Principal {
@@ -1745,7 +1847,7 @@ type ACLCommand_Attachment struct {
 
 func (x *ACLCommand_Attachment) Reset() {
 	*x = ACLCommand_Attachment{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[24]
+	mi := &file_perfleet_v1_store_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1757,7 +1859,7 @@ func (x *ACLCommand_Attachment) String() string {
 func (*ACLCommand_Attachment) ProtoMessage() {}
 
 func (x *ACLCommand_Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[24]
+	mi := &file_perfleet_v1_store_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1770,7 +1872,7 @@ func (x *ACLCommand_Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLCommand_Attachment.ProtoReflect.Descriptor instead.
 func (*ACLCommand_Attachment) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{19, 1}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{21, 1}
 }
 
 func (x *ACLCommand_Attachment) GetPrincipalArn() string {
@@ -1807,7 +1909,7 @@ type ACLCommand_Delete struct {
 
 func (x *ACLCommand_Delete) Reset() {
 	*x = ACLCommand_Delete{}
-	mi := &file_perfleet_v1_store_proto_msgTypes[25]
+	mi := &file_perfleet_v1_store_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +1921,7 @@ func (x *ACLCommand_Delete) String() string {
 func (*ACLCommand_Delete) ProtoMessage() {}
 
 func (x *ACLCommand_Delete) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_store_proto_msgTypes[25]
+	mi := &file_perfleet_v1_store_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +1934,7 @@ func (x *ACLCommand_Delete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLCommand_Delete.ProtoReflect.Descriptor instead.
 func (*ACLCommand_Delete) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{19, 2}
+	return file_perfleet_v1_store_proto_rawDescGZIP(), []int{21, 2}
 }
 
 func (x *ACLCommand_Delete) GetKind() string {
@@ -1857,7 +1959,13 @@ const file_perfleet_v1_store_proto_rawDesc = "" +
 	"\x14WorkloadConfigRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12E\n" +
-	"\x06config\x18\x02 \x01(\v2-.perfleet.v1.DescribeAIWorkloadConfigResponseR\x06config\"\xce\x02\n" +
+	"\x06config\x18\x02 \x01(\v2-.perfleet.v1.DescribeAIWorkloadConfigResponseR\x06config\"r\n" +
+	"\x0eEndpointRecord\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12A\n" +
+	"\bendpoint\x18\x02 \x01(\v2%.perfleet.v1.DescribeEndpointResponseR\bendpoint\"M\n" +
+	"\x12PutEndpointCommand\x127\n" +
+	"\bendpoint\x18\x01 \x01(\v2\x1b.perfleet.v1.EndpointRecordR\bendpoint\"\xce\x02\n" +
 	"\x12BenchmarkJobRecord\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12=\n" +
@@ -2006,99 +2114,104 @@ func file_perfleet_v1_store_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_store_proto_rawDescData
 }
 
-var file_perfleet_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_perfleet_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_perfleet_v1_store_proto_goTypes = []any{
 	(*WorkloadConfigRecord)(nil),                // 0: perfleet.v1.WorkloadConfigRecord
-	(*BenchmarkJobRecord)(nil),                  // 1: perfleet.v1.BenchmarkJobRecord
-	(*RecommendationJobRecord)(nil),             // 2: perfleet.v1.RecommendationJobRecord
-	(*ClientTokenRecord)(nil),                   // 3: perfleet.v1.ClientTokenRecord
-	(*ClusterMeta)(nil),                         // 4: perfleet.v1.ClusterMeta
-	(*CreateResourceCommand)(nil),               // 5: perfleet.v1.CreateResourceCommand
-	(*DeleteResourceCommand)(nil),               // 6: perfleet.v1.DeleteResourceCommand
-	(*SetJobStatusCommand)(nil),                 // 7: perfleet.v1.SetJobStatusCommand
-	(*RegisterServerCommand)(nil),               // 8: perfleet.v1.RegisterServerCommand
-	(*DeregisterServerCommand)(nil),             // 9: perfleet.v1.DeregisterServerCommand
-	(*SetClusterMetaCommand)(nil),               // 10: perfleet.v1.SetClusterMetaCommand
-	(*PruneClientTokensCommand)(nil),            // 11: perfleet.v1.PruneClientTokensCommand
-	(*UpsertAgentCommand)(nil),                  // 12: perfleet.v1.UpsertAgentCommand
-	(*RecordLevelResultCommand)(nil),            // 13: perfleet.v1.RecordLevelResultCommand
-	(*AppendJobEventCommand)(nil),               // 14: perfleet.v1.AppendJobEventCommand
-	(*UpdateRecommendationJobCommand)(nil),      // 15: perfleet.v1.UpdateRecommendationJobCommand
-	(*TokenRecord)(nil),                         // 16: perfleet.v1.TokenRecord
-	(*AccessKeyRecord)(nil),                     // 17: perfleet.v1.AccessKeyRecord
-	(*SecretRecord)(nil),                        // 18: perfleet.v1.SecretRecord
-	(*ACLCommand)(nil),                          // 19: perfleet.v1.ACLCommand
-	(*AppendAuditEventsCommand)(nil),            // 20: perfleet.v1.AppendAuditEventsCommand
-	(*PruneAuditEventsCommand)(nil),             // 21: perfleet.v1.PruneAuditEventsCommand
-	(*SetTagsCommand)(nil),                      // 22: perfleet.v1.SetTagsCommand
-	(*ACLCommand_Bootstrap)(nil),                // 23: perfleet.v1.ACLCommand.Bootstrap
-	(*ACLCommand_Attachment)(nil),               // 24: perfleet.v1.ACLCommand.Attachment
-	(*ACLCommand_Delete)(nil),                   // 25: perfleet.v1.ACLCommand.Delete
-	(*DescribeAIWorkloadConfigResponse)(nil),    // 26: perfleet.v1.DescribeAIWorkloadConfigResponse
-	(*DescribeAIBenchmarkJobResponse)(nil),      // 27: perfleet.v1.DescribeAIBenchmarkJobResponse
-	(*LevelResult)(nil),                         // 28: perfleet.v1.LevelResult
-	(*JobEvent)(nil),                            // 29: perfleet.v1.JobEvent
-	(*DescribeAIRecommendationJobResponse)(nil), // 30: perfleet.v1.DescribeAIRecommendationJobResponse
-	(*timestamppb.Timestamp)(nil),               // 31: google.protobuf.Timestamp
-	(*GossipKeyring)(nil),                       // 32: perfleet.v1.GossipKeyring
-	(*ServerIdentity)(nil),                      // 33: perfleet.v1.ServerIdentity
-	(*Agent)(nil),                               // 34: perfleet.v1.Agent
-	(*RecommendationCandidate)(nil),             // 35: perfleet.v1.RecommendationCandidate
-	(*AIRecommendation)(nil),                    // 36: perfleet.v1.AIRecommendation
-	(*Token)(nil),                               // 37: perfleet.v1.Token
-	(*AccessKey)(nil),                           // 38: perfleet.v1.AccessKey
-	(*SecretInfo)(nil),                          // 39: perfleet.v1.SecretInfo
-	(*Principal)(nil),                           // 40: perfleet.v1.Principal
-	(*Policy)(nil),                              // 41: perfleet.v1.Policy
-	(*AuditEvent)(nil),                          // 42: perfleet.v1.AuditEvent
-	(*Tag)(nil),                                 // 43: perfleet.v1.Tag
+	(*EndpointRecord)(nil),                      // 1: perfleet.v1.EndpointRecord
+	(*PutEndpointCommand)(nil),                  // 2: perfleet.v1.PutEndpointCommand
+	(*BenchmarkJobRecord)(nil),                  // 3: perfleet.v1.BenchmarkJobRecord
+	(*RecommendationJobRecord)(nil),             // 4: perfleet.v1.RecommendationJobRecord
+	(*ClientTokenRecord)(nil),                   // 5: perfleet.v1.ClientTokenRecord
+	(*ClusterMeta)(nil),                         // 6: perfleet.v1.ClusterMeta
+	(*CreateResourceCommand)(nil),               // 7: perfleet.v1.CreateResourceCommand
+	(*DeleteResourceCommand)(nil),               // 8: perfleet.v1.DeleteResourceCommand
+	(*SetJobStatusCommand)(nil),                 // 9: perfleet.v1.SetJobStatusCommand
+	(*RegisterServerCommand)(nil),               // 10: perfleet.v1.RegisterServerCommand
+	(*DeregisterServerCommand)(nil),             // 11: perfleet.v1.DeregisterServerCommand
+	(*SetClusterMetaCommand)(nil),               // 12: perfleet.v1.SetClusterMetaCommand
+	(*PruneClientTokensCommand)(nil),            // 13: perfleet.v1.PruneClientTokensCommand
+	(*UpsertAgentCommand)(nil),                  // 14: perfleet.v1.UpsertAgentCommand
+	(*RecordLevelResultCommand)(nil),            // 15: perfleet.v1.RecordLevelResultCommand
+	(*AppendJobEventCommand)(nil),               // 16: perfleet.v1.AppendJobEventCommand
+	(*UpdateRecommendationJobCommand)(nil),      // 17: perfleet.v1.UpdateRecommendationJobCommand
+	(*TokenRecord)(nil),                         // 18: perfleet.v1.TokenRecord
+	(*AccessKeyRecord)(nil),                     // 19: perfleet.v1.AccessKeyRecord
+	(*SecretRecord)(nil),                        // 20: perfleet.v1.SecretRecord
+	(*ACLCommand)(nil),                          // 21: perfleet.v1.ACLCommand
+	(*AppendAuditEventsCommand)(nil),            // 22: perfleet.v1.AppendAuditEventsCommand
+	(*PruneAuditEventsCommand)(nil),             // 23: perfleet.v1.PruneAuditEventsCommand
+	(*SetTagsCommand)(nil),                      // 24: perfleet.v1.SetTagsCommand
+	(*ACLCommand_Bootstrap)(nil),                // 25: perfleet.v1.ACLCommand.Bootstrap
+	(*ACLCommand_Attachment)(nil),               // 26: perfleet.v1.ACLCommand.Attachment
+	(*ACLCommand_Delete)(nil),                   // 27: perfleet.v1.ACLCommand.Delete
+	(*DescribeAIWorkloadConfigResponse)(nil),    // 28: perfleet.v1.DescribeAIWorkloadConfigResponse
+	(*DescribeEndpointResponse)(nil),            // 29: perfleet.v1.DescribeEndpointResponse
+	(*DescribeAIBenchmarkJobResponse)(nil),      // 30: perfleet.v1.DescribeAIBenchmarkJobResponse
+	(*LevelResult)(nil),                         // 31: perfleet.v1.LevelResult
+	(*JobEvent)(nil),                            // 32: perfleet.v1.JobEvent
+	(*DescribeAIRecommendationJobResponse)(nil), // 33: perfleet.v1.DescribeAIRecommendationJobResponse
+	(*timestamppb.Timestamp)(nil),               // 34: google.protobuf.Timestamp
+	(*GossipKeyring)(nil),                       // 35: perfleet.v1.GossipKeyring
+	(*ServerIdentity)(nil),                      // 36: perfleet.v1.ServerIdentity
+	(*Agent)(nil),                               // 37: perfleet.v1.Agent
+	(*RecommendationCandidate)(nil),             // 38: perfleet.v1.RecommendationCandidate
+	(*AIRecommendation)(nil),                    // 39: perfleet.v1.AIRecommendation
+	(*Token)(nil),                               // 40: perfleet.v1.Token
+	(*AccessKey)(nil),                           // 41: perfleet.v1.AccessKey
+	(*SecretInfo)(nil),                          // 42: perfleet.v1.SecretInfo
+	(*Principal)(nil),                           // 43: perfleet.v1.Principal
+	(*Policy)(nil),                              // 44: perfleet.v1.Policy
+	(*AuditEvent)(nil),                          // 45: perfleet.v1.AuditEvent
+	(*Tag)(nil),                                 // 46: perfleet.v1.Tag
 }
 var file_perfleet_v1_store_proto_depIdxs = []int32{
-	26, // 0: perfleet.v1.WorkloadConfigRecord.config:type_name -> perfleet.v1.DescribeAIWorkloadConfigResponse
-	27, // 1: perfleet.v1.BenchmarkJobRecord.job:type_name -> perfleet.v1.DescribeAIBenchmarkJobResponse
-	28, // 2: perfleet.v1.BenchmarkJobRecord.levels:type_name -> perfleet.v1.LevelResult
-	29, // 3: perfleet.v1.BenchmarkJobRecord.events:type_name -> perfleet.v1.JobEvent
-	30, // 4: perfleet.v1.RecommendationJobRecord.job:type_name -> perfleet.v1.DescribeAIRecommendationJobResponse
-	29, // 5: perfleet.v1.RecommendationJobRecord.events:type_name -> perfleet.v1.JobEvent
-	31, // 6: perfleet.v1.ClientTokenRecord.created:type_name -> google.protobuf.Timestamp
-	32, // 7: perfleet.v1.ClusterMeta.gossip_keyring:type_name -> perfleet.v1.GossipKeyring
-	0,  // 8: perfleet.v1.CreateResourceCommand.workload_config:type_name -> perfleet.v1.WorkloadConfigRecord
-	1,  // 9: perfleet.v1.CreateResourceCommand.benchmark_job:type_name -> perfleet.v1.BenchmarkJobRecord
-	2,  // 10: perfleet.v1.CreateResourceCommand.recommendation_job:type_name -> perfleet.v1.RecommendationJobRecord
-	3,  // 11: perfleet.v1.CreateResourceCommand.client_token:type_name -> perfleet.v1.ClientTokenRecord
-	31, // 12: perfleet.v1.SetJobStatusCommand.time:type_name -> google.protobuf.Timestamp
-	29, // 13: perfleet.v1.SetJobStatusCommand.event:type_name -> perfleet.v1.JobEvent
-	33, // 14: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
-	4,  // 15: perfleet.v1.SetClusterMetaCommand.meta:type_name -> perfleet.v1.ClusterMeta
-	31, // 16: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
-	34, // 17: perfleet.v1.UpsertAgentCommand.agent:type_name -> perfleet.v1.Agent
-	28, // 18: perfleet.v1.RecordLevelResultCommand.level:type_name -> perfleet.v1.LevelResult
-	29, // 19: perfleet.v1.AppendJobEventCommand.event:type_name -> perfleet.v1.JobEvent
-	35, // 20: perfleet.v1.UpdateRecommendationJobCommand.candidates:type_name -> perfleet.v1.RecommendationCandidate
-	36, // 21: perfleet.v1.UpdateRecommendationJobCommand.recommendations:type_name -> perfleet.v1.AIRecommendation
-	29, // 22: perfleet.v1.UpdateRecommendationJobCommand.event:type_name -> perfleet.v1.JobEvent
-	37, // 23: perfleet.v1.TokenRecord.token:type_name -> perfleet.v1.Token
-	38, // 24: perfleet.v1.AccessKeyRecord.key:type_name -> perfleet.v1.AccessKey
-	39, // 25: perfleet.v1.SecretRecord.info:type_name -> perfleet.v1.SecretInfo
-	23, // 26: perfleet.v1.ACLCommand.bootstrap:type_name -> perfleet.v1.ACLCommand.Bootstrap
-	40, // 27: perfleet.v1.ACLCommand.create_principal:type_name -> perfleet.v1.Principal
-	16, // 28: perfleet.v1.ACLCommand.create_token:type_name -> perfleet.v1.TokenRecord
-	17, // 29: perfleet.v1.ACLCommand.create_access_key:type_name -> perfleet.v1.AccessKeyRecord
-	41, // 30: perfleet.v1.ACLCommand.put_policy:type_name -> perfleet.v1.Policy
-	24, // 31: perfleet.v1.ACLCommand.attachment:type_name -> perfleet.v1.ACLCommand.Attachment
-	18, // 32: perfleet.v1.ACLCommand.put_secret:type_name -> perfleet.v1.SecretRecord
-	25, // 33: perfleet.v1.ACLCommand.delete:type_name -> perfleet.v1.ACLCommand.Delete
-	42, // 34: perfleet.v1.AppendAuditEventsCommand.events:type_name -> perfleet.v1.AuditEvent
-	31, // 35: perfleet.v1.PruneAuditEventsCommand.before:type_name -> google.protobuf.Timestamp
-	43, // 36: perfleet.v1.SetTagsCommand.set:type_name -> perfleet.v1.Tag
-	40, // 37: perfleet.v1.ACLCommand.Bootstrap.principal:type_name -> perfleet.v1.Principal
-	41, // 38: perfleet.v1.ACLCommand.Bootstrap.policy:type_name -> perfleet.v1.Policy
-	16, // 39: perfleet.v1.ACLCommand.Bootstrap.token:type_name -> perfleet.v1.TokenRecord
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	28, // 0: perfleet.v1.WorkloadConfigRecord.config:type_name -> perfleet.v1.DescribeAIWorkloadConfigResponse
+	29, // 1: perfleet.v1.EndpointRecord.endpoint:type_name -> perfleet.v1.DescribeEndpointResponse
+	1,  // 2: perfleet.v1.PutEndpointCommand.endpoint:type_name -> perfleet.v1.EndpointRecord
+	30, // 3: perfleet.v1.BenchmarkJobRecord.job:type_name -> perfleet.v1.DescribeAIBenchmarkJobResponse
+	31, // 4: perfleet.v1.BenchmarkJobRecord.levels:type_name -> perfleet.v1.LevelResult
+	32, // 5: perfleet.v1.BenchmarkJobRecord.events:type_name -> perfleet.v1.JobEvent
+	33, // 6: perfleet.v1.RecommendationJobRecord.job:type_name -> perfleet.v1.DescribeAIRecommendationJobResponse
+	32, // 7: perfleet.v1.RecommendationJobRecord.events:type_name -> perfleet.v1.JobEvent
+	34, // 8: perfleet.v1.ClientTokenRecord.created:type_name -> google.protobuf.Timestamp
+	35, // 9: perfleet.v1.ClusterMeta.gossip_keyring:type_name -> perfleet.v1.GossipKeyring
+	0,  // 10: perfleet.v1.CreateResourceCommand.workload_config:type_name -> perfleet.v1.WorkloadConfigRecord
+	3,  // 11: perfleet.v1.CreateResourceCommand.benchmark_job:type_name -> perfleet.v1.BenchmarkJobRecord
+	4,  // 12: perfleet.v1.CreateResourceCommand.recommendation_job:type_name -> perfleet.v1.RecommendationJobRecord
+	5,  // 13: perfleet.v1.CreateResourceCommand.client_token:type_name -> perfleet.v1.ClientTokenRecord
+	34, // 14: perfleet.v1.SetJobStatusCommand.time:type_name -> google.protobuf.Timestamp
+	32, // 15: perfleet.v1.SetJobStatusCommand.event:type_name -> perfleet.v1.JobEvent
+	36, // 16: perfleet.v1.RegisterServerCommand.server:type_name -> perfleet.v1.ServerIdentity
+	6,  // 17: perfleet.v1.SetClusterMetaCommand.meta:type_name -> perfleet.v1.ClusterMeta
+	34, // 18: perfleet.v1.PruneClientTokensCommand.before:type_name -> google.protobuf.Timestamp
+	37, // 19: perfleet.v1.UpsertAgentCommand.agent:type_name -> perfleet.v1.Agent
+	31, // 20: perfleet.v1.RecordLevelResultCommand.level:type_name -> perfleet.v1.LevelResult
+	32, // 21: perfleet.v1.AppendJobEventCommand.event:type_name -> perfleet.v1.JobEvent
+	38, // 22: perfleet.v1.UpdateRecommendationJobCommand.candidates:type_name -> perfleet.v1.RecommendationCandidate
+	39, // 23: perfleet.v1.UpdateRecommendationJobCommand.recommendations:type_name -> perfleet.v1.AIRecommendation
+	32, // 24: perfleet.v1.UpdateRecommendationJobCommand.event:type_name -> perfleet.v1.JobEvent
+	40, // 25: perfleet.v1.TokenRecord.token:type_name -> perfleet.v1.Token
+	41, // 26: perfleet.v1.AccessKeyRecord.key:type_name -> perfleet.v1.AccessKey
+	42, // 27: perfleet.v1.SecretRecord.info:type_name -> perfleet.v1.SecretInfo
+	25, // 28: perfleet.v1.ACLCommand.bootstrap:type_name -> perfleet.v1.ACLCommand.Bootstrap
+	43, // 29: perfleet.v1.ACLCommand.create_principal:type_name -> perfleet.v1.Principal
+	18, // 30: perfleet.v1.ACLCommand.create_token:type_name -> perfleet.v1.TokenRecord
+	19, // 31: perfleet.v1.ACLCommand.create_access_key:type_name -> perfleet.v1.AccessKeyRecord
+	44, // 32: perfleet.v1.ACLCommand.put_policy:type_name -> perfleet.v1.Policy
+	26, // 33: perfleet.v1.ACLCommand.attachment:type_name -> perfleet.v1.ACLCommand.Attachment
+	20, // 34: perfleet.v1.ACLCommand.put_secret:type_name -> perfleet.v1.SecretRecord
+	27, // 35: perfleet.v1.ACLCommand.delete:type_name -> perfleet.v1.ACLCommand.Delete
+	45, // 36: perfleet.v1.AppendAuditEventsCommand.events:type_name -> perfleet.v1.AuditEvent
+	34, // 37: perfleet.v1.PruneAuditEventsCommand.before:type_name -> google.protobuf.Timestamp
+	46, // 38: perfleet.v1.SetTagsCommand.set:type_name -> perfleet.v1.Tag
+	43, // 39: perfleet.v1.ACLCommand.Bootstrap.principal:type_name -> perfleet.v1.Principal
+	44, // 40: perfleet.v1.ACLCommand.Bootstrap.policy:type_name -> perfleet.v1.Policy
+	18, // 41: perfleet.v1.ACLCommand.Bootstrap.token:type_name -> perfleet.v1.TokenRecord
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_store_proto_init() }
@@ -2112,7 +2225,7 @@ func file_perfleet_v1_store_proto_init() {
 	file_perfleet_v1_cluster_proto_init()
 	file_perfleet_v1_inference_optimization_proto_init()
 	file_perfleet_v1_recommendation_proto_init()
-	file_perfleet_v1_store_proto_msgTypes[19].OneofWrappers = []any{
+	file_perfleet_v1_store_proto_msgTypes[21].OneofWrappers = []any{
 		(*ACLCommand_Bootstrap_)(nil),
 		(*ACLCommand_CreatePrincipal)(nil),
 		(*ACLCommand_CreateToken)(nil),
@@ -2128,7 +2241,7 @@ func file_perfleet_v1_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_store_proto_rawDesc), len(file_perfleet_v1_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
