@@ -3,7 +3,8 @@
 # `make e2e`). It brings up the compose cluster (up.sh: 3 coordinators with
 # mutual TLS, 3 agents with simulated GPUs, a simulated model server) on a
 # private network and checks four scenarios with the perfleet CLI:
-#   1. a workload config and a benchmark job complete and leave results;
+#   1. a workload config and a benchmark job on a registered endpoint
+#      complete and leave results;
 #   2. `docker kill` of the leader mid-job: the job still completes and a new
 #      leader is listed;
 #   3. `docker network disconnect` of an agent mid-job: with no spare agent
@@ -89,8 +90,9 @@ parameters:
   extra_inputs: "ignore_eos:true"
 SPEC
 pf workload-config create sweep --spec "$spec/sweep.yaml"
-pf benchmark-job create sweep-1 --workload-config sweep --endpoint "$SIM" --inference-component compose-llm \
-  --output-location file:///results
+# The target by name: a registered endpoint with the simulator's URL and model.
+pf endpoint register llmsim --url "$SIM" --api-type openai-chat --model compose-llm
+pf benchmark-job create sweep-1 --workload-config sweep --endpoint llmsim --output-location file:///results
 st=$(wait_status sweep-1 120 Completed Failed Stopped) || fail "sweep-1 did not finish: $st"
 [ "$st" = Completed ] || fail "sweep-1 ended $st: $(field sweep-1 failure_reason)"
 for lvl in 1 4; do
@@ -106,7 +108,7 @@ PY
 done
 [ -s "$PERFLEET_STATE/results/sweep-1/report.html" ] || fail "missing report.html"
 pf benchmark-job results sweep-1 | head -n 12
-pass "scenario 1: sweep-1 Completed with results for concurrency 1 and 4"
+pass "scenario 1: sweep-1 Completed against the registered endpoint, with results for concurrency 1 and 4"
 
 echo "== scenario 2: docker kill the leader mid-job"
 cat >"$spec/long.yaml" <<'SPEC'
