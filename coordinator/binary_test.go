@@ -84,13 +84,28 @@ func run(t *testing.T, name string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// grpcurlBinary builds grpcurl (a go.mod tool) once, before any server is
+// started, so its first compile (minutes on a busy 2-core machine) does not
+// count against a command's time limit.
+func grpcurlBinary(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "grpcurl")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if b, err := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/fullstorydev/grpcurl/cmd/grpcurl").CombinedOutput(); err != nil {
+		t.Fatalf("building grpcurl: %v\n%s", err, b)
+	}
+	return out
+}
+
 func TestDevModeWithGrpcurl(t *testing.T) {
+	grpcurl := grpcurlBinary(t)
 	bin := buildBinary(t)
 	addr := freeAddr(t)
 	dev := start(t, bin, "dev", "--grpc-addr", addr, "--gossip-addr", freeAddr(t))
 	dev.waitFor(t, "ready:", 20*time.Second)
 
-	out, err := run(t, "go", "tool", "grpcurl", "-plaintext", addr, "list")
+	out, err := run(t, grpcurl, "-plaintext", addr, "list")
 	if err != nil {
 		t.Fatalf("grpcurl list: %v\n%s", err, out)
 	}
@@ -99,26 +114,26 @@ func TestDevModeWithGrpcurl(t *testing.T) {
 			t.Errorf("grpcurl list lacks %s:\n%s", svc, out)
 		}
 	}
-	out, err = run(t, "go", "tool", "grpcurl", "-plaintext", addr, "describe", "perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob")
+	out, err = run(t, grpcurl, "-plaintext", addr, "describe", "perfleet.v1.InferenceOptimization.CreateAIBenchmarkJob")
 	if err != nil || !strings.Contains(out, "CreateAIBenchmarkJobRequest") {
 		t.Fatalf("grpcurl describe: %v\n%s", err, out)
 	}
 
 	spec := `{"ai_workload_config_name":"chat","ai_workload_configs":{"workload_spec":{"inline":"benchmark:\n  type: aiperf\nparameters:\n  concurrency: 4\n"}}}`
-	out, err = run(t, "go", "tool", "grpcurl", "-plaintext", "-d", spec, addr, "perfleet.v1.InferenceOptimization/CreateAIWorkloadConfig")
+	out, err = run(t, grpcurl, "-plaintext", "-d", spec, addr, "perfleet.v1.InferenceOptimization/CreateAIWorkloadConfig")
 	if err != nil || !strings.Contains(out, "ai-workload-config/chat") {
 		t.Fatalf("grpcurl create: %v\n%s", err, out)
 	}
-	out, err = run(t, "go", "tool", "grpcurl", "-plaintext", "-d", `{"ai_workload_config_name":"chat"}`, addr, "perfleet.v1.InferenceOptimization/DescribeAIWorkloadConfig")
+	out, err = run(t, grpcurl, "-plaintext", "-d", `{"ai_workload_config_name":"chat"}`, addr, "perfleet.v1.InferenceOptimization/DescribeAIWorkloadConfig")
 	if err != nil || !strings.Contains(out, "concurrency: 4") || !strings.Contains(out, "creationTime") {
 		t.Fatalf("grpcurl describe: %v\n%s", err, out)
 	}
 	// A bad request names the field and the rule.
-	out, err = run(t, "go", "tool", "grpcurl", "-plaintext", "-d", `{"ai_workload_config_name":"-bad"}`, addr, "perfleet.v1.InferenceOptimization/CreateAIWorkloadConfig")
+	out, err = run(t, grpcurl, "-plaintext", "-d", `{"ai_workload_config_name":"-bad"}`, addr, "perfleet.v1.InferenceOptimization/CreateAIWorkloadConfig")
 	if err == nil || !strings.Contains(out, "InvalidArgument") || !strings.Contains(out, "ai_workload_config_name") {
 		t.Fatalf("grpcurl bad create: %v\n%s", err, out)
 	}
-	out, err = run(t, "go", "tool", "grpcurl", "-plaintext", addr, "grpc.health.v1.Health/Check")
+	out, err = run(t, grpcurl, "-plaintext", addr, "grpc.health.v1.Health/Check")
 	if err != nil || !strings.Contains(out, "SERVING") {
 		t.Fatalf("health: %v\n%s", err, out)
 	}

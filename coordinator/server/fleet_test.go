@@ -107,7 +107,7 @@ func TestFleetMembershipFailureAndRejoin(t *testing.T) {
 
 	// A graceful stop is reported as left.
 	agents[4].Stop()
-	eventually(t, 5*time.Second, "stopped agent marked left", func() bool {
+	eventually(t, 15*time.Second, "stopped agent marked left", func() bool {
 		return listAgents(t, fleet, &pb.ListAgentsRequest{})["gpu-4"].GetStatus() == "left"
 	})
 }
