@@ -8,6 +8,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -44,6 +45,12 @@ type Config struct {
 	// BackoffMin and BackoffMax bound the reconnect delay (defaults 100 ms
 	// and 5 s); each delay is jittered by ±50 %.
 	BackoffMin, BackoffMax time.Duration
+	// HandshakeTimeout bounds opening a stream and receiving the
+	// coordinator's first answer (default 4 s). A killed leader's address
+	// may swallow connection attempts until a 20 s dial timeout; the agent
+	// must move on to another coordinator well before the new leader gives
+	// up waiting for it.
+	HandshakeTimeout time.Duration
 	// Logger receives connection events.
 	Logger *slog.Logger
 	// Handler serves the leader's requests; nil refuses them.
@@ -105,6 +112,9 @@ func New(cfg Config) *Client {
 	if cfg.BackoffMax == 0 {
 		cfg.BackoffMax = 5 * time.Second
 	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = 4 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -163,6 +173,15 @@ func (c *Client) Run(ctx context.Context) {
 			c.sleep(ctx, failures)
 		}
 	}
+}
+
+// handshakeErr explains a failed stream opening: past the handshake timeout
+// it names the timeout rather than the cancellation it caused.
+func (c *Client) handshakeErr(t *time.Timer, addr string, err error) error {
+	if t.Stop() {
+		return err
+	}
+	return fmt.Errorf("no answer from coordinator %s within %s (%v)", addr, c.cfg.HandshakeTimeout, err)
 }
 
 // pick returns the last known leader, else a random candidate other than
@@ -320,15 +339,19 @@ func (c *Client) session(ctx context.Context, addr string) (string, error) {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	handshake := time.AfterFunc(c.cfg.HandshakeTimeout, cancel)
 	stream, err := pb.NewAgentServiceClient(cc).Connect(sctx)
 	if err != nil {
-		return "", err
+		return "", c.handshakeErr(handshake, addr, err)
 	}
 	s := &stream_{c: c, stream: stream}
 	if err := s.send(&pb.ConnectRequest{Body: &pb.ConnectRequest_Hello{Hello: &pb.Hello{AgentId: c.cfg.AgentID, Version: c.cfg.Version, LastSeenSeq: c.lastSeen.Load()}}}); err != nil {
-		return "", err
+		return "", c.handshakeErr(handshake, addr, err)
 	}
 	first, err := stream.Recv()
+	if !handshake.Stop() {
+		return "", c.handshakeErr(handshake, addr, err)
+	}
 	if err != nil {
 		return "", err
 	}
