@@ -108,6 +108,18 @@ PY
 done
 [ -s "$PERFLEET_STATE/results/sweep-1/report.html" ] || fail "missing report.html"
 pf benchmark-job results sweep-1 | head -n 12
+# Metrics: every coordinator and agent serves Prometheus text on :9090.
+python3 - "$PERFLEET_NET" <<'PY' || fail "metrics"
+import sys, urllib.request
+net = sys.argv[1]
+want = {".11": ["perfleet_raft_term", "perfleet_api_calls_total", "perfleet_jobs"],
+        ".21": ["perfleet_agent_requests_completed_total", "perfleet_gpu_utilization_percent"]}
+for host, series in want.items():
+    body = urllib.request.urlopen("http://%s%s:9090/metrics" % (net, host), timeout=5).read().decode()
+    for name in series:
+        assert any(l.startswith(name) for l in body.splitlines()), "%s%s: no %s" % (net, host, name)
+print("metrics: coordinator and agent series present")
+PY
 pass "scenario 1: sweep-1 Completed against the registered endpoint, with results for concurrency 1 and 4"
 
 echo "== scenario 2: docker kill the leader mid-job"
