@@ -33,6 +33,7 @@ type agentFlags struct {
 	instanceType, region, simulateGPUs, logLevel        string
 	logFormat, metricsAddr                              string
 	dataDir, configFile                                 string
+	secretsCreds                                        string
 	labels                                              []string
 	sampleInterval                                      time.Duration
 
@@ -72,6 +73,15 @@ an OTLP/gRPC collector when OTEL_TRACES_EXPORTER=otlp or
 OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set;
 tracing is off otherwise.
 
+Secrets: a workload's AWS Secrets Manager references (secrets: {hf_token:
+arn:aws:secretsmanager:...}) are read on the agent as the job's role: the
+agent calls STS AssumeRole on the job's role_arn with its own AWS credentials
+(environment, shared files or instance role), as session
+perfleet-<agent id>-<run id> for 15 minutes, and reads the secrets with the
+role's credentials, which it reuses until they expire. The role must trust
+the agent's identity. --secrets-credentials agent reads them with the
+agent's own credentials instead, for labs whose agents cannot call STS.
+
 The subcommands also work standalone: 'run' benchmarks a server like
 'aiperf profile', 'simulate' serves the built-in simulated LLM server.`
 	rootCmd.Example = `  # a GPU machine of a fleet with TLS
@@ -102,11 +112,13 @@ func (f *agentFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.labels, "label", nil, "label as key=value for placement, e.g. subnet=s-1 (repeatable)")
 	fl.StringVar(&f.simulateGPUs, "simulate-gpus", "", "simulated GPU inventory instead of NVML, e.g. 8xH100-80GB or 1xL4")
 	fl.DurationVar(&f.sampleInterval, "sample-interval", time.Second, "GPU sampling interval (at least 100ms)")
-	fl.StringVar(&f.configFile, "config", "", "YAML or JSON file with the same settings, snake_case (id, gossip_addr, join, instance_type, labels, …); flags win")
+	fl.StringVar(&f.configFile, "config", "", "YAML or JSON file with the same settings, snake_case (id, gossip_addr, join, instance_type, labels, secrets_credentials, …); flags win")
 	fl.StringVar(&f.dataDir, "data-dir", "", "folder for window buffers (default: perfleet-agent-data-<id> in the temporary directory)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text (key=value lines) or json (one JSON object per line)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://<addr>/metrics, e.g. 0.0.0.0:9234 (default: off)")
+	fl.StringVar(&f.secretsCreds, "secrets-credentials", daemon.SecretsAsJobRole, "whose AWS credentials read a job's Secrets Manager references: "+
+		"job-role (the job's role_arn, through STS AssumeRole with the agent's credentials) or agent (the agent's own, for agents that cannot call STS)")
 	fl.StringVar(&f.caFile, "ca-file", "", "PEM CA certificate the coordinators' certificates chain to (mutual TLS, with --cert-file and --key-file)")
 	fl.StringVar(&f.certFile, "cert-file", "", "PEM agent certificate, agent.<region>.<domain> (perfleet tls cert create --agent)")
 	fl.StringVar(&f.keyFile, "key-file", "", "PEM private key of --cert-file")
@@ -133,6 +145,7 @@ type agentFile struct {
 	LogLevel        string            `yaml:"log_level"`
 	LogFormat       string            `yaml:"log_format"`
 	MetricsAddr     string            `yaml:"metrics_addr"`
+	SecretsCreds    string            `yaml:"secrets_credentials"`
 	CAFile          string            `yaml:"ca_file"`
 	CertFile        string            `yaml:"cert_file"`
 	KeyFile         string            `yaml:"key_file"`
@@ -178,6 +191,7 @@ func loadAgentFile(cmd *cobra.Command, f *agentFlags) error {
 	str("log-level", &f.logLevel, c.LogLevel)
 	str("log-format", &f.logFormat, c.LogFormat)
 	str("metrics-addr", &f.metricsAddr, c.MetricsAddr)
+	str("secrets-credentials", &f.secretsCreds, c.SecretsCreds)
 	str("ca-file", &f.caFile, c.CAFile)
 	str("cert-file", &f.certFile, c.CertFile)
 	str("key-file", &f.keyFile, c.KeyFile)
@@ -213,6 +227,9 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 		if _, _, err := net.SplitHostPort(f.metricsAddr); err != nil {
 			return fmt.Errorf("--metrics-addr %q must be host:port, e.g. 0.0.0.0:9234", f.metricsAddr)
 		}
+	}
+	if f.secretsCreds != daemon.SecretsAsJobRole && f.secretsCreds != daemon.SecretsAsAgent {
+		return fmt.Errorf("--secrets-credentials %q: want %s or %s", f.secretsCreds, daemon.SecretsAsJobRole, daemon.SecretsAsAgent)
 	}
 	if f.join == "" {
 		return fmt.Errorf("--join is required: the gossip address of at least one coordinator (its --gossip-addr)")
@@ -305,7 +322,7 @@ func runAgent(cmd *cobra.Command, f *agentFlags) error {
 	a, err := daemon.Start(daemon.Config{ID: f.id, GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
 		Join: splitComma(f.join), GossipKey: key, Coordinators: splitComma(f.coordinators), InstanceType: instanceType,
 		Region: region, Labels: labels, GPUs: backend, SampleInterval: f.sampleInterval, DataDir: f.dataDir, Logger: logger,
-		DialOptions: tr.dialOptions, MeterProvider: meters, TracerProvider: tracing.Provider})
+		DialOptions: tr.dialOptions, MeterProvider: meters, TracerProvider: tracing.Provider, SecretsCredentials: f.secretsCreds})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,16 @@ import (
 // Version is the agent's perfleet version.
 const Version = "0.1.0"
 
+// Whose credentials read a workload's Secrets Manager references
+// (Config.SecretsCredentials, perfleet-agent --secrets-credentials).
+const (
+	// SecretsAsJobRole reads them as the shard's job role, through STS
+	// AssumeRole with the agent's credentials.
+	SecretsAsJobRole = "job-role"
+	// SecretsAsAgent reads them with the agent's own credentials.
+	SecretsAsAgent = "agent"
+)
+
 // Config configures an agent.
 type Config struct {
 	// ID is the agent's unique ID (default: the host name).
@@ -54,10 +64,25 @@ type Config struct {
 	// with a tlsutil.Reloader of role agent). Empty dials plaintext.
 	DialOptions []grpc.DialOption
 	// SecretsManager resolves a workload's arn:aws:secretsmanager:...
-	// references when a shard starts; nil builds one from the AWS SDK's
-	// default configuration (environment, shared files, instance role) on
-	// first use.
+	// references when a shard starts, with the agent's own AWS
+	// credentials; nil builds one from the AWS SDK's default configuration
+	// (environment, shared files, instance role) on first use. To read as
+	// a job's role (SecretsCredentials) it must be a
+	// *secrets.SecretsManagerResolver built from an AWS configuration (not
+	// WithClient): the role's resolver keeps its region, endpoint and
+	// version stage and signs with credentials from STS AssumeRole, called
+	// with its credentials.
 	SecretsManager secrets.Resolver
+	// SecretsCredentials says whose credentials read Secrets Manager
+	// references: SecretsAsJobRole (the default) those of the shard's job
+	// role, from STS AssumeRole, or SecretsAsAgent the agent's own, for
+	// labs whose agents cannot call STS. A shard without a role (from an
+	// older coordinator) reads with the agent's own either way.
+	SecretsCredentials string
+	// STSEndpoint sends the AssumeRole calls for job roles to this URL
+	// instead of the configuration's STS endpoint (tests; a VPC endpoint
+	// can also come from AWS_ENDPOINT_URL_STS).
+	STSEndpoint string
 	// InstanceType and Region describe the machine.
 	InstanceType, Region string
 	// Labels are arbitrary key/values for placement (subnet=…, rack=…).
@@ -105,6 +130,13 @@ func Start(cfg Config) (*Agent, error) {
 	if cfg.ID == "" {
 		return nil, fmt.Errorf("agent ID is required")
 	}
+	switch cfg.SecretsCredentials {
+	case "":
+		cfg.SecretsCredentials = SecretsAsJobRole
+	case SecretsAsJobRole, SecretsAsAgent:
+	default:
+		return nil, fmt.Errorf("secrets credentials %q: want %s or %s", cfg.SecretsCredentials, SecretsAsJobRole, SecretsAsAgent)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -134,6 +166,7 @@ func Start(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, pool: pool, servers: newModelServers(cfg.ID, manager, cfg.GPUs)}
 	a.shards = newShardRunner(cfg.ID, shardDir(cfg.DataDir, cfg.ID), func() *control.Client { return a.control }, cfg.Logger)
 	a.shards.secretsManager = cfg.SecretsManager
+	a.shards.secretsCreds, a.shards.stsEndpoint = cfg.SecretsCredentials, cfg.STSEndpoint
 	a.shards.gpuStats = a.targetGPUStats
 	a.shards.tracer = telemetry.Tracer(cfg.TracerProvider)
 	a.control = control.New(control.Config{AgentID: cfg.ID, Version: Version, Coordinators: a.coordinators,

@@ -2,10 +2,14 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,11 +44,19 @@ type shardRunner struct {
 	// gpuStats, when set, returns the telemetry of the GPUs that serve a
 	// target over a window (nil when the target is not served here).
 	gpuStats func(target string, from, to time.Time) []gpu.WindowStats
-	// secretsManager resolves arn:aws:secretsmanager references; built
-	// from the default AWS configuration on first use when nil.
+	// secretsManager resolves arn:aws:secretsmanager references with the
+	// agent's credentials; built from the default AWS configuration on
+	// first use when nil.
 	secretsManager secrets.Resolver
 	smOnce         sync.Once
 	smErr          error
+	// secretsCreds is SecretsAsJobRole or SecretsAsAgent (Config's
+	// SecretsCredentials); stsEndpoint overrides the STS endpoint.
+	secretsCreds, stsEndpoint string
+	// roles are the resolvers reading as job roles, by role ARN, each
+	// keeping its role's credentials until they expire.
+	rolesMu sync.Mutex
+	roles   map[string]*secrets.SecretsManagerResolver
 
 	// tracer traces each shard run on this agent (no-op by default).
 	tracer trace.Tracer
@@ -70,7 +82,7 @@ var _ control.ShardHandler = (*shardRunner)(nil)
 
 func newShardRunner(agentID, dir string, client func() *control.Client, log *slog.Logger) *shardRunner {
 	return &shardRunner{agentID: agentID, dir: dir, client: client, log: log, runs: map[uint64]*shardRun{}, live: map[uint64]*liveShard{},
-		tracer: telemetry.Tracer(nil)}
+		tracer: telemetry.Tracer(nil), secretsCreds: SecretsAsJobRole}
 }
 
 // RunShard starts a shard in the background.
@@ -125,13 +137,13 @@ func (r *shardRunner) RunShard(ctx context.Context, m *pb.RunShard) {
 		_ = r.client().Send(&pb.ConnectRequest{Body: &pb.ConnectRequest_ShardWindow{ShardWindow: &pb.ShardWindow{RunId: id, Seq: seq, Window: b}}})
 	}}
 	// The leader resolved the spec's perfleet:secret references for this
-	// shard; Secrets Manager references are resolved here. They live only
-	// as long as the shard runs.
+	// shard; Secrets Manager references are resolved here, as the job's
+	// role. They live only as long as the shard runs.
 	opts.Secrets = make(map[string]string, len(m.GetSecretValues()))
 	for ref, v := range m.GetSecretValues() {
 		opts.Secrets[ref] = string(v)
 	}
-	bundle, err := r.resolveAWSSecrets(sctx, m.GetSpec())
+	bundle, err := r.resolveAWSSecrets(sctx, m)
 	if err != nil {
 		cancel()
 		wipeSecrets(m, opts.Secrets)
@@ -297,10 +309,13 @@ type awsSecrets struct {
 }
 
 // resolveAWSSecrets resolves the spec's arn:aws:secretsmanager references
-// with this agent's AWS credentials; a spec without any costs nothing.
-func (r *shardRunner) resolveAWSSecrets(ctx context.Context, spec []byte) (awsSecrets, error) {
+// as the shard's job role (credentials from STS AssumeRole, called with
+// this agent's), or with this agent's own AWS credentials when it runs
+// with SecretsAsAgent or the shard has no role; a spec without any costs
+// nothing. Errors name the parameter, and the role when one was used.
+func (r *shardRunner) resolveAWSSecrets(ctx context.Context, m *pb.RunShard) (awsSecrets, error) {
 	out := awsSecrets{refs: map[string]string{}}
-	parsed, err := workload.Parse(spec)
+	parsed, err := workload.Parse(m.GetSpec())
 	if err != nil {
 		return out, nil // the shard itself reports a bad spec
 	}
@@ -320,11 +335,81 @@ func (r *shardRunner) resolveAWSSecrets(ctx context.Context, spec []byte) (awsSe
 	if r.smErr != nil {
 		return out, fmt.Errorf("secrets: AWS Secrets Manager client: %v", r.smErr)
 	}
+	res, role := r.secretsManager, m.GetRoleArn()
+	if r.secretsCreds == SecretsAsAgent {
+		role = ""
+	}
+	if role != "" {
+		if res, err = r.roleResolver(role, m.GetRunId(), out.refs); err != nil {
+			return out, fmt.Errorf("secrets: job role %s: %v", role, err)
+		}
+	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	out.values, err = secrets.ResolveBundle(rctx, r.secretsManager, out.refs)
-	if err != nil {
+	out.values, err = secrets.ResolveBundle(rctx, res, out.refs)
+	switch {
+	case err == nil:
+		return out, nil
+	case role == "":
 		return out, fmt.Errorf("secrets: %v", err)
 	}
-	return out, nil
+	var are *secrets.AssumeRoleError
+	var re *secrets.ResolveError
+	if errors.As(err, &are) && errors.As(err, &re) {
+		return out, fmt.Errorf("secrets: %s: cannot assume job role %s: %s", re.Param, are.Role, are.Reason())
+	}
+	return out, fmt.Errorf("secrets: as job role %s: %v", role, err)
+}
+
+// maxRoleResolvers bounds the job roles whose credentials an agent keeps.
+const maxRoleResolvers = 64
+
+// roleResolver returns the resolver reading as role, made on first use
+// from the agent's resolver. Its credentials come from one STS AssumeRole
+// call, renewed shortly before they expire, so the shards of a role share
+// them: the session is named after the agent and the run that first
+// needed it (perfleet-<agent id>-<run id>). refs are the shard's
+// references; STS is called in the region of the first when the agent's
+// AWS configuration names none.
+func (r *shardRunner) roleResolver(role string, runID uint64, refs map[string]string) (*secrets.SecretsManagerResolver, error) {
+	r.rolesMu.Lock()
+	defer r.rolesMu.Unlock()
+	if res := r.roles[role]; res != nil {
+		return res, nil
+	}
+	base, ok := r.secretsManager.(*secrets.SecretsManagerResolver)
+	if !ok {
+		return nil, fmt.Errorf("the agent's Secrets Manager resolver (%T) cannot assume roles; "+
+			"run the agent with --secrets-credentials %s to read secrets with its own credentials", r.secretsManager, SecretsAsAgent)
+	}
+	region := ""
+	params := slices.Sorted(maps.Keys(refs))
+	for _, p := range params {
+		if ref, err := secrets.ParseRef(refs[p]); err == nil && ref.Region != "" {
+			region = ref.Region
+			break
+		}
+	}
+	res, err := base.AsRole(role, secrets.AssumeRoleOptions{SessionName: roleSessionName(r.agentID, runID),
+		Region: region, STSEndpoint: r.stsEndpoint})
+	if err != nil {
+		return nil, err
+	}
+	if r.roles == nil || len(r.roles) >= maxRoleResolvers {
+		r.roles = map[string]*secrets.SecretsManagerResolver{}
+	}
+	r.roles[role] = res
+	return res, nil
+}
+
+// roleSessionName is "perfleet-<agent id>-<run id>" within STS's rules
+// (64 characters of [\w+=,.@-]): the agent ID is cleaned and cut, the run
+// ID kept.
+func roleSessionName(agentID string, runID uint64) string {
+	suffix := "-" + strconv.FormatUint(runID, 10)
+	name := secrets.RoleSessionName("perfleet-" + agentID)
+	if keep := secrets.MaxRoleSessionName - len(suffix); len(name) > keep {
+		name = name[:keep]
+	}
+	return name + suffix
 }

@@ -548,7 +548,7 @@ func (jr *jobRun) dispatch(ctx context.Context, lp scheduler.LevelPlan, spec []b
 			Shard: &pb.ShardPlan{Index: uint32(sh.Index), Of: uint32(sh.Of), Concurrency: uint32(sh.Concurrency), Rate: sh.Rate,
 				SpawnRate: sh.SpawnRate, RequestCount: uint64(sh.RequestCount), Seed: sh.Seed,
 				SliceStart: uint64(sh.Slice.Start), SliceStride: uint64(sh.Slice.Stride)},
-			Spec: spec, TargetUrl: jr.shardURL(target, sh.Index), Models: models, StartUnixNano: at.UnixNano(), SecretValues: jr.secrets}
+			Spec: spec, TargetUrl: jr.shardURL(target, sh.Index), Models: models, StartUnixNano: at.UnixNano(), SecretValues: jr.secrets, RoleArn: j.RoleARN()}
 		return r.c.SendToAgent(sh.AgentID, &pb.ConnectResponse{Body: &pb.ConnectResponse_RunShard{RunShard: m}})
 	}
 	for _, sr := range shards {

@@ -145,17 +145,21 @@ func (s *syncBuffer) String() string {
 }
 
 // TestSecretsManagerReferenceIsResolvedOnTheAgent gives a job an
-// arn:aws:secretsmanager reference: the agent fetches it with its own AWS
-// credentials (here from a fake Secrets Manager) and the value reaches the
-// target; a reference the agent's key may not read fails the job with the
-// parameter named.
+// arn:aws:secretsmanager reference: the agent fetches it as the job's role
+// (the RunShard carries the role_arn; the agent assumes it through a fake
+// STS with its own AWS credentials) and the value reaches the target; a
+// reference the role may not read fails the job naming the parameter and
+// the role, though the agent's own key could read it.
 func TestSecretsManagerReferenceIsResolvedOnTheAgent(t *testing.T) {
 	const planted = "sk-from-secrets-manager-0d4e"
-	fake := smfake.New(smfake.WithKey(smfake.Key{AccessKeyID: "AKIDAGENT", SecretAccessKey: "agent-secret", Secrets: []string{"llm-key"}}))
+	const jobRole = "arn:aws:iam::000000000000:role/bench" // createJob's
+	fake := smfake.New(smfake.WithKey(smfake.Key{AccessKeyID: "AKIDAGENT", SecretAccessKey: "agent-secret"}),
+		smfake.WithRole(smfake.Role{ARN: jobRole, Trusted: []string{"AKIDAGENT"}, Secrets: []string{"llm-key"}}))
 	arnOK := fake.SetString("llm-key", planted)
 	arnDenied := fake.SetString("someone-elses", planted)
-	smSrv := httptest.NewServer(fake)
+	smSrv, stsSrv := httptest.NewServer(fake), httptest.NewServer(fake.STS())
 	t.Cleanup(smSrv.Close)
+	t.Cleanup(stsSrv.Close)
 	sim, _ := simTarget(t)
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+planted {
@@ -174,7 +178,8 @@ func TestSecretsManagerReferenceIsResolvedOnTheAgent(t *testing.T) {
 	}
 	spec, _ := gpu.ParseSimulated("1xL4")
 	a, err := daemon.Start(daemon.Config{ID: "sm-agent", GossipAddr: "127.0.0.1:0", Join: []string{s.GossipAddr()}, FastGossip: true,
-		GPUs: gpu.NewSimulated(spec, gpu.SimOptions{}), Heartbeat: 200 * time.Millisecond, DataDir: t.TempDir(), SecretsManager: res})
+		GPUs: gpu.NewSimulated(spec, gpu.SimOptions{}), Heartbeat: 200 * time.Millisecond, DataDir: t.TempDir(), SecretsManager: res,
+		STSEndpoint: stsSrv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +207,13 @@ func TestSecretsManagerReferenceIsResolvedOnTheAgent(t *testing.T) {
 		if strings.Contains(d.String(), planted) {
 			t.Fatalf("%s: Describe shows the secret", name)
 		}
-		if want == "Failed" && !strings.Contains(d.GetFailureReason(), "api_key") {
-			t.Errorf("%s: the failure should name the parameter: %s", name, d.GetFailureReason())
+		if want == "Failed" && (!strings.Contains(d.GetFailureReason(), "api_key") || !strings.Contains(d.GetFailureReason(), jobRole)) {
+			t.Errorf("%s: the failure should name the parameter and the role: %s", name, d.GetFailureReason())
 		}
+	}
+	// One role session served both jobs.
+	if ss := fake.Sessions(); len(ss) != 1 || ss[0].Role != jobRole || ss[0].Caller != "AKIDAGENT" || !strings.HasPrefix(ss[0].Name, "perfleet-sm-agent-") {
+		t.Fatalf("AssumeRole sessions: %+v", ss)
 	}
 }
 

@@ -161,6 +161,15 @@ func (j *Job) ARN() string {
 	return j.Recommend.GetJob().GetAiRecommendationJobArn()
 }
 
+// RoleARN returns the job's IAM role ARN, its role_arn (a recommendation's
+// child jobs carry their parent's).
+func (j *Job) RoleARN() string {
+	if j.Benchmark != nil {
+		return j.Benchmark.GetJob().GetRoleArn()
+	}
+	return j.Recommend.GetJob().GetRoleArn()
+}
+
 // CreationNanos returns the job's creation time in Unix nanoseconds.
 func (j *Job) CreationNanos() int64 {
 	if j.Benchmark != nil {

@@ -9,7 +9,8 @@
 //
 // [ParseRef] validates a reference. A [Resolver] fetches the value a
 // reference names; [SecretsManagerResolver] reads AWS Secrets Manager with
-// the caller's (for a job, the job role's) credentials. [ResolveBundle]
+// the caller's credentials, and [SecretsManagerResolver.AsRole] derives
+// one that reads as a job's IAM role, through STS AssumeRole. [ResolveBundle]
 // resolves every reference of a shard, fetching each distinct reference
 // once, and [Bundle.Wipe] zeroes the values when the shard is done.
 //

@@ -33,6 +33,10 @@ type SecretsManagerResolver struct {
 	stage  string
 	ttl    time.Duration
 	now    func() time.Time
+	// cfg and endpoint built client (AsRole derives from them); cfg is
+	// nil for a resolver made WithClient.
+	cfg      *aws.Config
+	endpoint string
 
 	mu    sync.Mutex
 	cache map[string]cacheEntry
@@ -84,9 +88,8 @@ func WithEndpoint(url string) SecretsManagerOption {
 
 // WithCredentials signs calls with p's credentials, cached until they
 // expire (p is wrapped in an aws.CredentialsCache unless it is one). To
-// read a job's secrets as the job role, pass the role's credentials: for
-// example stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), roleARN),
-// or the temporary credentials the coordinator handed the agent.
+// read a job's secrets as the job role, derive a resolver with
+// [SecretsManagerResolver.AsRole], or pass the role's credentials here.
 func WithCredentials(p aws.CredentialsProvider) SecretsManagerOption {
 	return func(s *smSettings) { s.creds = p }
 }
@@ -164,13 +167,20 @@ func NewSecretsManagerResolver(ctx context.Context, opts ...SecretsManagerOption
 		if s.creds != nil {
 			cfg.Credentials = s.creds
 		}
-		client = secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
-			if s.endpoint != "" {
-				o.BaseEndpoint = aws.String(s.endpoint)
-			}
-		})
+		return newBuilt(cfg, s.endpoint, s.stage, s.ttl, s.now), nil
 	}
 	return &SecretsManagerResolver{client: client, stage: s.stage, ttl: s.ttl, now: s.now}, nil
+}
+
+// newBuilt returns a resolver whose client is built from cfg, sending
+// every call to endpoint when it is set.
+func newBuilt(cfg aws.Config, endpoint, stage string, ttl time.Duration, now func() time.Time) *SecretsManagerResolver {
+	client := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	return &SecretsManagerResolver{client: client, stage: stage, ttl: ttl, now: now, cfg: &cfg, endpoint: endpoint}
 }
 
 // Resolve reads the secret ref names, at the configured version stage.
@@ -257,6 +267,16 @@ func (r *SecretsManagerResolver) store(key string, b []byte) {
 
 // classify wraps an SDK error for ref with its failure class.
 func classify(ref Ref, err error) error {
+	// Credentials of a role that could not be assumed: the STS failure,
+	// without the Secrets Manager call's wrapping, is the story.
+	var are *AssumeRoleError
+	if errors.As(err, &are) {
+		e := &ResolveError{Ref: ref.String(), Err: are}
+		if are.denied() {
+			e.class = ErrAccessDenied
+		}
+		return e
+	}
 	var de *smithy.DeserializationError
 	if errors.As(err, &de) {
 		return &ResolveError{Ref: ref.String(), class: ErrMalformedResponse}

@@ -33,8 +33,15 @@
 // access key (or a session token that does not match the key's)
 // UnrecognizedClientException, a signature that does not verify against
 // the key's secret, or one scoped to another region or service,
-// InvalidSignatureException, and a key whose Secrets list does not name
-// the secret AccessDeniedException. Clock skew is not checked.
+// InvalidSignatureException, a temporary key past its expiry
+// ExpiredTokenException, and a key whose Secrets list does not name the
+// secret AccessDeniedException. Clock skew is not checked.
+//
+// [Server.STS] is the STS AssumeRole endpoint that goes with it (see
+// sts.go): callers signing with a configured key assume the roles given
+// with WithRole that trust their key, and the temporary credentials it
+// issues sign Secrets Manager requests as the role, limited to the
+// role's Secrets.
 package smfake
 
 import (
@@ -90,6 +97,22 @@ type Key struct {
 	// operation. Nil allows every secret; an empty non-nil list allows
 	// none.
 	Secrets []string
+	// Principal is the ARN AccessDeniedException messages name as the
+	// caller (arn:aws:iam::<account>:user/<name>, or the assumed-role ARN
+	// of STS credentials); empty names the access key id.
+	Principal string
+	// Expires, when set, is when the key stops working (temporary
+	// credentials): requests signed with it from then on get
+	// ExpiredTokenException.
+	Expires time.Time
+}
+
+// principal is the caller k is, as error messages name it.
+func (k *Key) principal() string {
+	if k.Principal != "" {
+		return k.Principal
+	}
+	return k.AccessKeyID
 }
 
 // Server is an in-memory Secrets Manager; see the package documentation.
@@ -99,11 +122,13 @@ type Server struct {
 	account   string
 	partition string
 	now       func() time.Time
-	keys      map[string]Key
+	roles     map[string]Role // by ARN
 
-	mu      sync.Mutex
-	secrets map[string]*secret // by name, including those scheduled for deletion
-	calls   map[string]int     // by operation
+	mu       sync.Mutex
+	keys     map[string]Key     // by access key id, STS's temporary keys included
+	sessions []Session          // issued by STS, in order
+	secrets  map[string]*secret // by name, including those scheduled for deletion
+	calls    map[string]int     // by operation
 }
 
 // Option configures New.
@@ -257,7 +282,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{code: "SerializationException", msg: "Could not read the request body."})
 		return
 	}
-	caller, aerr := s.authenticate(r, body)
+	caller, aerr := s.authenticate(r, body, "secretsmanager", false)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -339,10 +364,14 @@ func errInvalidParameter(msg string) *apiError {
 	return &apiError{code: "InvalidParameterException", msg: msg}
 }
 
-// authenticate checks the request's signature when keys are configured
-// and returns the key it was signed with.
-func (s *Server) authenticate(r *http.Request, body []byte) (*Key, *apiError) {
-	if len(s.keys) == 0 {
+// authenticate checks the request's signature, for service, when keys
+// are configured or required, and returns the key it was signed with. The
+// errors carry Secrets Manager's codes.
+func (s *Server) authenticate(r *http.Request, body []byte, service string, required bool) (*Key, *apiError) {
+	s.mu.Lock()
+	n := len(s.keys)
+	s.mu.Unlock()
+	if n == 0 && !required {
 		return nil, nil
 	}
 	h := r.Header.Get("Authorization")
@@ -353,12 +382,14 @@ func (s *Server) authenticate(r *http.Request, body []byte) (*Key, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	s.mu.Lock()
 	k, ok := s.keys[a.accessKeyID]
+	s.mu.Unlock()
 	if !ok || r.Header.Get("X-Amz-Security-Token") != k.SessionToken {
 		return nil, errUnrecognizedClient
 	}
-	if a.service != "secretsmanager" {
-		return nil, errInvalidSignature("Credential should be scoped to correct service: 'secretsmanager'.")
+	if a.service != service {
+		return nil, errInvalidSignature("Credential should be scoped to correct service: '" + service + "'.")
 	}
 	if a.region != s.region {
 		return nil, errInvalidSignature("Credential should be scoped to a valid region, not '" + a.region + "'.")
@@ -376,6 +407,9 @@ func (s *Server) authenticate(r *http.Request, body []byte) (*Key, *apiError) {
 	if k.SecretAccessKey != "" && !signatureMatches(r, body, a, amzDate, k.SecretAccessKey) {
 		return nil, errBadSignature
 	}
+	if !k.Expires.IsZero() && !s.now().Before(k.Expires) {
+		return nil, &apiError{code: "ExpiredTokenException", msg: "The security token included in the request is expired"}
+	}
 	return &k, nil
 }
 
@@ -385,7 +419,7 @@ func (s *Server) authorize(c *call, name, id string) *apiError {
 	if c.key == nil || c.key.Secrets == nil || slices.Contains(c.key.Secrets, name) {
 		return nil
 	}
-	return &apiError{code: "AccessDeniedException", msg: "User: " + c.key.AccessKeyID +
+	return &apiError{code: "AccessDeniedException", msg: "User: " + c.key.principal() +
 		" is not authorized to perform: secretsmanager:" + c.op + " on resource: " + id +
 		" because no identity-based policy allows the secretsmanager:" + c.op + " action"}
 }

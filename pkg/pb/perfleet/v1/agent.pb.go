@@ -1253,7 +1253,13 @@ type RunShard struct {
 	// leader for this shard under the job's role. They travel only on the
 	// control stream (mutual TLS outside dev mode), are never stored or
 	// logged, and the agent wipes them when the shard ends.
-	SecretValues  map[string][]byte `protobuf:"bytes,11,rep,name=secret_values,json=secretValues,proto3" json:"secret_values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	SecretValues map[string][]byte `protobuf:"bytes,11,rep,name=secret_values,json=secretValues,proto3" json:"secret_values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The job's IAM role ARN (its role_arn; a recommendation's child jobs
+	// carry their parent's). The agent reads the spec's Secrets Manager
+	// references with credentials from STS AssumeRole of this role, unless
+	// it runs with --secrets-credentials agent; empty (an older coordinator)
+	// reads them with the agent's own credentials.
+	RoleArn       string `protobuf:"bytes,12,opt,name=role_arn,json=roleArn,proto3" json:"role_arn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1363,6 +1369,13 @@ func (x *RunShard) GetSecretValues() map[string][]byte {
 		return x.SecretValues
 	}
 	return nil
+}
+
+func (x *RunShard) GetRoleArn() string {
+	if x != nil {
+		return x.RoleArn
+	}
+	return ""
 }
 
 // CancelShard stops a running shard (the job was stopped).
@@ -2531,7 +2544,7 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\x04seed\x18\a \x01(\x04R\x04seed\x12\x1f\n" +
 	"\vslice_start\x18\b \x01(\x04R\n" +
 	"sliceStart\x12!\n" +
-	"\fslice_stride\x18\t \x01(\x04R\vsliceStride\"\xc2\x03\n" +
+	"\fslice_stride\x18\t \x01(\x04R\vsliceStride\"\xdd\x03\n" +
 	"\bRunShard\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x04R\x05runId\x12\x17\n" +
 	"\ajob_arn\x18\x02 \x01(\tR\x06jobArn\x12\x1f\n" +
@@ -2547,7 +2560,8 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\x0fstart_unix_nano\x18\t \x01(\x03R\rstartUnixNano\x12\x16\n" +
 	"\x06warmup\x18\n" +
 	" \x01(\bR\x06warmup\x12L\n" +
-	"\rsecret_values\x18\v \x03(\v2'.perfleet.v1.RunShard.SecretValuesEntryR\fsecretValues\x1a?\n" +
+	"\rsecret_values\x18\v \x03(\v2'.perfleet.v1.RunShard.SecretValuesEntryR\fsecretValues\x12\x19\n" +
+	"\brole_arn\x18\f \x01(\tR\aroleArn\x1a?\n" +
 	"\x11SecretValuesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"$\n" +
