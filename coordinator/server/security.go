@@ -38,9 +38,10 @@ type security struct {
 	res   *acl.Resolver
 	limit *ratelimit.Limiter
 
-	mu      sync.Mutex
-	pending []*pb.AuditEvent // records waiting for the batch flush
-	kick    chan struct{}
+	mu        sync.Mutex
+	pending   []*pb.AuditEvent // records waiting for the batch flush
+	throttles map[throttleKey]*throttleSummary
+	kick      chan struct{}
 }
 
 func (s *Server) newSecurity() *security {
@@ -277,15 +278,13 @@ func (s *Server) record(ctx context.Context, method string, start time.Time, id 
 		decision = "Unauthenticated"
 	}
 	ev.Authorization = &audit.Authorization{Decision: decision, Action: t.Action}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		s.log.Error("audit record not encoded", "event", name, "err", err)
+	if errors.Is(callErr, acl.ErrThrottled) {
+		s.sec.throttled(ev)
 		return
 	}
-	rec := &pb.AuditEvent{EventId: ev.EventID, EventTime: timestamppb.New(ev.EventTime), EventName: name, PrincipalArn: ev.UserIdentity.ARN,
-		AccountId: ev.RecipientAccountID, ReadOnly: ev.ReadOnly, ErrorCode: ev.ErrorCode, Json: string(b)}
-	if t.Resource != "" {
-		rec.ResourceArns = []string{t.Resource}
+	rec := s.auditRecord(ev)
+	if rec == nil {
+		return
 	}
 	if !ev.ReadOnly && s.IsLeader() {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -304,6 +303,83 @@ func (s *Server) record(ctx context.Context, method string, start time.Time, id 
 		case s.sec.kick <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// auditRecord encodes an event for the replicated audit table.
+func (s *Server) auditRecord(ev *audit.Event) *pb.AuditEvent {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		s.log.Error("audit record not encoded", "event", ev.EventName, "err", err)
+		return nil
+	}
+	rec := &pb.AuditEvent{EventId: ev.EventID, EventTime: timestamppb.New(ev.EventTime), EventName: ev.EventName, PrincipalArn: ev.UserIdentity.ARN,
+		AccountId: ev.RecipientAccountID, ReadOnly: ev.ReadOnly, ErrorCode: ev.ErrorCode, Json: string(b)}
+	for _, r := range ev.Resources {
+		rec.ResourceArns = append(rec.ResourceArns, r.ARN)
+	}
+	return rec
+}
+
+// throttleKey groups throttled calls: one principal, operation and source
+// address in one second.
+type throttleKey struct {
+	principal, event, source string
+	second                   int64
+}
+
+// throttleSummary is the first throttled call of a group and how many the
+// group has.
+type throttleSummary struct {
+	ev    *audit.Event
+	count int
+	last  time.Time
+}
+
+// throttled counts a throttled call. A tenant that floods the API must not
+// cost the others a Raft write per refused call (that was most of the cost
+// of throttling), so throttled calls are summarised: one record per
+// principal, operation, source address and second, the first call's, with
+// additionalEventData {"throttledCount": N, "lastEventTime": …}.
+func (sec *security) throttled(ev *audit.Event) {
+	k := throttleKey{principal: ev.UserIdentity.ARN, event: ev.EventName, source: ev.SourceIPAddress, second: ev.EventTime.Unix()}
+	sec.mu.Lock()
+	defer sec.mu.Unlock()
+	if sec.throttles == nil {
+		sec.throttles = map[throttleKey]*throttleSummary{}
+	}
+	if t := sec.throttles[k]; t != nil {
+		t.count++
+		t.last = ev.EventTime
+		return
+	}
+	sec.throttles[k] = &throttleSummary{ev: ev, count: 1, last: ev.EventTime}
+}
+
+// drainThrottled turns the summaries of seconds that have ended (all of
+// them when all is set) into pending records.
+func (s *Server) drainThrottled(all bool) {
+	now := time.Now().Unix()
+	s.sec.mu.Lock()
+	var done []*throttleSummary
+	for k, t := range s.sec.throttles {
+		if all || k.second < now {
+			done = append(done, t)
+			delete(s.sec.throttles, k)
+		}
+	}
+	s.sec.mu.Unlock()
+	var recs []*pb.AuditEvent
+	for _, t := range done {
+		t.ev.AdditionalEventData, _ = json.Marshal(map[string]any{"throttledCount": t.count, "lastEventTime": t.last.UTC().Format(time.RFC3339Nano)})
+		if rec := s.auditRecord(t.ev); rec != nil {
+			recs = append(recs, rec)
+		}
+	}
+	if len(recs) > 0 {
+		s.sec.mu.Lock()
+		s.sec.pending = append(s.sec.pending, recs...)
+		s.sec.mu.Unlock()
 	}
 }
 
@@ -354,6 +430,7 @@ func (s *Server) flushAudit() {
 		case <-t.C:
 		case <-s.sec.kick:
 		}
+		s.drainThrottled(false)
 		s.flushAuditOnce(s.ctx)
 	}
 }

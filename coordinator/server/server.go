@@ -363,6 +363,7 @@ func (s *Server) shutdown(graceful bool) error {
 		// The API is closed: store the audit records it left before Raft
 		// stops (a follower hands them to the leader).
 		flushCtx, flushCancel := context.WithTimeout(context.Background(), 3*time.Second)
+		s.drainThrottled(true)
 		s.flushAuditOnce(flushCtx)
 		flushCancel()
 		s.conns.close()
