@@ -104,9 +104,25 @@ func (r *Resolver) sagemakerTarget(name string, req proto.Message, id *Identity)
 		if n == "" {
 			continue
 		}
-		t.Resource = r.Scope.Build(id.Account, nf.kind, n)
+		account := id.Account
+		if arn.IsARN(n) {
+			// Name fields also take the resource's ARN: authorize (and
+			// audit) that resource, not a name built around the ARN, so
+			// Deny statements and resource-tag conditions on it apply.
+			a, err := arn.Parse(n)
+			if err != nil || a.ResourceType != nf.kind {
+				t.Resource = n // the handler refuses it
+				break
+			}
+			t.Resource = n
+			if a.Partition == r.Scope.Partition && a.Region == r.Scope.Region && !strings.HasPrefix(name, "Create") {
+				t.ResourceTags = r.resourceTags(nf.kind, a.Account, a.Name)
+			}
+			break
+		}
+		t.Resource = r.Scope.Build(account, nf.kind, n)
 		if !strings.HasPrefix(name, "Create") {
-			t.ResourceTags = r.resourceTags(nf.kind, id.Account, n)
+			t.ResourceTags = r.resourceTags(nf.kind, account, n)
 		}
 		break
 	}

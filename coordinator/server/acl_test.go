@@ -238,3 +238,54 @@ func TestWriteAuditRecordsSurviveLeaderLoss(t *testing.T) {
 		t.Fatalf("the new leader holds %d of the 5 create records", n)
 	}
 }
+
+// A name field that holds the resource's ARN is authorized as that
+// resource: a Deny on it applies whether the caller names it or gives its
+// ARN.
+func TestDenyAppliesToResourcesNamedByARN(t *testing.T) {
+	s := TestCluster(t, 1, nil)[0]
+	ctx := ctxT(t)
+	aclc := pb.NewACLServiceClient(testConn(t, s.Addr()))
+	boot, err := aclc.Bootstrap(ctx, &pb.BootstrapRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := bearer(ctx, boot.GetToken().GetSecret())
+	const acct = "111111111111"
+	u, err := aclc.CreatePrincipal(admin, &pb.CreatePrincipalRequest{AccountId: acct, Name: "carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := `{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":"sagemaker:*","Resource":"*"},
+ {"Effect":"Deny","Action":["sagemaker:DescribeAIWorkloadConfig","sagemaker:DeleteAIWorkloadConfig"],"Resource":"arn:aws:sagemaker:us-east-1:111111111111:ai-workload-config/locked"}]}`
+	pol, err := aclc.PutPolicy(admin, &pb.PutPolicyRequest{AccountId: acct, Name: "all-but-locked", Document: doc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := aclc.AttachPolicy(admin, &pb.AttachPolicyRequest{PrincipalArn: u.GetPrincipal().GetArn(), PolicyArn: pol.GetPolicy().GetArn()}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := aclc.CreateToken(admin, &pb.CreateTokenRequest{PrincipalArn: u.GetPrincipal().GetArn()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol := bearer(ctx, tok.GetToken().GetSecret())
+	io := pb.NewInferenceOptimizationClient(testConn(t, s.Addr()))
+	for _, n := range []string{"locked", "open"} {
+		if _, err := io.CreateAIWorkloadConfig(carol, &pb.CreateAIWorkloadConfigRequest{AiWorkloadConfigName: n,
+			AiWorkloadConfigs: &pb.AIWorkloadConfigs{WorkloadSpec: &pb.WorkloadSpec{Inline: testSpec}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	arnOf := func(n string) string { return "arn:aws:sagemaker:us-east-1:111111111111:ai-workload-config/" + n }
+	for _, ident := range []string{"locked", arnOf("locked")} {
+		_, err := io.DescribeAIWorkloadConfig(carol, &pb.DescribeAIWorkloadConfigRequest{AiWorkloadConfigName: ident})
+		wantCode(t, "describe "+ident, err, codes.PermissionDenied, "AccessDeniedException")
+		_, err = io.DeleteAIWorkloadConfig(carol, &pb.DeleteAIWorkloadConfigRequest{AiWorkloadConfigName: ident})
+		wantCode(t, "delete "+ident, err, codes.PermissionDenied, "AccessDeniedException")
+	}
+	if _, err := io.DescribeAIWorkloadConfig(carol, &pb.DescribeAIWorkloadConfigRequest{AiWorkloadConfigName: arnOf("open")}); err != nil {
+		t.Fatalf("describe by ARN of an allowed config: %v", err)
+	}
+}
