@@ -81,6 +81,11 @@ func targetURL(s string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("must be an http(s)://host[:port] URL; got %q", s)
 	}
+	if u.User != nil {
+		// Credentials in a URL would show in Describe, job logs and audit
+		// records; workloads take them as secret references (api_key).
+		return fmt.Errorf("must not carry user:password@; give credentials as a secret reference (secrets.api_key)")
+	}
 	return nil
 }
 

@@ -30,6 +30,7 @@ func TestRegisterEndpointRules(t *testing.T) {
 		{"no URLs", func(r *pb.RegisterEndpointRequest) { r.Urls = nil }, invalid("urls", "must have 1-16 URLs, got 0")},
 		{"not http", func(r *pb.RegisterEndpointRequest) { r.Urls = []string{"ftp://x:1"} }, invalid("urls[0]", "http(s)://host[:port]")},
 		{"duplicate", func(r *pb.RegisterEndpointRequest) { r.Urls = []string{"http://a:1", "http://a:1"} }, invalid("urls[1]", "duplicates")},
+		{"credentials", func(r *pb.RegisterEndpointRequest) { r.Urls = []string{"http://u:p@a:1"} }, invalid("urls[0]", "must not carry user:password@")},
 		{"api type", func(r *pb.RegisterEndpointRequest) { r.ApiType = "grpc" }, invalid("api_type", "must be one of")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,6 +95,14 @@ func TestBenchmarkJobTargetsRegisteredEndpoint(t *testing.T) {
 	_, err = v.createBench(r3)
 	checkErr(t, err, invalid("benchmark_target.endpoint.identifier", "ARN names account "+otherAccount))
 
+	// Its URLs cannot change under a running job (a new leader re-resolves
+	// the target), but tags can.
+	_, err = v.register(&pb.RegisterEndpointRequest{EndpointName: "chat", Urls: []string{"http://10.0.0.9:8000"}})
+	checkErr(t, err, want{code: codes.FailedPrecondition, reason: "ResourceInUse", rule: "cannot change until it ends"})
+	if _, err := v.register(&pb.RegisterEndpointRequest{EndpointName: "chat", Urls: []string{"http://10.0.0.7:8000"},
+		Tags: []*pb.Tag{{Key: "team", Value: "a"}}}); err != nil {
+		t.Fatalf("re-register with the same settings and new tags: %v", err)
+	}
 	// Deregistering is refused while a job that targets it runs.
 	dereg := func() error {
 		_, err := v.e.DeregisterEndpoint(v.ctx, &pb.DeregisterEndpointRequest{EndpointName: "chat"})

@@ -280,7 +280,8 @@ func (jr *jobRun) planAndRun(ctx context.Context, onPlanned func(levels, agents 
 	if jr.secrets, err = r.jobSecrets(j, spec); err != nil {
 		return 0, err
 	}
-	tgt, err := resolveTarget(r.c.State(), j.Account, rec.GetBenchmarkTarget().GetEndpoint(), spec, canonical)
+	apiGiven := workload.APIGiven([]byte(cfg.GetConfig().GetAiWorkloadConfigs().GetWorkloadSpec().GetInline()))
+	tgt, err := resolveTarget(r.c.State(), j.Account, rec.GetBenchmarkTarget().GetEndpoint(), spec, canonical, apiGiven)
 	if err != nil {
 		return 0, err
 	}

@@ -38,7 +38,10 @@ func (t *jobTarget) url(shard int) string {
 // resolveTarget turns a benchmark target into URLs, models and the spec to
 // send: an http(s) URL is used as it is; any other identifier names (or is
 // the ARN of) an endpoint registered in the job's account.
-func resolveTarget(st *state.Store, account string, ep *pb.BenchmarkEndpoint, spec *workload.Spec, canonical []byte) (*jobTarget, error) {
+//
+// apiGiven says whether the workload document named its API; when it did
+// not, the endpoint's API type replaces the default.
+func resolveTarget(st *state.Store, account string, ep *pb.BenchmarkEndpoint, spec *workload.Spec, canonical []byte, apiGiven bool) (*jobTarget, error) {
 	t := &jobTarget{spec: spec, canonical: canonical}
 	for _, ic := range ep.GetInferenceComponents() {
 		t.models = append(t.models, ic.GetIdentifier())
@@ -72,20 +75,20 @@ func resolveTarget(st *state.Store, account string, ep *pb.BenchmarkEndpoint, sp
 	if len(t.models) == 0 && len(spec.Parameters.Models) == 0 && reg.GetModelName() != "" {
 		t.models = []string{reg.GetModelName()}
 	}
-	if api := workload.API(reg.GetApiType()); api != "" {
-		switch spec.Parameters.API {
-		case api:
-		case "":
-			s := *spec
-			s.Parameters.API = api
-			doc, err := s.Canonical()
-			if err != nil {
-				return nil, err
-			}
-			t.spec, t.canonical = &s, doc
-		default:
+	if api := workload.API(reg.GetApiType()); api != "" && spec.Parameters.API != api {
+		if apiGiven {
 			return nil, fmt.Errorf("benchmark target: endpoint %q speaks %s but the workload spec's parameters.api is %s; make them agree", name, api, spec.Parameters.API)
 		}
+		s := *spec
+		s.Parameters.API, s.Tooling.APIStandard = api, workload.StandardOf(api)
+		doc, err := s.Canonical()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := workload.Parse(doc); err != nil {
+			return nil, fmt.Errorf("benchmark target: the workload with endpoint %q's API %s: %v", name, api, err)
+		}
+		t.spec, t.canonical = &s, doc
 	}
 	return t, nil
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/hashicorp/go-memdb"
 
@@ -48,8 +49,21 @@ func (s *Store) PutEndpoint(cmd *pb.PutEndpointCommand) (string, error) {
 	if raw, err := txn.First(tableEndpoints, "id", row.Key); err != nil {
 		return "", err
 	} else if raw != nil {
+		old := raw.(*Endpoint).Record.GetEndpoint()
+		changed := !slices.Equal(old.GetUrls(), rec.GetEndpoint().GetUrls()) || old.GetApiType() != rec.GetEndpoint().GetApiType() ||
+			old.GetModelName() != rec.GetEndpoint().GetModelName()
+		if changed {
+			// A running job re-resolves its target after a leader change:
+			// it must find what it started with.
+			if job, err := endpointUser(txn, rec.GetAccountId(), old); err != nil {
+				return "", err
+			} else if job != nil {
+				return "", fmt.Errorf("%w: endpoint %q is the target of ai-benchmark-job %q, which is %s; its URLs, API type and model cannot change until it ends",
+					ErrConflict, old.GetEndpointName(), job.Name, job.Status)
+			}
+		}
 		rec = clone(rec)
-		rec.Endpoint.CreationTime = raw.(*Endpoint).Record.GetEndpoint().GetCreationTime()
+		rec.Endpoint.CreationTime = old.GetCreationTime()
 		row = newEndpoint(rec)
 	}
 	if err := txn.Insert(tableEndpoints, row); err != nil {
@@ -70,23 +84,34 @@ func deleteEndpoint(txn *memdb.Txn, account, name string) (string, error) {
 		return "", fmt.Errorf("%w: endpoint %q is not registered", ErrNotFound, name)
 	}
 	ep := raw.(*Endpoint).Record.GetEndpoint()
+	if job, err := endpointUser(txn, account, ep); err != nil {
+		return "", err
+	} else if job != nil {
+		return "", fmt.Errorf("%w: endpoint %q is the target of ai-benchmark-job %q, which is %s; stop it or wait until it ends", ErrConflict, name, job.Name, job.Status)
+	}
+	if err := txn.Delete(tableEndpoints, raw); err != nil {
+		return "", err
+	}
+	return ep.GetEndpointArn(), nil
+}
+
+// endpointUser returns a benchmark job that is not terminal and targets ep
+// (by name or ARN), or nil.
+func endpointUser(txn *memdb.Txn, account string, ep *pb.DescribeEndpointResponse) (*Job, error) {
 	it, err := txn.Get(tableJobs, "account", KindBenchmark+"/"+account)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	for j := it.Next(); j != nil; j = it.Next() {
 		job := j.(*Job)
 		if Terminal(job.Status) {
 			continue
 		}
-		if id := job.Benchmark.GetJob().GetBenchmarkTarget().GetEndpoint().GetIdentifier(); id == name || id == ep.GetEndpointArn() {
-			return "", fmt.Errorf("%w: endpoint %q is the target of ai-benchmark-job %q, which is %s; stop it or wait until it ends", ErrConflict, name, job.Name, job.Status)
+		if id := job.Benchmark.GetJob().GetBenchmarkTarget().GetEndpoint().GetIdentifier(); id == ep.GetEndpointName() || id == ep.GetEndpointArn() {
+			return job, nil
 		}
 	}
-	if err := txn.Delete(tableEndpoints, raw); err != nil {
-		return "", err
-	}
-	return ep.GetEndpointArn(), nil
+	return nil, nil
 }
 
 // Endpoint returns a registered endpoint.

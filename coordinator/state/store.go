@@ -157,7 +157,7 @@ func (s *Store) ClientToken(account, operation, token string) *pb.ClientTokenRec
 func (s *Store) Counts() map[string]uint64 {
 	txn := s.db.Txn(false)
 	out := map[string]uint64{}
-	for _, t := range []string{tableWorkloadConfigs, tableJobs, tableClientTokens, tableServers, tableMeta, tableAgents,
+	for _, t := range []string{tableWorkloadConfigs, tableEndpoints, tableJobs, tableClientTokens, tableServers, tableMeta, tableAgents,
 		tablePrincipals, tableTokens, tableAccessKeys, tablePolicies, tableSecrets, tableAudit} {
 		it, err := txn.Get(t, "id")
 		if err != nil {

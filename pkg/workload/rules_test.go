@@ -234,3 +234,17 @@ func TestParseBoundsTheProblemList(t *testing.T) {
 		t.Fatalf("got %d problems, first %v", len(list), list[0])
 	}
 }
+
+func TestAPIGiven(t *testing.T) {
+	for doc, want := range map[string]bool{
+		"benchmark: {type: aiperf}\nparameters: {concurrency: 1}\n":                      false,
+		"benchmark: {type: aiperf}\nparameters: {api: kserve-v2}\n":                      true,
+		"benchmark: {type: aiperf}\ntooling: {api_standard: http}\n":                     true,
+		`{"benchmark": {"type": "aiperf"}, "parameters": {"api": "openai-completions"}}`: true,
+		`{"benchmark": {"type": "aiperf"}}`:                                              false,
+	} {
+		if got := APIGiven([]byte(doc)); got != want {
+			t.Errorf("APIGiven(%q) = %v, want %v", doc, got, want)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package workload
 import (
 	"fmt"
 	"sort"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Defaults from the SageMaker Python SDK (Workload.synthetic) and AIPerf.
@@ -238,4 +240,30 @@ func defaultInt(v *int, def int) *int {
 		return v
 	}
 	return &def
+}
+
+// StandardOf is the API standard an API belongs to.
+func StandardOf(a API) APIStandard { return standardOf(a) }
+
+// APIGiven reports whether a workload document names its API itself
+// (parameters.api or tooling.api_standard) rather than leaving it to the
+// default. A target that knows its API (a registered endpoint) fills in
+// only what the document left out.
+func APIGiven(doc []byte) bool {
+	top, err := decodeOneNode(doc)
+	if err != nil {
+		return true // unreadable: claim nothing
+	}
+	has := func(m *yaml.Node, key string) *yaml.Node {
+		if m == nil || m.Kind != yaml.MappingNode {
+			return nil
+		}
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if m.Content[i].Value == key {
+				return m.Content[i+1]
+			}
+		}
+		return nil
+	}
+	return has(has(top, keyParameters), "api") != nil || has(has(top, keyTooling), "api_standard") != nil
 }

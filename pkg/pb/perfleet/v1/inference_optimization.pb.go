@@ -29,7 +29,8 @@ type RegisterEndpointRequest struct {
 	// digit. Its ARN is arn:<partition>:sagemaker:<region>:<account>:endpoint/<name>.
 	EndpointName string `protobuf:"bytes,1,opt,name=endpoint_name,json=endpointName,proto3" json:"endpoint_name,omitempty"`
 	// The endpoint's base URLs, http(s)://host[:port][/path], 1-16 of them,
-	// no duplicates. A job splits each level across its agents; each agent's
+	// no duplicates, no user:password@ (credentials belong in the workload's
+	// secrets). A job splits each level across its agents; each agent's
 	// share goes to one URL, the URLs taken in turn, so give at least as many
 	// agents as URLs (placement.agents) to load every URL.
 	Urls []string `protobuf:"bytes,2,rep,name=urls,proto3" json:"urls,omitempty"`

@@ -133,8 +133,10 @@ type InferenceOptimizationClient interface {
 	// perfleet extension, the stand-in for a SageMaker endpoint): its URLs,
 	// API type and model. A benchmark job's
 	// benchmark_target.endpoint.identifier may then be the name (or ARN)
-	// instead of a URL. Registering an existing name replaces its settings;
-	// jobs already running keep the URLs they started with.
+	// instead of a URL. Registering an existing name replaces its settings,
+	// but its URLs, API type and model cannot change (ResourceInUse) while a
+	// benchmark job that targets it is running: a new leader re-resolves the
+	// target of a running job.
 	RegisterEndpoint(ctx context.Context, in *RegisterEndpointRequest, opts ...grpc.CallOption) (*RegisterEndpointResponse, error)
 	// DescribeEndpoint returns a registered endpoint.
 	DescribeEndpoint(ctx context.Context, in *DescribeEndpointRequest, opts ...grpc.CallOption) (*DescribeEndpointResponse, error)
@@ -490,8 +492,10 @@ type InferenceOptimizationServer interface {
 	// perfleet extension, the stand-in for a SageMaker endpoint): its URLs,
 	// API type and model. A benchmark job's
 	// benchmark_target.endpoint.identifier may then be the name (or ARN)
-	// instead of a URL. Registering an existing name replaces its settings;
-	// jobs already running keep the URLs they started with.
+	// instead of a URL. Registering an existing name replaces its settings,
+	// but its URLs, API type and model cannot change (ResourceInUse) while a
+	// benchmark job that targets it is running: a new leader re-resolves the
+	// target of a running job.
 	RegisterEndpoint(context.Context, *RegisterEndpointRequest) (*RegisterEndpointResponse, error)
 	// DescribeEndpoint returns a registered endpoint.
 	DescribeEndpoint(context.Context, *DescribeEndpointRequest) (*DescribeEndpointResponse, error)
