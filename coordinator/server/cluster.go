@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
@@ -169,7 +171,7 @@ func (s *Server) joinVia(addr string) error {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
-	_, err = pb.NewOperatorServiceClient(conn).Join(ctx, &pb.JoinRequest{Server: s.identity()})
+	_, err = pb.NewOperatorServiceClient(conn).Join(ctx, &pb.JoinRequest{Server: s.identity(), Rejoin: s.rparts.hasState})
 	return err
 }
 
@@ -196,7 +198,11 @@ func (s *Server) ensureRegistered() {
 		}
 	}
 	if err := s.joinVia(addr); err != nil {
-		s.log.Debug("registration not accepted yet", "err", err)
+		if status.Code(err) == codes.FailedPrecondition {
+			s.log.Warn("the leader refuses this node", "err", err)
+		} else {
+			s.log.Debug("registration not accepted yet", "err", err)
+		}
 	} else if cur := s.State().Server(s.cfg.NodeID); cur != nil && cur.GetRaftAddr() != s.cfg.RaftAddr {
 		s.log.Info("re-registered at a new raft address", "old", cur.GetRaftAddr(), "new", s.cfg.RaftAddr, "via", addr)
 	}

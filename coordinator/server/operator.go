@@ -9,6 +9,7 @@ import (
 
 	"github.com/perfleet/perfleet/coordinator/endpoint"
 	"github.com/perfleet/perfleet/coordinator/fsm"
+	"github.com/perfleet/perfleet/coordinator/state"
 	"github.com/perfleet/perfleet/pkg/gossip"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/validate"
@@ -134,11 +135,16 @@ func (o *operator) Join(ctx context.Context, req *pb.JoinRequest) (*pb.JoinRespo
 	if err := f.Error(); err != nil {
 		return nil, fmt.Errorf("%w: %v", endpoint.ErrUnavailable, err)
 	}
-	present := false
+	present, member := false, false
 	for _, srv := range f.Configuration().Servers {
-		if string(srv.ID) == id.GetNodeId() && string(srv.Address) == id.GetRaftAddr() {
-			present = true
+		if string(srv.ID) == id.GetNodeId() {
+			member = true
+			present = string(srv.Address) == id.GetRaftAddr()
 		}
+	}
+	if req.GetRejoin() && !member {
+		return nil, fmt.Errorf("%w: server %s is not in the Raft configuration (it was removed); start it with a fresh data dir to add it back",
+			state.ErrConflict, id.GetNodeId())
 	}
 	if !present {
 		if err := s.raft.AddVoter(raft.ServerID(id.GetNodeId()), raft.ServerAddress(id.GetRaftAddr()), 0, 10*time.Second).Error(); err != nil {

@@ -920,7 +920,12 @@ func (*RaftRemovePeerResponse) Descriptor() ([]byte, []int) {
 type JoinRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The server to add. All fields required.
-	Server        *ServerIdentity `protobuf:"bytes,1,opt,name=server,proto3" json:"server,omitempty"`
+	Server *ServerIdentity `protobuf:"bytes,1,opt,name=server,proto3" json:"server,omitempty"`
+	// Set by a node that already has Raft state: it re-registers (a changed
+	// address) rather than joins. The leader refuses it when its ID is no
+	// longer in the Raft configuration (removed with 'perfleet operator raft
+	// remove-peer'): such a node needs a fresh data dir to be added back.
+	Rejoin        bool `protobuf:"varint,2,opt,name=rejoin,proto3" json:"rejoin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -960,6 +965,13 @@ func (x *JoinRequest) GetServer() *ServerIdentity {
 		return x.Server
 	}
 	return nil
+}
+
+func (x *JoinRequest) GetRejoin() bool {
+	if x != nil {
+		return x.Rejoin
+	}
+	return false
 }
 
 // JoinResponse is empty.
@@ -1352,9 +1364,10 @@ const file_perfleet_v1_cluster_proto_rawDesc = "" +
 	"new_leader\x18\x01 \x01(\v2\x1b.perfleet.v1.ServerIdentityR\tnewLeader\"0\n" +
 	"\x15RaftRemovePeerRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x18\n" +
-	"\x16RaftRemovePeerResponse\"B\n" +
+	"\x16RaftRemovePeerResponse\"Z\n" +
 	"\vJoinRequest\x123\n" +
-	"\x06server\x18\x01 \x01(\v2\x1b.perfleet.v1.ServerIdentityR\x06server\"\x0e\n" +
+	"\x06server\x18\x01 \x01(\v2\x1b.perfleet.v1.ServerIdentityR\x06server\x12\x16\n" +
+	"\x06rejoin\x18\x02 \x01(\bR\x06rejoin\"\x0e\n" +
 	"\fJoinResponse\"H\n" +
 	"\x11ServerInfoRequest\x123\n" +
 	"\x06caller\x18\x01 \x01(\v2\x1b.perfleet.v1.ServerIdentityR\x06caller\"\xc1\x01\n" +
