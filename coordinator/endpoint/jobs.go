@@ -90,6 +90,10 @@ func (e *Endpoint) checkJobCommon(c *validate.Checker, nameField, name, wlIdent,
 		// caller's perfleet:PassRole on it is checked before the handler).
 		if p, err := e.b.State().Principal(roleARN); err != nil || p.GetType() != pb.PrincipalType_PRINCIPAL_TYPE_ROLE {
 			c.Addf("role_arn", "must name an existing role (perfleet acl role create); %s is not one", roleARN)
+		} else if p.GetAccountId() != account {
+			// The job acts as its role, also towards AWS (STS AssumeRole
+			// for Secrets Manager): a tenant must not borrow another's.
+			c.Addf("role_arn", "must be a role of the job's account %s; %s belongs to account %s", account, roleARN, p.GetAccountId())
 		}
 	}
 	checkTags(c, tags)

@@ -289,3 +289,62 @@ func TestDenyAppliesToResourcesNamedByARN(t *testing.T) {
 		t.Fatalf("describe by ARN of an allowed config: %v", err)
 	}
 }
+
+// A job acts as its role, also towards AWS: with ACLs on, the role must
+// belong to the job's account, even when a policy lets the caller pass
+// another account's role.
+func TestJobRoleMustBeOfTheJobsAccount(t *testing.T) {
+	s := TestCluster(t, 1, nil)[0]
+	ctx := ctxT(t)
+	aclc := pb.NewACLServiceClient(testConn(t, s.Addr()))
+	boot, err := aclc.Bootstrap(ctx, &pb.BootstrapRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := bearer(ctx, boot.GetToken().GetSecret())
+	roles := map[string]string{}
+	for _, acct := range []string{"111111111111", "222222222222"} {
+		r, err := aclc.CreatePrincipal(admin, &pb.CreatePrincipalRequest{AccountId: acct, Name: "bench", Type: pb.PrincipalType_PRINCIPAL_TYPE_ROLE})
+		if err != nil {
+			t.Fatal(err)
+		}
+		roles[acct] = r.GetPrincipal().GetArn()
+	}
+	u, err := aclc.CreatePrincipal(admin, &pb.CreatePrincipalRequest{AccountId: "111111111111", Name: "dave"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := aclc.PutPolicy(admin, &pb.PutPolicyRequest{AccountId: "111111111111", Name: "all",
+		Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sagemaker:*","perfleet:PassRole"],"Resource":"*"},
+ {"Effect":"Allow","Action":"perfleet:PassRole","Resource":"arn:aws:iam::222222222222:role/*"}]}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := aclc.AttachPolicy(admin, &pb.AttachPolicyRequest{PrincipalArn: u.GetPrincipal().GetArn(), PolicyArn: pol.GetPolicy().GetArn()}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := aclc.CreateToken(admin, &pb.CreateTokenRequest{PrincipalArn: u.GetPrincipal().GetArn()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dave := bearer(ctx, tok.GetToken().GetSecret())
+	io := pb.NewInferenceOptimizationClient(testConn(t, s.Addr()))
+	if _, err := io.CreateAIWorkloadConfig(dave, &pb.CreateAIWorkloadConfigRequest{AiWorkloadConfigName: "wl",
+		AiWorkloadConfigs: &pb.AIWorkloadConfigs{WorkloadSpec: &pb.WorkloadSpec{Inline: testSpec}}}); err != nil {
+		t.Fatal(err)
+	}
+	job := func(name, role string) error {
+		_, err := io.CreateAIBenchmarkJob(dave, &pb.CreateAIBenchmarkJobRequest{AiBenchmarkJobName: name, AiWorkloadConfigIdentifier: "wl",
+			BenchmarkTarget: &pb.BenchmarkTarget{Endpoint: &pb.BenchmarkEndpoint{Identifier: "http://127.0.0.1:1"}},
+			OutputConfig:    &pb.AIBenchmarkOutputConfig{S3OutputLocation: "file://" + t.TempDir()}, RoleArn: role})
+		return err
+	}
+	err = job("borrowed", roles["222222222222"])
+	wantCode(t, "a role of another account", err, codes.InvalidArgument, "ValidationException")
+	if !strings.Contains(err.Error(), "must be a role of the job's account 111111111111") {
+		t.Fatalf("error %v", err)
+	}
+	if err := job("own", roles["111111111111"]); err != nil {
+		t.Fatalf("a role of the job's account: %v", err)
+	}
+}

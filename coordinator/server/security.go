@@ -455,15 +455,22 @@ func (s *Server) flushAuditOnce(parent context.Context) {
 		}
 		if err != nil {
 			s.sec.mu.Lock()
-			if len(s.sec.pending) < 100_000 { // bounded: a long partition drops the oldest
-				s.sec.pending = append(batch[i:], s.sec.pending...)
-			}
+			all := append(batch[i:], s.sec.pending...)
+			dropped := max(len(all)-maxPendingAudit, 0)
+			s.sec.pending = all[dropped:] // bounded: a long partition drops the oldest
 			s.sec.mu.Unlock()
-			s.log.Warn("audit records not stored yet; will retry", "records", len(batch)-i, "err", err)
+			if dropped > 0 {
+				s.log.Error("audit records dropped: the leader has been unreachable too long", "dropped", dropped, "kept", maxPendingAudit)
+			}
+			s.log.Warn("audit records not stored yet; will retry", "records", len(all)-dropped, "err", err)
 			return
 		}
 	}
 }
+
+// maxPendingAudit bounds the audit records a node keeps while it cannot
+// reach the leader.
+const maxPendingAudit = 100_000
 
 // forwardAudit hands records to the leader.
 func (s *Server) forwardAudit(ctx context.Context, events []*pb.AuditEvent) error {

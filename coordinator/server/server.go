@@ -455,6 +455,9 @@ func (s *Server) Apply(ctx context.Context, t fsm.MessageType, msg proto.Message
 	timeout := 10 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
+		if timeout <= 0 { // raft.Apply would take it as "no timeout"
+			return nil, fmt.Errorf("%w: the call's deadline passed before its write was sent", endpoint.ErrUnavailable)
+		}
 	}
 	f := s.raft.Apply(b, timeout)
 	wait := ctx
