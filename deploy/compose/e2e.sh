@@ -19,13 +19,18 @@ ROOT=$(cd ../.. && pwd)
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-perfleet-e2e}
 export PERFLEET_NETWORK=${PERFLEET_NETWORK:-perfleet-e2e}
 export PERFLEET_NET=${PERFLEET_NET:-10.213.58}
-export PERFLEET_STATE=${PERFLEET_STATE:-$(mktemp -d "${TMPDIR:-/tmp}/perfleet-e2e.XXXXXX")}
+# Its own state directory, always: it is removed at the end.
+export PERFLEET_STATE=$(mktemp -d "${TMPDIR:-/tmp}/perfleet-e2e.XXXXXX")
+export PERFLEET_PORT_PREFIX=${E2E_PORT_PREFIX:-37}
 export PERFLEET_IMAGE=${PERFLEET_IMAGE:-perfleet:e2e}
 PERFLEET=$ROOT/bin/perfleet
 SIM=http://$PERFLEET_NET.30:8000
 start=$(date +%s)
 
-dc() { docker-compose -f "$COMPOSE_DIR/docker-compose.yml" "$@"; }
+dc() {
+  if command -v docker-compose >/dev/null 2>&1; then docker-compose -f "$COMPOSE_DIR/docker-compose.yml" "$@"
+  else docker compose -f "$COMPOSE_DIR/docker-compose.yml" "$@"; fi
+}
 cleanup() {
   rc=$?
   if [ "$rc" != 0 ]; then
@@ -143,14 +148,14 @@ wait_status failover 30 InProgress >/dev/null || fail "failover did not start"
 sleep 6
 old=$(wait_leader 10) || fail "no leader before the kill"
 echo "killing the leader $old"
-docker kill "perfleet-$old" >/dev/null
+docker kill "$COMPOSE_PROJECT_NAME-$old" >/dev/null
 new=$(wait_leader 30) || fail "no new leader 30 s after killing $old"
 [ "$new" != "$old" ] || fail "the killed node $old is still listed as leader"
 pf operator raft list-peers
 st=$(wait_status failover 120 Completed Failed Stopped) || fail "failover did not finish: $st"
 [ "$st" = Completed ] || fail "failover ended $st: $(field failover failure_reason)"
 pf benchmark-job logs failover | grep -i -E "leader|resum" | head -n 5 || true
-docker start "perfleet-$old" >/dev/null
+docker start "$COMPOSE_PROJECT_NAME-$old" >/dev/null
 pass "scenario 2: leader $old killed, $new leads, the job Completed"
 
 echo "== scenario 3: docker network disconnect an agent mid-job"
@@ -174,13 +179,13 @@ pf benchmark-job create agent-loss --workload-config all-agents --endpoint "$SIM
 wait_status agent-loss 30 InProgress >/dev/null || fail "agent-loss did not start"
 sleep 5
 echo "disconnecting agent a3 from the network"
-docker network disconnect "$PERFLEET_NETWORK" perfleet-a3
+docker network disconnect "$PERFLEET_NETWORK" "$COMPOSE_PROJECT_NAME-a3"
 st=$(wait_status agent-loss 90 Completed Failed Stopped) || fail "agent-loss did not finish: $st"
 reason=$(field agent-loss failure_reason)
 echo "status $st, failure reason: $reason"
 [ "$st" = Failed ] || fail "agent-loss ended $st, not Failed"
 case "$reason" in *a3*) ;; *) fail "the failure reason does not name agent a3: $reason" ;; esac
-docker network connect --ip "$PERFLEET_NET.23" "$PERFLEET_NETWORK" perfleet-a3
+docker network connect --ip "$PERFLEET_NET.23" "$PERFLEET_NETWORK" "$COMPOSE_PROJECT_NAME-a3"
 pass "scenario 3: agent a3 lost, the job Failed naming it"
 
 echo "== scenario 4: restart all coordinators"

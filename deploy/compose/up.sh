@@ -11,7 +11,12 @@
 # Settings (environment): PERFLEET_IMAGE (default perfleet:dev; set
 # PERFLEET_SKIP_BUILD=1 to use an image already built), PERFLEET_NET (the
 # first three octets of the private network, default 10.213.57),
-# PERFLEET_STATE (default deploy/compose/.state).
+# PERFLEET_STATE (default deploy/compose/.state), PERFLEET_PORT_PREFIX (the
+# published ports are 127.0.0.1:<prefix>233-235 and <prefix>443; default 27),
+# COMPOSE_PROJECT_NAME (default perfleet; also the containers' name prefix).
+# It uses docker-compose or, without it, the docker compose plugin. If the
+# cluster does not come up, the containers are left running for a look
+# (docker logs perfleet-c1); down.sh removes them.
 set -euo pipefail
 cd "$(dirname "$0")"
 COMPOSE_DIR=$PWD
@@ -20,16 +25,22 @@ export PERFLEET_IMAGE=${PERFLEET_IMAGE:-perfleet:dev}
 export PERFLEET_NET=${PERFLEET_NET:-10.213.57}
 export PERFLEET_STATE=${PERFLEET_STATE:-$COMPOSE_DIR/.state}
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-perfleet}
+export PERFLEET_PORT_PREFIX=${PERFLEET_PORT_PREFIX:-27}
 export CGO_CFLAGS=-Wno-deprecated-declarations
 PERFLEET=$ROOT/bin/perfleet
+# compose runs docker-compose (v1) or the docker compose plugin (v2).
+compose() {
+  if command -v docker-compose >/dev/null 2>&1; then docker-compose "$@"; else docker compose "$@"; fi
+}
 
 echo "== building bin/perfleet and the image $PERFLEET_IMAGE"
 (cd "$ROOT" && go build -o bin/perfleet ./coordinator)
 if [ "${PERFLEET_SKIP_BUILD:-}" != 1 ]; then "$ROOT/deploy/build-image.sh" "$PERFLEET_IMAGE"; fi
 
 certs=$PERFLEET_STATE/certs
-if [ ! -f "$certs/client.pem" ]; then
+if [ ! -f "$certs/gossip.key" ]; then
   echo "== certificates (perfleet tls), gossip key and at-rest keyrings in $PERFLEET_STATE"
+  rm -rf "$PERFLEET_STATE/ca" "$certs" # what an interrupted earlier run left
   mkdir -p "$PERFLEET_STATE/ca" "$certs" "$PERFLEET_STATE/results"
   ca=$PERFLEET_STATE/ca
   "$PERFLEET" tls ca create --dir "$ca" >/dev/null
@@ -58,7 +69,7 @@ else
 fi
 
 cat >"$PERFLEET_STATE/env" <<ENV
-export PERFLEET_ADDR=127.0.0.1:27233,127.0.0.1:27234,127.0.0.1:27235
+export PERFLEET_ADDR=127.0.0.1:${PERFLEET_PORT_PREFIX}233,127.0.0.1:${PERFLEET_PORT_PREFIX}234,127.0.0.1:${PERFLEET_PORT_PREFIX}235
 export PERFLEET_CACERT=$certs/perfleet-ca.pem
 export PERFLEET_CLIENT_CERT=$certs/client.pem
 export PERFLEET_CLIENT_KEY=$certs/client-key.pem
@@ -66,8 +77,8 @@ ENV
 # shellcheck disable=SC1091
 . "$PERFLEET_STATE/env"
 
-echo "== docker-compose up (project $COMPOSE_PROJECT_NAME, network $PERFLEET_NET.0/24)"
-docker-compose -f "$COMPOSE_DIR/docker-compose.yml" up -d --no-build
+echo "== compose up (project $COMPOSE_PROJECT_NAME, network $PERFLEET_NET.0/24)"
+compose -f "$COMPOSE_DIR/docker-compose.yml" up -d --no-build
 
 echo "== waiting for a leader and three alive agents"
 ok=
@@ -78,7 +89,7 @@ for _ in $(seq 1 120); do
 done
 if [ -z "$ok" ]; then
   echo "the cluster did not come up in 120 s; container logs:" >&2
-  docker-compose -f "$COMPOSE_DIR/docker-compose.yml" logs --tail 40 >&2
+  compose -f "$COMPOSE_DIR/docker-compose.yml" logs --tail 40 >&2
   exit 1
 fi
 "$PERFLEET" operator raft list-peers
