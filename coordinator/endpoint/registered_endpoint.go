@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/perfleet/perfleet/coordinator/fsm"
@@ -160,17 +159,9 @@ func (e *Endpoint) checkTarget(c *validate.Checker, field, ident, account string
 			return // identifierName said why
 		}
 		if _, err := e.b.State().Endpoint(account, name); err != nil {
-			known, _ := e.b.State().Endpoints(account)
-			var list []string
-			for _, k := range known {
-				list = append(list, k.GetEndpointName())
-			}
-			sort.Strings(list)
-			hint := "none are registered"
-			if len(list) > 0 {
-				hint = "registered: " + strings.Join(list, ", ")
-			}
-			c.Addf(field, "names no registered endpoint %q (%s); register it with 'perfleet endpoint register' or give an http(s):// URL", name, hint)
+			// Not the list of registered names: the caller may lack
+			// sagemaker:ListEndpoints.
+			c.Addf(field, "names no registered endpoint %q; see 'perfleet endpoint list', register it with 'perfleet endpoint register', or give an http(s):// URL", name)
 		}
 	}
 }

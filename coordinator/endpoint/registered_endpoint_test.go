@@ -76,7 +76,7 @@ func TestBenchmarkJobTargetsRegisteredEndpoint(t *testing.T) {
 	r := benchReq("b1")
 	r.BenchmarkTarget.Endpoint.Identifier = "chat"
 	_, err := v.createBench(r)
-	checkErr(t, err, invalid("benchmark_target.endpoint.identifier", `names no registered endpoint "chat" (none are registered)`))
+	checkErr(t, err, invalid("benchmark_target.endpoint.identifier", `names no registered endpoint "chat"; see 'perfleet endpoint list'`))
 
 	arn, err := v.register(&pb.RegisterEndpointRequest{EndpointName: "chat", Urls: []string{"http://10.0.0.7:8000"}})
 	if err != nil {
