@@ -48,8 +48,7 @@ type shardRunner struct {
 	// agent's credentials; built from the default AWS configuration on
 	// first use when nil.
 	secretsManager secrets.Resolver
-	smOnce         sync.Once
-	smErr          error
+	smMu           sync.Mutex
 	// secretsCreds is SecretsAsJobRole or SecretsAsAgent (Config's
 	// SecretsCredentials); stsEndpoint overrides the STS endpoint.
 	secretsCreds, stsEndpoint string
@@ -327,15 +326,11 @@ func (r *shardRunner) resolveAWSSecrets(ctx context.Context, m *pb.RunShard) (aw
 	if len(out.refs) == 0 {
 		return out, nil
 	}
-	r.smOnce.Do(func() {
-		if r.secretsManager == nil {
-			r.secretsManager, r.smErr = secrets.NewSecretsManagerResolver(ctx)
-		}
-	})
-	if r.smErr != nil {
-		return out, fmt.Errorf("secrets: AWS Secrets Manager client: %v", r.smErr)
+	base, err := r.baseSecretsManager()
+	if err != nil {
+		return out, fmt.Errorf("secrets: AWS Secrets Manager client: %v", err)
 	}
-	res, role := r.secretsManager, m.GetRoleArn()
+	res, role := base, m.GetRoleArn()
 	if r.secretsCreds == SecretsAsAgent {
 		role = ""
 	}
@@ -359,6 +354,26 @@ func (r *shardRunner) resolveAWSSecrets(ctx context.Context, m *pb.RunShard) (aw
 		return out, fmt.Errorf("secrets: %s: cannot assume job role %s: %s", re.Param, are.Role, are.Reason())
 	}
 	return out, fmt.Errorf("secrets: as job role %s: %v", role, err)
+}
+
+// baseSecretsManager is the resolver with the agent's own credentials,
+// built from the default AWS configuration on first use. A failure (no
+// configuration yet, a transient error) is not kept: the next shard tries
+// again.
+func (r *shardRunner) baseSecretsManager() (secrets.Resolver, error) {
+	r.smMu.Lock()
+	defer r.smMu.Unlock()
+	if r.secretsManager != nil {
+		return r.secretsManager, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := secrets.NewSecretsManagerResolver(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.secretsManager = res
+	return res, nil
 }
 
 // maxRoleResolvers bounds the job roles whose credentials an agent keeps.
