@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -346,5 +348,44 @@ func TestJobRoleMustBeOfTheJobsAccount(t *testing.T) {
 	}
 	if err := job("own", roles["111111111111"]); err != nil {
 		t.Fatalf("a role of the job's account: %v", err)
+	}
+}
+
+// lockedBuffer is a log sink safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// At debug level every API call is logged with its method, request ID and
+// outcome, the same request ID as its audit record.
+func TestAPICallsAreLoggedWithTheirRequestID(t *testing.T) {
+	var logs lockedBuffer
+	s := TestCluster(t, 1, func(_ int, c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})[0]
+	io := pb.NewInferenceOptimizationClient(testConn(t, s.Addr()))
+	ctx := metadata.AppendToOutgoingContext(ctxT(t), "x-amzn-requestid", "req-1234")
+	if _, err := io.ListAIWorkloadConfigs(ctx, &pb.ListAIWorkloadConfigsRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "method=ListAIWorkloadConfigs request_id=req-1234") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no api call line with the request ID in the log:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

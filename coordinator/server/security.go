@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -278,6 +279,10 @@ func (s *Server) record(ctx context.Context, method string, start time.Time, id 
 		decision = "Unauthenticated"
 	}
 	ev.Authorization = &audit.Authorization{Decision: decision, Action: t.Action}
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.Debug("api call", "method", name, "request_id", ev.RequestID, "principal", ev.UserIdentity.ARN, "account", ev.RecipientAccountID,
+			"code", ev.ErrorCode, "decision", decision, "duration", time.Since(start))
+	}
 	if errors.Is(callErr, acl.ErrThrottled) {
 		s.sec.throttled(ev)
 		return
