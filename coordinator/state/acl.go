@@ -85,8 +85,13 @@ type SecretRow struct {
 
 // AuditRow is a row of the audit table, ordered by sequence.
 type AuditRow struct {
-	Seq    uint64
-	Record *pb.AuditEvent
+	Seq     uint64
+	EventID string
+	Record  *pb.AuditEvent
+}
+
+func newAuditRow(ev *pb.AuditEvent) *AuditRow {
+	return &AuditRow{Seq: ev.GetSequence(), EventID: ev.GetEventId(), Record: ev}
 }
 
 func aclTables() map[string]*memdb.TableSchema {
@@ -115,7 +120,8 @@ func aclTables() map[string]*memdb.TableSchema {
 			"id": stringIndex("id", "Key"), "account": byAccount("Account"),
 		}},
 		tableAudit: {Name: tableAudit, Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: &memdb.UintFieldIndex{Field: "Seq"}},
+			"id":    {Name: "id", Unique: true, Indexer: &memdb.UintFieldIndex{Field: "Seq"}},
+			"event": {Name: "event", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "EventID"}},
 		}},
 	}
 }
@@ -536,9 +542,18 @@ func (s *Store) AppendAuditEvents(index uint64, cmd *pb.AppendAuditEventsCommand
 	txn := s.db.Txn(true)
 	defer txn.Abort()
 	for i, ev := range cmd.GetEvents() {
+		// A batch whose Raft write had an unknown outcome (leadership lost
+		// mid-write) is sent again: keep one copy of each record.
+		if id := ev.GetEventId(); id != "" {
+			if dup, err := txn.First(tableAudit, "event", id); err != nil {
+				return err
+			} else if dup != nil {
+				continue
+			}
+		}
 		ev = proto.Clone(ev).(*pb.AuditEvent)
 		ev.Sequence = index<<16 | uint64(i)
-		if err := txn.Insert(tableAudit, &AuditRow{Seq: ev.Sequence, Record: ev}); err != nil {
+		if err := txn.Insert(tableAudit, newAuditRow(ev)); err != nil {
 			return err
 		}
 	}

@@ -102,3 +102,38 @@ func TestExpiredCredentialsAreFound(t *testing.T) {
 		t.Fatalf("expired: %v", got)
 	}
 }
+
+// A batch applied twice (a retry after an unknown outcome) keeps one copy of
+// each record, also across a snapshot.
+func TestAuditEventsAreStoredOnce(t *testing.T) {
+	s := New()
+	batch := &pb.AppendAuditEventsCommand{Events: []*pb.AuditEvent{{EventId: "e1", EventName: "A"}, {EventId: "e2", EventName: "B"}}}
+	if err := s.AppendAuditEvents(10, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAuditEvents(11, batch); err != nil {
+		t.Fatal(err)
+	}
+	count := func(st *Store) int {
+		n := 0
+		st.AuditEventsAfter(0, func(*pb.AuditEvent) bool { n++; return true })
+		return n
+	}
+	if n := count(s); n != 2 {
+		t.Fatalf("%d records after the batch was applied twice, want 2", n)
+	}
+	var buf bytes.Buffer
+	if err := s.Snapshot().Persist(&buf); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Restore(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AppendAuditEvents(12, batch); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(r); n != 2 {
+		t.Fatalf("%d records after a restore and a third apply, want 2", n)
+	}
+}

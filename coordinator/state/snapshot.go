@@ -237,7 +237,7 @@ func insertACLRecord(txn *memdb.Txn, kind byte, b []byte) error {
 		if err := proto.Unmarshal(b, m); err != nil {
 			return err
 		}
-		return txn.Insert(tableAudit, &AuditRow{Seq: m.GetSequence(), Record: m})
+		return txn.Insert(tableAudit, newAuditRow(m))
 	}
 	return fmt.Errorf("unknown record type %d", kind)
 }
