@@ -177,6 +177,9 @@ every connected agent (and to agents when they connect). Nodes keep the
 keyring in their data dir, so a restart keeps the keys in use.
 
 Rotation: install the new key everywhere, use it, then remove the old one.
+Nodes apply each step a moment apart: give 'use' a few seconds to reach
+every node before 'remove', or a node still sending with the old key is
+briefly seen as failed.
 After that a node holding only the old key, or none, cannot join.`,
 		Example: `  NEW=$(openssl rand -base64 32)
   perfleet operator gossip-keyring install "$NEW"
