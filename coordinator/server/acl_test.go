@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -351,28 +350,10 @@ func TestJobRoleMustBeOfTheJobsAccount(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // At debug level every API call is logged with its method, request ID and
 // outcome, the same request ID as its audit record.
 func TestAPICallsAreLoggedWithTheirRequestID(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncBuffer
 	s := TestCluster(t, 1, func(_ int, c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})[0]

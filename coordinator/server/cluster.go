@@ -106,9 +106,9 @@ func (s *Server) raftServer(id *pb.ServerIdentity) raft.Server {
 	return raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(id.GetNodeId()), Address: raft.ServerAddress(id.GetRaftAddr())}
 }
 
-// tryForm makes one discovery round and reports whether the node is now part
-// of a cluster.
-func (s *Server) tryForm() bool {
+// peerAddrs are the API addresses of the other servers this node can ask:
+// its --join list and the servers discovery has heard of.
+func (s *Server) peerAddrs() map[string]bool {
 	addrs := map[string]bool{}
 	for _, a := range s.cfg.Join {
 		addrs[a] = true
@@ -117,7 +117,13 @@ func (s *Server) tryForm() bool {
 		addrs[id.GetGrpcAddr()] = true
 	}
 	delete(addrs, s.cfg.GRPCAdvertise)
-	for addr := range addrs {
+	return addrs
+}
+
+// tryForm makes one discovery round and reports whether the node is now part
+// of a cluster.
+func (s *Server) tryForm() bool {
+	for addr := range s.peerAddrs() {
 		info, err := s.serverInfo(addr)
 		if err != nil {
 			s.log.Debug("discovery: peer not reachable yet", "addr", addr, "err", err)
@@ -211,15 +217,7 @@ func (s *Server) ensureRegistered() {
 // leaderFromPeers asks the --join servers and the servers this node knows
 // for the leader's API address.
 func (s *Server) leaderFromPeers() string {
-	addrs := map[string]bool{}
-	for _, a := range s.cfg.Join {
-		addrs[a] = true
-	}
-	for _, id := range s.disc.list() {
-		addrs[id.GetGrpcAddr()] = true
-	}
-	delete(addrs, s.cfg.GRPCAdvertise)
-	for addr := range addrs {
+	for addr := range s.peerAddrs() {
 		info, err := s.serverInfo(addr)
 		if err != nil {
 			continue
