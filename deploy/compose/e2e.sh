@@ -27,10 +27,9 @@ PERFLEET=$ROOT/bin/perfleet
 SIM=http://$PERFLEET_NET.30:8000
 start=$(date +%s)
 
-dc() {
-  if command -v docker-compose >/dev/null 2>&1; then docker-compose -f "$COMPOSE_DIR/docker-compose.yml" "$@"
-  else docker compose -f "$COMPOSE_DIR/docker-compose.yml" "$@"; fi
-}
+# shellcheck source=lib.sh
+. "$COMPOSE_DIR/lib.sh"
+dc() { compose -f "$COMPOSE_DIR/docker-compose.yml" "$@"; }
 cleanup() {
   rc=$?
   if [ "$rc" != 0 ]; then

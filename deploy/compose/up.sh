@@ -28,10 +28,8 @@ export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-perfleet}
 export PERFLEET_PORT_PREFIX=${PERFLEET_PORT_PREFIX:-27}
 export CGO_CFLAGS=-Wno-deprecated-declarations
 PERFLEET=$ROOT/bin/perfleet
-# compose runs docker-compose (v1) or the docker compose plugin (v2).
-compose() {
-  if command -v docker-compose >/dev/null 2>&1; then docker-compose "$@"; else docker compose "$@"; fi
-}
+# shellcheck source=lib.sh
+. "$COMPOSE_DIR/lib.sh"
 
 echo "== building bin/perfleet and the image $PERFLEET_IMAGE"
 (cd "$ROOT" && go build -o bin/perfleet ./coordinator)
