@@ -17,6 +17,9 @@ import (
 type FSM struct {
 	store   atomic.Pointer[state.Store]
 	applied atomic.Uint64
+	// restores counts snapshots restored: at start from the local store and
+	// from the leader when this node fell too far behind.
+	restores atomic.Uint64
 	log     *slog.Logger
 	// applying is the index of the entry being applied (Apply runs on one
 	// goroutine); ApplyBytes callers in tests leave it at the last one.
@@ -146,8 +149,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	old := f.store.Swap(fresh)
 	old.Abandon()
+	f.restores.Add(1)
 	return nil
 }
+
+// Restores is the number of snapshots this FSM has restored.
+func (f *FSM) Restores() uint64 { return f.restores.Load() }
 
 type snapshot struct{ snap *state.Snapshot }
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"go.opentelemetry.io/otel/trace"
 	"gopkg.in/yaml.v3"
 
@@ -154,6 +155,12 @@ type Config struct {
 
 	// FastGossip shortens gossip probe intervals (tests).
 	FastGossip bool `yaml:"-"`
+	// SnapshotInterval is how often Raft checks whether to snapshot
+	// (default 2 minutes); tests shorten it.
+	SnapshotInterval time.Duration `yaml:"-"`
+	// WrapRaftStream, when set, wraps the Raft stream layer (TCP or TLS);
+	// the reliability tests inject network faults through it.
+	WrapRaftStream func(raft.StreamLayer) raft.StreamLayer `yaml:"-"`
 
 	// Logger receives the node's logs; built from LogLevel and LogFormat
 	// when nil.

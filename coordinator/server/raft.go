@@ -34,6 +34,9 @@ func (s *Server) setupRaft() (*raftParts, error) {
 	cfg.BatchApplyCh = true
 	cfg.SnapshotThreshold = s.cfg.SnapshotThreshold
 	cfg.TrailingLogs = s.cfg.TrailingLogs
+	if s.cfg.SnapshotInterval > 0 {
+		cfg.SnapshotInterval = s.cfg.SnapshotInterval
+	}
 	cfg.NotifyCh = s.leaderNotify
 	cfg.Logger = raftLogger(s.cfg.LogLevel, s.cfg.LogFormat)
 	if err := raft.ValidateConfig(cfg); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
+	"github.com/perfleet/perfleet/pkg/faultnet"
 	"github.com/perfleet/perfleet/pkg/tlsutil"
 )
 
@@ -85,7 +86,7 @@ func (l *raftTLSLayer) Dial(address raft.ServerAddress, timeout time.Duration) (
 // newRaftTransport is the Raft transport: TCP, or TLS when the node has a
 // certificate.
 func (s *Server) newRaftTransport(advertise net.Addr, logger hclog.Logger) (*raft.NetworkTransport, error) {
-	if s.tls == nil {
+	if s.tls == nil && s.cfg.WrapRaftStream == nil {
 		return raft.NewTCPTransportWithLogger(s.cfg.RaftAddr, advertise, 3, 10*time.Second, logger)
 	}
 	ln, err := net.Listen("tcp", s.cfg.RaftAddr)
@@ -99,7 +100,15 @@ func (s *Server) newRaftTransport(advertise net.Addr, logger hclog.Logger) (*raf
 		ln.Close()
 		return nil, errors.New("raft_addr must name the address other servers reach, not 0.0.0.0; or give raft_advertise (--raft-advertise)")
 	}
-	layer := &raftTLSLayer{Listener: ln, advertise: advertise, tls: s.tls, log: s.log.With("component", "raft-tls")}
+	var layer raft.StreamLayer
+	if s.tls != nil {
+		layer = &raftTLSLayer{Listener: ln, advertise: advertise, tls: s.tls, log: s.log.With("component", "raft-tls")}
+	} else {
+		layer = &faultnet.TCPLayer{Listener: ln, Advertise: advertise}
+	}
+	if s.cfg.WrapRaftStream != nil {
+		layer = s.cfg.WrapRaftStream(layer)
+	}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: logger}), nil
 }
 

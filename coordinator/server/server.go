@@ -308,6 +308,17 @@ func (s *Server) GossipAddr() string { return s.cfg.GossipAddr }
 // no graceful gRPC drain. Tests use it.
 func (s *Server) Kill() error { return s.shutdown(false) }
 
+// Config returns the node's settings as it runs them, with the ports it
+// bound filled in, so a test can restart it with the same identity and data.
+func (s *Server) Config() Config { return s.cfg }
+
+// SnapshotRestores is how many Raft snapshots the node's state machine has
+// restored since it started.
+func (s *Server) SnapshotRestores() uint64 { return s.fsm.Restores() }
+
+// AppliedIndex is the index of the last Raft entry the node applied.
+func (s *Server) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
+
 // Raft exposes the Raft node to tests and operator commands.
 func (s *Server) Raft() *raft.Raft { return s.raft }
 
