@@ -20,7 +20,7 @@ type FSM struct {
 	// restores counts snapshots restored: at start from the local store and
 	// from the leader when this node fell too far behind.
 	restores atomic.Uint64
-	log     *slog.Logger
+	log      *slog.Logger
 	// applying is the index of the entry being applied (Apply runs on one
 	// goroutine); ApplyBytes callers in tests leave it at the last one.
 	applying uint64

@@ -20,8 +20,8 @@ import (
 
 	"github.com/perfleet/perfleet/coordinator/reliability"
 	"github.com/perfleet/perfleet/coordinator/server"
-	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 	"github.com/perfleet/perfleet/pkg/faultnet"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 )
 
 // The suite runs a short profile by default (CI) and the full
@@ -183,10 +183,10 @@ func (c *cluster) restart(i int) {
 }
 
 // load is a concurrent client workload recorded into one history:
-// - pool clients run create, describe, delete and list on a few shared
-//   names, so operations on a name overlap;
-// - unique clients create names of their own, so every acknowledged create
-//   can be checked for at the end.
+//   - pool clients run create, describe, delete and list on a few shared
+//     names, so operations on a name overlap;
+//   - unique clients create names of their own, so every acknowledged create
+//     can be checked for at the end.
 type load struct {
 	c        *cluster
 	rec      *reliability.Recorder
