@@ -158,6 +158,10 @@ type Config struct {
 	// SnapshotInterval is how often Raft checks whether to snapshot
 	// (default 2 minutes); tests shorten it.
 	SnapshotInterval time.Duration `yaml:"-"`
+	// RaftSegmentSize is the size of the Raft log's segment files (default
+	// 64 MiB). The log is truncated after a snapshot only a whole segment at
+	// a time, so tests shrink it to make a lagging follower need a snapshot.
+	RaftSegmentSize int `yaml:"-"`
 	// WrapRaftStream, when set, wraps the Raft stream layer (TCP or TLS);
 	// the reliability tests inject network faults through it.
 	WrapRaftStream func(raft.StreamLayer) raft.StreamLayer `yaml:"-"`

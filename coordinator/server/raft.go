@@ -58,7 +58,11 @@ func (s *Server) setupRaft() (*raftParts, error) {
 	// and closes it itself (a restart in the same process would otherwise
 	// wait forever on the file lock).
 	meta := &metadb.BoltMetaDB{}
-	store, err := raftwal.Open(walDir, raftwal.WithMetaStore(meta), raftwal.WithLogger(cfg.Logger))
+	segSize := raftwal.DefaultSegmentSize
+	if s.cfg.RaftSegmentSize > 0 {
+		segSize = s.cfg.RaftSegmentSize
+	}
+	store, err := raftwal.Open(walDir, raftwal.WithMetaStore(meta), raftwal.WithLogger(cfg.Logger), raftwal.WithSegmentSize(segSize))
 	if err != nil {
 		meta.Close()
 		return nil, fmt.Errorf("open raft log %s: %w", walDir, err)

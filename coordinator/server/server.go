@@ -49,6 +49,9 @@ type Server struct {
 	fsm    *fsm.FSM
 	raft   *raft.Raft
 	rparts *raftParts
+	// localRestores is how many snapshots the FSM restored from this
+	// node's own store when Raft started.
+	localRestores uint64
 
 	lis    net.Listener
 	grpc   *grpc.Server
@@ -155,6 +158,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.raft = s.rparts.raft
+	s.localRestores = s.fsm.Restores()
 	s.cfg.RaftAddr = string(s.rparts.transport.LocalAddr())
 	if err := s.startGossip(); err != nil {
 		s.closeListeners()
@@ -312,9 +316,10 @@ func (s *Server) Kill() error { return s.shutdown(false) }
 // bound filled in, so a test can restart it with the same identity and data.
 func (s *Server) Config() Config { return s.cfg }
 
-// SnapshotRestores is how many Raft snapshots the node's state machine has
-// restored since it started.
-func (s *Server) SnapshotRestores() uint64 { return s.fsm.Restores() }
+// SnapshotInstalls is how many snapshots the node has installed from the
+// leader since it started (its own snapshot, restored at start, is not
+// counted).
+func (s *Server) SnapshotInstalls() uint64 { return s.fsm.Restores() - s.localRestores }
 
 // AppliedIndex is the index of the last Raft entry the node applied.
 func (s *Server) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
