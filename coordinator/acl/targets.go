@@ -47,7 +47,7 @@ func (r *Resolver) Target(method string, req proto.Message, id *Identity) (Targe
 	}
 	readOnly := strings.HasPrefix(name, "Describe") || strings.HasPrefix(name, "List") || strings.HasPrefix(name, "Get") ||
 		strings.HasPrefix(name, "Watch") || name == "WhoAmI" || name == "LookupEvents" || name == "ServerInfo" || name == "StateHash" ||
-		name == "RaftListPeers"
+		name == "RaftListPeers" || name == "SnapshotSave"
 	switch svc {
 	case svcInference:
 		t, err := r.sagemakerTarget(name, req, id)

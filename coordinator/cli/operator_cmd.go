@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -80,7 +79,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 			},
 		},
 	)
-	op.AddCommand(rf, newEncryptionKeyCmd(g), newGossipKeyringCmd(g), &cobra.Command{
+	op.AddCommand(rf, newEncryptionKeyCmd(g), newGossipKeyringCmd(g), newSnapshotCmd(g), &cobra.Command{
 		Use: "state-hash", Short: "Show the hash of the answering node's replicated state", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var resp *pb.StateHashResponse
@@ -95,14 +94,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 				return g.printJSON(resp)
 			}
 			fmt.Fprintf(g.out, "%s at index %d\n", resp.GetHash(), resp.GetAppliedIndex())
-			keys := make([]string, 0, len(resp.GetRecords()))
-			for k := range resp.GetRecords() {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				fmt.Fprintf(g.out, "  %s: %d\n", k, resp.GetRecords()[k])
-			}
+			printRecords(g, resp.GetRecords())
 			return nil
 		},
 	})

@@ -67,7 +67,8 @@ type cluster struct {
 	mu   sync.Mutex
 	up   []*server.Server // nil while a node is down
 	cfgs []server.Config
-	cli  []pb.InferenceOptimizationClient
+	cli   []pb.InferenceOptimizationClient
+	conns []*grpc.ClientConn
 }
 
 func newCluster(t *testing.T, n int, mutate func(c *server.Config)) *cluster {
@@ -88,6 +89,7 @@ func newCluster(t *testing.T, n int, mutate func(c *server.Config)) *cluster {
 		}
 		t.Cleanup(func() { conn.Close() })
 		c.cli = append(c.cli, pb.NewInferenceOptimizationClient(conn))
+		c.conns = append(c.conns, conn)
 	}
 	return c
 }

@@ -104,6 +104,8 @@ const (
 
 	ActionServerInfo         = "perfleet:ServerInfo"
 	ActionStateHash          = "perfleet:StateHash"
+	ActionSnapshotSave       = "perfleet:SnapshotSave"
+	ActionSnapshotRestore    = "perfleet:SnapshotRestore"
 	ActionRaftListPeers      = "perfleet:RaftListPeers"
 	ActionRaftRemovePeer     = "perfleet:RaftRemovePeer"
 	ActionRaftTransferLeader = "perfleet:RaftTransferLeader"
@@ -130,7 +132,7 @@ var adminActions = []string{
 	ActionPutSecret, ActionListSecrets, ActionDeleteSecret, ActionGetSecretValue,
 	ActionListGossipKeys, ActionInstallGossipKey, ActionUseGossipKey, ActionRemoveGossipKey,
 	ActionListAgents, ActionDescribeAgent, ActionLaunchModelServer, ActionStopModelServer,
-	ActionServerInfo, ActionStateHash, ActionRaftListPeers, ActionRaftRemovePeer, ActionRaftTransferLeader,
+	ActionServerInfo, ActionStateHash, ActionSnapshotSave, ActionSnapshotRestore, ActionRaftListPeers, ActionRaftRemovePeer, ActionRaftTransferLeader,
 }
 
 // knownActions maps the lower-cased action name to its canonical spelling.

@@ -1232,6 +1232,226 @@ func (x *StateHashResponse) GetRecords() map[string]uint64 {
 	return nil
 }
 
+// SnapshotSaveRequest asks for a backup.
+type SnapshotSaveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotSaveRequest) Reset() {
+	*x = SnapshotSaveRequest{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotSaveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotSaveRequest) ProtoMessage() {}
+
+func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
+func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{24}
+}
+
+// SnapshotSaveResponse is the next piece of the backup file.
+type SnapshotSaveResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next bytes of the file (at most 1 MiB per message).
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// The answering node; on the first message only.
+	NodeId string `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The Raft index the saved state reflects; on the first message only.
+	AppliedIndex  uint64 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotSaveResponse) Reset() {
+	*x = SnapshotSaveResponse{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotSaveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotSaveResponse) ProtoMessage() {}
+
+func (x *SnapshotSaveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotSaveResponse.ProtoReflect.Descriptor instead.
+func (*SnapshotSaveResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SnapshotSaveResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *SnapshotSaveResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *SnapshotSaveResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+// SnapshotRestoreRequest is the next piece of the backup file to restore.
+type SnapshotRestoreRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next bytes of the file, in order (at most 1 MiB per message).
+	Data          []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotRestoreRequest) Reset() {
+	*x = SnapshotRestoreRequest{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRestoreRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRestoreRequest) ProtoMessage() {}
+
+func (x *SnapshotRestoreRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRestoreRequest.ProtoReflect.Descriptor instead.
+func (*SnapshotRestoreRequest) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SnapshotRestoreRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// SnapshotRestoreResponse describes the restored state.
+type SnapshotRestoreResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hash of the restored state (as StateHash reports it).
+	Hash string `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	// Records per table in the restored state.
+	Records map[string]uint64 `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// The Raft index the cluster's state was restored at.
+	AppliedIndex uint64 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// Bytes of state read from the backup.
+	Size          uint64 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotRestoreResponse) Reset() {
+	*x = SnapshotRestoreResponse{}
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRestoreResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRestoreResponse) ProtoMessage() {}
+
+func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
+func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SnapshotRestoreResponse) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *SnapshotRestoreResponse) GetRecords() map[string]uint64 {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *SnapshotRestoreResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *SnapshotRestoreResponse) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 // RecordAuditEventsRequest carries audit records to the leader.
 type RecordAuditEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1243,7 +1463,7 @@ type RecordAuditEventsRequest struct {
 
 func (x *RecordAuditEventsRequest) Reset() {
 	*x = RecordAuditEventsRequest{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[24]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1255,7 +1475,7 @@ func (x *RecordAuditEventsRequest) String() string {
 func (*RecordAuditEventsRequest) ProtoMessage() {}
 
 func (x *RecordAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[24]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1268,7 +1488,7 @@ func (x *RecordAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*RecordAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{24}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RecordAuditEventsRequest) GetEvents() []*AuditEvent {
@@ -1287,7 +1507,7 @@ type RecordAuditEventsResponse struct {
 
 func (x *RecordAuditEventsResponse) Reset() {
 	*x = RecordAuditEventsResponse{}
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[25]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1519,7 @@ func (x *RecordAuditEventsResponse) String() string {
 func (*RecordAuditEventsResponse) ProtoMessage() {}
 
 func (x *RecordAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_perfleet_v1_cluster_proto_msgTypes[25]
+	mi := &file_perfleet_v1_cluster_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1532,7 @@ func (x *RecordAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*RecordAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{25}
+	return file_perfleet_v1_cluster_proto_rawDescGZIP(), []int{29}
 }
 
 var File_perfleet_v1_cluster_proto protoreflect.FileDescriptor
@@ -1384,10 +1604,25 @@ const file_perfleet_v1_cluster_proto_rawDesc = "" +
 	"\arecords\x18\x03 \x03(\v2+.perfleet.v1.StateHashResponse.RecordsEntryR\arecords\x1a:\n" +
 	"\fRecordsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x15\n" +
+	"\x13SnapshotSaveRequest\"h\n" +
+	"\x14SnapshotSaveResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12#\n" +
+	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\",\n" +
+	"\x16SnapshotRestoreRequest\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xef\x01\n" +
+	"\x17SnapshotRestoreResponse\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\tR\x04hash\x12K\n" +
+	"\arecords\x18\x02 \x03(\v21.perfleet.v1.SnapshotRestoreResponse.RecordsEntryR\arecords\x12#\n" +
+	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x04R\x04size\x1a:\n" +
+	"\fRecordsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"K\n" +
 	"\x18RecordAuditEventsRequest\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.perfleet.v1.AuditEventR\x06events\"\x1b\n" +
-	"\x19RecordAuditEventsResponse2\xd6\a\n" +
+	"\x19RecordAuditEventsResponse2\x8d\t\n" +
 	"\x0fOperatorService\x12V\n" +
 	"\rRaftListPeers\x12!.perfleet.v1.RaftListPeersRequest\x1a\".perfleet.v1.RaftListPeersResponse\x12e\n" +
 	"\x12RaftTransferLeader\x12&.perfleet.v1.RaftTransferLeaderRequest\x1a'.perfleet.v1.RaftTransferLeaderResponse\x12Y\n" +
@@ -1395,7 +1630,9 @@ const file_perfleet_v1_cluster_proto_rawDesc = "" +
 	"\x04Join\x12\x18.perfleet.v1.JoinRequest\x1a\x19.perfleet.v1.JoinResponse\x12M\n" +
 	"\n" +
 	"ServerInfo\x12\x1e.perfleet.v1.ServerInfoRequest\x1a\x1f.perfleet.v1.ServerInfoResponse\x12J\n" +
-	"\tStateHash\x12\x1d.perfleet.v1.StateHashRequest\x1a\x1e.perfleet.v1.StateHashResponse\x12b\n" +
+	"\tStateHash\x12\x1d.perfleet.v1.StateHashRequest\x1a\x1e.perfleet.v1.StateHashResponse\x12U\n" +
+	"\fSnapshotSave\x12 .perfleet.v1.SnapshotSaveRequest\x1a!.perfleet.v1.SnapshotSaveResponse0\x01\x12^\n" +
+	"\x0fSnapshotRestore\x12#.perfleet.v1.SnapshotRestoreRequest\x1a$.perfleet.v1.SnapshotRestoreResponse(\x01\x12b\n" +
 	"\x11RecordAuditEvents\x12%.perfleet.v1.RecordAuditEventsRequest\x1a&.perfleet.v1.RecordAuditEventsResponse\x12Y\n" +
 	"\x0eListGossipKeys\x12\".perfleet.v1.ListGossipKeysRequest\x1a#.perfleet.v1.ListGossipKeysResponse\x12_\n" +
 	"\x10InstallGossipKey\x12$.perfleet.v1.InstallGossipKeyRequest\x1a%.perfleet.v1.InstallGossipKeyResponse\x12S\n" +
@@ -1415,7 +1652,7 @@ func file_perfleet_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_perfleet_v1_cluster_proto_rawDescData
 }
 
-var file_perfleet_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_perfleet_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_perfleet_v1_cluster_proto_goTypes = []any{
 	(*GossipKeyring)(nil),              // 0: perfleet.v1.GossipKeyring
 	(*InstallGossipKeyRequest)(nil),    // 1: perfleet.v1.InstallGossipKeyRequest
@@ -1441,10 +1678,15 @@ var file_perfleet_v1_cluster_proto_goTypes = []any{
 	(*ServerInfoResponse)(nil),         // 21: perfleet.v1.ServerInfoResponse
 	(*StateHashRequest)(nil),           // 22: perfleet.v1.StateHashRequest
 	(*StateHashResponse)(nil),          // 23: perfleet.v1.StateHashResponse
-	(*RecordAuditEventsRequest)(nil),   // 24: perfleet.v1.RecordAuditEventsRequest
-	(*RecordAuditEventsResponse)(nil),  // 25: perfleet.v1.RecordAuditEventsResponse
-	nil,                                // 26: perfleet.v1.StateHashResponse.RecordsEntry
-	(*AuditEvent)(nil),                 // 27: perfleet.v1.AuditEvent
+	(*SnapshotSaveRequest)(nil),        // 24: perfleet.v1.SnapshotSaveRequest
+	(*SnapshotSaveResponse)(nil),       // 25: perfleet.v1.SnapshotSaveResponse
+	(*SnapshotRestoreRequest)(nil),     // 26: perfleet.v1.SnapshotRestoreRequest
+	(*SnapshotRestoreResponse)(nil),    // 27: perfleet.v1.SnapshotRestoreResponse
+	(*RecordAuditEventsRequest)(nil),   // 28: perfleet.v1.RecordAuditEventsRequest
+	(*RecordAuditEventsResponse)(nil),  // 29: perfleet.v1.RecordAuditEventsResponse
+	nil,                                // 30: perfleet.v1.StateHashResponse.RecordsEntry
+	nil,                                // 31: perfleet.v1.SnapshotRestoreResponse.RecordsEntry
+	(*AuditEvent)(nil),                 // 32: perfleet.v1.AuditEvent
 }
 var file_perfleet_v1_cluster_proto_depIdxs = []int32{
 	9,  // 0: perfleet.v1.InstallGossipKeyResponse.keys:type_name -> perfleet.v1.GossipKeyInfo
@@ -1458,35 +1700,40 @@ var file_perfleet_v1_cluster_proto_depIdxs = []int32{
 	10, // 8: perfleet.v1.ServerInfoRequest.caller:type_name -> perfleet.v1.ServerIdentity
 	10, // 9: perfleet.v1.ServerInfoResponse.self:type_name -> perfleet.v1.ServerIdentity
 	10, // 10: perfleet.v1.ServerInfoResponse.known:type_name -> perfleet.v1.ServerIdentity
-	26, // 11: perfleet.v1.StateHashResponse.records:type_name -> perfleet.v1.StateHashResponse.RecordsEntry
-	27, // 12: perfleet.v1.RecordAuditEventsRequest.events:type_name -> perfleet.v1.AuditEvent
-	12, // 13: perfleet.v1.OperatorService.RaftListPeers:input_type -> perfleet.v1.RaftListPeersRequest
-	14, // 14: perfleet.v1.OperatorService.RaftTransferLeader:input_type -> perfleet.v1.RaftTransferLeaderRequest
-	16, // 15: perfleet.v1.OperatorService.RaftRemovePeer:input_type -> perfleet.v1.RaftRemovePeerRequest
-	18, // 16: perfleet.v1.OperatorService.Join:input_type -> perfleet.v1.JoinRequest
-	20, // 17: perfleet.v1.OperatorService.ServerInfo:input_type -> perfleet.v1.ServerInfoRequest
-	22, // 18: perfleet.v1.OperatorService.StateHash:input_type -> perfleet.v1.StateHashRequest
-	24, // 19: perfleet.v1.OperatorService.RecordAuditEvents:input_type -> perfleet.v1.RecordAuditEventsRequest
-	7,  // 20: perfleet.v1.OperatorService.ListGossipKeys:input_type -> perfleet.v1.ListGossipKeysRequest
-	1,  // 21: perfleet.v1.OperatorService.InstallGossipKey:input_type -> perfleet.v1.InstallGossipKeyRequest
-	3,  // 22: perfleet.v1.OperatorService.UseGossipKey:input_type -> perfleet.v1.UseGossipKeyRequest
-	5,  // 23: perfleet.v1.OperatorService.RemoveGossipKey:input_type -> perfleet.v1.RemoveGossipKeyRequest
-	13, // 24: perfleet.v1.OperatorService.RaftListPeers:output_type -> perfleet.v1.RaftListPeersResponse
-	15, // 25: perfleet.v1.OperatorService.RaftTransferLeader:output_type -> perfleet.v1.RaftTransferLeaderResponse
-	17, // 26: perfleet.v1.OperatorService.RaftRemovePeer:output_type -> perfleet.v1.RaftRemovePeerResponse
-	19, // 27: perfleet.v1.OperatorService.Join:output_type -> perfleet.v1.JoinResponse
-	21, // 28: perfleet.v1.OperatorService.ServerInfo:output_type -> perfleet.v1.ServerInfoResponse
-	23, // 29: perfleet.v1.OperatorService.StateHash:output_type -> perfleet.v1.StateHashResponse
-	25, // 30: perfleet.v1.OperatorService.RecordAuditEvents:output_type -> perfleet.v1.RecordAuditEventsResponse
-	8,  // 31: perfleet.v1.OperatorService.ListGossipKeys:output_type -> perfleet.v1.ListGossipKeysResponse
-	2,  // 32: perfleet.v1.OperatorService.InstallGossipKey:output_type -> perfleet.v1.InstallGossipKeyResponse
-	4,  // 33: perfleet.v1.OperatorService.UseGossipKey:output_type -> perfleet.v1.UseGossipKeyResponse
-	6,  // 34: perfleet.v1.OperatorService.RemoveGossipKey:output_type -> perfleet.v1.RemoveGossipKeyResponse
-	24, // [24:35] is the sub-list for method output_type
-	13, // [13:24] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	30, // 11: perfleet.v1.StateHashResponse.records:type_name -> perfleet.v1.StateHashResponse.RecordsEntry
+	31, // 12: perfleet.v1.SnapshotRestoreResponse.records:type_name -> perfleet.v1.SnapshotRestoreResponse.RecordsEntry
+	32, // 13: perfleet.v1.RecordAuditEventsRequest.events:type_name -> perfleet.v1.AuditEvent
+	12, // 14: perfleet.v1.OperatorService.RaftListPeers:input_type -> perfleet.v1.RaftListPeersRequest
+	14, // 15: perfleet.v1.OperatorService.RaftTransferLeader:input_type -> perfleet.v1.RaftTransferLeaderRequest
+	16, // 16: perfleet.v1.OperatorService.RaftRemovePeer:input_type -> perfleet.v1.RaftRemovePeerRequest
+	18, // 17: perfleet.v1.OperatorService.Join:input_type -> perfleet.v1.JoinRequest
+	20, // 18: perfleet.v1.OperatorService.ServerInfo:input_type -> perfleet.v1.ServerInfoRequest
+	22, // 19: perfleet.v1.OperatorService.StateHash:input_type -> perfleet.v1.StateHashRequest
+	24, // 20: perfleet.v1.OperatorService.SnapshotSave:input_type -> perfleet.v1.SnapshotSaveRequest
+	26, // 21: perfleet.v1.OperatorService.SnapshotRestore:input_type -> perfleet.v1.SnapshotRestoreRequest
+	28, // 22: perfleet.v1.OperatorService.RecordAuditEvents:input_type -> perfleet.v1.RecordAuditEventsRequest
+	7,  // 23: perfleet.v1.OperatorService.ListGossipKeys:input_type -> perfleet.v1.ListGossipKeysRequest
+	1,  // 24: perfleet.v1.OperatorService.InstallGossipKey:input_type -> perfleet.v1.InstallGossipKeyRequest
+	3,  // 25: perfleet.v1.OperatorService.UseGossipKey:input_type -> perfleet.v1.UseGossipKeyRequest
+	5,  // 26: perfleet.v1.OperatorService.RemoveGossipKey:input_type -> perfleet.v1.RemoveGossipKeyRequest
+	13, // 27: perfleet.v1.OperatorService.RaftListPeers:output_type -> perfleet.v1.RaftListPeersResponse
+	15, // 28: perfleet.v1.OperatorService.RaftTransferLeader:output_type -> perfleet.v1.RaftTransferLeaderResponse
+	17, // 29: perfleet.v1.OperatorService.RaftRemovePeer:output_type -> perfleet.v1.RaftRemovePeerResponse
+	19, // 30: perfleet.v1.OperatorService.Join:output_type -> perfleet.v1.JoinResponse
+	21, // 31: perfleet.v1.OperatorService.ServerInfo:output_type -> perfleet.v1.ServerInfoResponse
+	23, // 32: perfleet.v1.OperatorService.StateHash:output_type -> perfleet.v1.StateHashResponse
+	25, // 33: perfleet.v1.OperatorService.SnapshotSave:output_type -> perfleet.v1.SnapshotSaveResponse
+	27, // 34: perfleet.v1.OperatorService.SnapshotRestore:output_type -> perfleet.v1.SnapshotRestoreResponse
+	29, // 35: perfleet.v1.OperatorService.RecordAuditEvents:output_type -> perfleet.v1.RecordAuditEventsResponse
+	8,  // 36: perfleet.v1.OperatorService.ListGossipKeys:output_type -> perfleet.v1.ListGossipKeysResponse
+	2,  // 37: perfleet.v1.OperatorService.InstallGossipKey:output_type -> perfleet.v1.InstallGossipKeyResponse
+	4,  // 38: perfleet.v1.OperatorService.UseGossipKey:output_type -> perfleet.v1.UseGossipKeyResponse
+	6,  // 39: perfleet.v1.OperatorService.RemoveGossipKey:output_type -> perfleet.v1.RemoveGossipKeyResponse
+	27, // [27:40] is the sub-list for method output_type
+	14, // [14:27] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_perfleet_v1_cluster_proto_init() }
@@ -1501,7 +1748,7 @@ func file_perfleet_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_perfleet_v1_cluster_proto_rawDesc), len(file_perfleet_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,8 @@ const (
 	OperatorService_Join_FullMethodName               = "/perfleet.v1.OperatorService/Join"
 	OperatorService_ServerInfo_FullMethodName         = "/perfleet.v1.OperatorService/ServerInfo"
 	OperatorService_StateHash_FullMethodName          = "/perfleet.v1.OperatorService/StateHash"
+	OperatorService_SnapshotSave_FullMethodName       = "/perfleet.v1.OperatorService/SnapshotSave"
+	OperatorService_SnapshotRestore_FullMethodName    = "/perfleet.v1.OperatorService/SnapshotRestore"
 	OperatorService_RecordAuditEvents_FullMethodName  = "/perfleet.v1.OperatorService/RecordAuditEvents"
 	OperatorService_ListGossipKeys_FullMethodName     = "/perfleet.v1.OperatorService/ListGossipKeys"
 	OperatorService_InstallGossipKey_FullMethodName   = "/perfleet.v1.OperatorService/InstallGossipKey"
@@ -58,6 +60,17 @@ type OperatorServiceClient interface {
 	// StateHash returns a hash of this node's replicated state and the index it
 	// was taken at, to check that every node holds the same state.
 	StateHash(ctx context.Context, in *StateHashRequest, opts ...grpc.CallOption) (*StateHashResponse, error)
+	// SnapshotSave streams a backup of the answering node's replicated state
+	// at its applied index: the state snapshot followed by a SHA-256 trailer.
+	// It holds every record, the ACL tables (token and key hashes, policies)
+	// and secret references included, in plain text: keep the file as safe as
+	// the data directory. `perfleet operator snapshot save`.
+	SnapshotSave(ctx context.Context, in *SnapshotSaveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotSaveResponse], error)
+	// SnapshotRestore replaces the whole cluster's state with a backup's, for
+	// disaster recovery into a fresh cluster. The upload is checked (trailer
+	// checksum, every record decoded) before anything changes; a follower
+	// passes it to the leader. `perfleet operator snapshot restore`.
+	SnapshotRestore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SnapshotRestoreRequest, SnapshotRestoreResponse], error)
 	// RecordAuditEvents stores audit records a follower collected (read calls
 	// it answered, or records whose commit was cut off by a leadership
 	// change). Only servers may call it.
@@ -143,6 +156,38 @@ func (c *operatorServiceClient) StateHash(ctx context.Context, in *StateHashRequ
 	return out, nil
 }
 
+func (c *operatorServiceClient) SnapshotSave(ctx context.Context, in *SnapshotSaveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotSaveResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &OperatorService_ServiceDesc.Streams[0], OperatorService_SnapshotSave_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SnapshotSaveRequest, SnapshotSaveResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OperatorService_SnapshotSaveClient = grpc.ServerStreamingClient[SnapshotSaveResponse]
+
+func (c *operatorServiceClient) SnapshotRestore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SnapshotRestoreRequest, SnapshotRestoreResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &OperatorService_ServiceDesc.Streams[1], OperatorService_SnapshotRestore_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SnapshotRestoreRequest, SnapshotRestoreResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OperatorService_SnapshotRestoreClient = grpc.ClientStreamingClient[SnapshotRestoreRequest, SnapshotRestoreResponse]
+
 func (c *operatorServiceClient) RecordAuditEvents(ctx context.Context, in *RecordAuditEventsRequest, opts ...grpc.CallOption) (*RecordAuditEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RecordAuditEventsResponse)
@@ -219,6 +264,17 @@ type OperatorServiceServer interface {
 	// StateHash returns a hash of this node's replicated state and the index it
 	// was taken at, to check that every node holds the same state.
 	StateHash(context.Context, *StateHashRequest) (*StateHashResponse, error)
+	// SnapshotSave streams a backup of the answering node's replicated state
+	// at its applied index: the state snapshot followed by a SHA-256 trailer.
+	// It holds every record, the ACL tables (token and key hashes, policies)
+	// and secret references included, in plain text: keep the file as safe as
+	// the data directory. `perfleet operator snapshot save`.
+	SnapshotSave(*SnapshotSaveRequest, grpc.ServerStreamingServer[SnapshotSaveResponse]) error
+	// SnapshotRestore replaces the whole cluster's state with a backup's, for
+	// disaster recovery into a fresh cluster. The upload is checked (trailer
+	// checksum, every record decoded) before anything changes; a follower
+	// passes it to the leader. `perfleet operator snapshot restore`.
+	SnapshotRestore(grpc.ClientStreamingServer[SnapshotRestoreRequest, SnapshotRestoreResponse]) error
 	// RecordAuditEvents stores audit records a follower collected (read calls
 	// it answered, or records whose commit was cut off by a leadership
 	// change). Only servers may call it.
@@ -261,6 +317,12 @@ func (UnimplementedOperatorServiceServer) ServerInfo(context.Context, *ServerInf
 }
 func (UnimplementedOperatorServiceServer) StateHash(context.Context, *StateHashRequest) (*StateHashResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method StateHash not implemented")
+}
+func (UnimplementedOperatorServiceServer) SnapshotSave(*SnapshotSaveRequest, grpc.ServerStreamingServer[SnapshotSaveResponse]) error {
+	return status.Error(codes.Unimplemented, "method SnapshotSave not implemented")
+}
+func (UnimplementedOperatorServiceServer) SnapshotRestore(grpc.ClientStreamingServer[SnapshotRestoreRequest, SnapshotRestoreResponse]) error {
+	return status.Error(codes.Unimplemented, "method SnapshotRestore not implemented")
 }
 func (UnimplementedOperatorServiceServer) RecordAuditEvents(context.Context, *RecordAuditEventsRequest) (*RecordAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecordAuditEvents not implemented")
@@ -406,6 +468,24 @@ func _OperatorService_StateHash_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OperatorService_SnapshotSave_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SnapshotSaveRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(OperatorServiceServer).SnapshotSave(m, &grpc.GenericServerStream[SnapshotSaveRequest, SnapshotSaveResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OperatorService_SnapshotSaveServer = grpc.ServerStreamingServer[SnapshotSaveResponse]
+
+func _OperatorService_SnapshotRestore_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(OperatorServiceServer).SnapshotRestore(&grpc.GenericServerStream[SnapshotRestoreRequest, SnapshotRestoreResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OperatorService_SnapshotRestoreServer = grpc.ClientStreamingServer[SnapshotRestoreRequest, SnapshotRestoreResponse]
+
 func _OperatorService_RecordAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RecordAuditEventsRequest)
 	if err := dec(in); err != nil {
@@ -548,6 +628,17 @@ var OperatorService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _OperatorService_RemoveGossipKey_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "SnapshotSave",
+			Handler:       _OperatorService_SnapshotSave_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "SnapshotRestore",
+			Handler:       _OperatorService_SnapshotRestore_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "perfleet/v1/cluster.proto",
 }
