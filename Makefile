@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 export CGO_CFLAGS := -Wno-deprecated-declarations
 
-.PHONY: all build generate checkgenerate lint test demo bench clean image e2e compose-up compose-down
+.PHONY: all build generate checkgenerate lint test demo bench clean image e2e compose-up compose-down reliability fuzz
 
 all: build
 
@@ -53,6 +53,17 @@ e2e: build
 
 bench: build
 	./bench/run.sh
+
+# reliability runs the reliability suite's full profile (faults checked with
+# porcupine, recovery, a 1,000,000-job snapshot) and each fuzz target for a
+# minute, and writes bench/RELIABILITY.md. make test runs the short profile.
+reliability:
+	./scripts/reliability.sh
+
+# fuzz runs every fuzz target for FUZZTIME (default 10s) each.
+FUZZTIME ?= 10s
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 clean:
 	rm -rf $(BIN)
