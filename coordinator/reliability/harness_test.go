@@ -62,11 +62,11 @@ const spec = "benchmark:\n  type: aiperf\nparameters:\n  concurrency: [1]\n  req
 // cluster is an in-process coordinator cluster whose Raft traffic runs
 // through one faultnet.Net.
 type cluster struct {
-	t    *testing.T
-	net  *faultnet.Net
-	mu   sync.Mutex
-	up   []*server.Server // nil while a node is down
-	cfgs []server.Config
+	t     *testing.T
+	net   *faultnet.Net
+	mu    sync.Mutex
+	up    []*server.Server // nil while a node is down
+	cfgs  []server.Config
 	cli   []pb.InferenceOptimizationClient
 	conns []*grpc.ClientConn
 }
