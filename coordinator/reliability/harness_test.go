@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -34,6 +35,14 @@ func TestMain(m *testing.M) {
 	_ = os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	start := time.Now()
 	code := m.Run()
+	// Every node the tests started has shut down: nothing it ran may be
+	// left behind.
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
+			code = 1
+		}
+	}
 	if path := os.Getenv("PERFLEET_RELIABILITY_REPORT"); path != "" {
 		cmd := "make reliability"
 		if !full {

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
-	"github.com/perfleet/perfleet/pkg/faultnet"
 	"github.com/perfleet/perfleet/pkg/tlsutil"
 )
 
@@ -86,9 +86,6 @@ func (l *raftTLSLayer) Dial(address raft.ServerAddress, timeout time.Duration) (
 // newRaftTransport is the Raft transport: TCP, or TLS when the node has a
 // certificate.
 func (s *Server) newRaftTransport(advertise net.Addr, logger hclog.Logger) (*raft.NetworkTransport, error) {
-	if s.tls == nil && s.cfg.WrapRaftStream == nil {
-		return raft.NewTCPTransportWithLogger(s.cfg.RaftAddr, advertise, 3, 10*time.Second, logger)
-	}
 	ln, err := net.Listen("tcp", s.cfg.RaftAddr)
 	if err != nil {
 		return nil, err
@@ -104,12 +101,20 @@ func (s *Server) newRaftTransport(advertise net.Addr, logger hclog.Logger) (*raf
 	if s.tls != nil {
 		layer = &raftTLSLayer{Listener: ln, advertise: advertise, tls: s.tls, log: s.log.With("component", "raft-tls")}
 	} else {
-		layer = &faultnet.TCPLayer{Listener: ln, Advertise: advertise}
+		layer = &tcpLayer{Listener: ln, advertise: advertise}
 	}
 	if s.cfg.WrapRaftStream != nil {
 		layer = s.cfg.WrapRaftStream(layer)
 	}
-	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: logger}), nil
+	layer = &closingLayer{StreamLayer: layer, conns: map[net.Conn]struct{}{}}
+	// MaxRPCsInFlight 1 turns off hashicorp/raft's pipelined replication:
+	// when a follower refuses an append while the pipeline is busy, the
+	// pipeline's decoder and sender wait on each other for good, the
+	// follower stops receiving entries while heartbeats still flow, and
+	// Raft's Shutdown never returns. The reliability suite's stalled-leader
+	// test hit it; batching (MaxAppendEntries) keeps commits fast without it.
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 3, MaxRPCsInFlight: 1,
+		Timeout: 10 * time.Second, Logger: logger}), nil
 }
 
 // hostPortAddr is an advertised address given as host:port, where the host
@@ -136,4 +141,82 @@ func raftAdvertiseAddr(hostport string, tls bool) (net.Addr, error) {
 		return net.ResolveTCPAddr("tcp", hostport)
 	}
 	return hostPortAddr(hostport), nil
+}
+
+// closingLayer closes every connection it accepted or dialed when the
+// transport closes. hashicorp/raft's NetworkTransport closes only its
+// listener: a goroutine serving an accepted connection would otherwise wait
+// on it until the peer hangs up, and a node stopped in-process would keep
+// answering reads on its old connections.
+type closingLayer struct {
+	raft.StreamLayer
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{}
+}
+
+func (l *closingLayer) track(c net.Conn) (net.Conn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+func (l *closingLayer) Accept() (net.Conn, error) {
+	c, err := l.StreamLayer.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.track(c)
+}
+
+func (l *closingLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	c, err := l.StreamLayer.Dial(address, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return l.track(c)
+}
+
+// Close closes the listener and every open connection.
+func (l *closingLayer) Close() error {
+	err := l.StreamLayer.Close()
+	l.mu.Lock()
+	l.closed = true
+	conns := l.conns
+	l.conns = map[net.Conn]struct{}{}
+	l.mu.Unlock()
+	for c := range conns {
+		c.(*trackedConn).Conn.Close()
+	}
+	return err
+}
+
+type trackedConn struct {
+	net.Conn
+	l *closingLayer
+}
+
+func (c *trackedConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// tcpLayer is a plain TCP stream layer (insecure loopback only).
+type tcpLayer struct {
+	net.Listener
+	advertise net.Addr
+}
+
+func (l *tcpLayer) Addr() net.Addr { return l.advertise }
+
+func (l *tcpLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", string(address), timeout)
 }

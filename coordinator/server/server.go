@@ -388,7 +388,14 @@ func (s *Server) shutdown(graceful bool) error {
 		} else {
 			_ = s.gossip.Shutdown()
 		}
-		err = s.raft.Shutdown().Error()
+		// Raft's Shutdown waits for all its goroutines; a library deadlock
+		// must not keep the process from exiting, so the wait is bounded.
+		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = waitFuture(rctx, s.raft.Shutdown())
+		rcancel()
+		if err != nil {
+			s.log.Error("raft did not shut down cleanly; closing its transport and stores anyway", "err", err)
+		}
 		s.rparts.transport.Close()
 		s.wg.Wait()
 		s.closeTelemetry()

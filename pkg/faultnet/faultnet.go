@@ -335,23 +335,3 @@ func (c *conn) SetWriteDeadline(t time.Time) error {
 	c.mu.Unlock()
 	return c.Conn.SetWriteDeadline(t)
 }
-
-// TCPLayer is a plain TCP raft.StreamLayer, for wrapping when a node has no
-// TLS layer of its own.
-type TCPLayer struct {
-	net.Listener
-	Advertise net.Addr
-}
-
-// Addr is the advertised address when one is set.
-func (l *TCPLayer) Addr() net.Addr {
-	if l.Advertise != nil {
-		return l.Advertise
-	}
-	return l.Listener.Addr()
-}
-
-// Dial opens a TCP connection.
-func (l *TCPLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(address), timeout)
-}

@@ -153,3 +153,22 @@ func TestDelayAddsLatency(t *testing.T) {
 		t.Fatalf("round trip took %s, want at least the 50ms delay", d)
 	}
 }
+
+// TCPLayer is a plain TCP raft.StreamLayer to wrap in tests.
+type TCPLayer struct {
+	net.Listener
+	Advertise net.Addr
+}
+
+// Addr is the advertised address when one is set.
+func (l *TCPLayer) Addr() net.Addr {
+	if l.Advertise != nil {
+		return l.Advertise
+	}
+	return l.Listener.Addr()
+}
+
+// Dial opens a TCP connection.
+func (l *TCPLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", string(address), timeout)
+}
