@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 export CGO_CFLAGS := -Wno-deprecated-declarations
 
-.PHONY: all build generate checkgenerate lint test demo bench clean image e2e compose-up compose-down reliability fuzz
+.PHONY: all build generate checkgenerate lint test demo bench clean image e2e compose-up compose-down reliability fuzz soak
 
 all: build
 
@@ -61,6 +61,13 @@ reliability:
 	./scripts/reliability.sh
 
 # fuzz runs every fuzz target for FUZZTIME (default 10s) each.
+# soak runs 3 coordinators, 10 agents and llmsim as processes for
+# SOAK_DURATION (10m) with continuous benchmark jobs and a fault every minute,
+# and writes bench/SOAK.md: jobs by outcome, memory, goroutines and fds.
+SOAK_DURATION ?= 10m
+soak: build
+	$(GO) run ./bench/soak -bin $(BIN) -duration $(SOAK_DURATION) -report bench/SOAK.md
+
 FUZZTIME ?= 10s
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh

@@ -264,10 +264,11 @@ func (s *Server) leaderAddrNow() (addr string, id raft.ServerID) {
 
 // connPool keeps one client connection per peer address.
 type connPool struct {
-	mu    sync.Mutex
-	creds credentials.TransportCredentials
-	opts  []grpc.DialOption
-	conns map[string]*grpc.ClientConn
+	mu     sync.Mutex
+	creds  credentials.TransportCredentials
+	opts   []grpc.DialOption
+	conns  map[string]*grpc.ClientConn
+	closed bool // after shutdown began: no new connections
 }
 
 // newConnPool dials peers with creds: the server's mutual-TLS client side,
@@ -285,6 +286,9 @@ func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
+	if p.closed {
+		return nil, fmt.Errorf("%w: the server is shutting down", endpoint.ErrUnavailable)
+	}
 	c, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(p.creds)}, p.opts...)...)
 	if err != nil {
 		return nil, err
@@ -300,6 +304,7 @@ func (p *connPool) close() {
 		c.Close()
 	}
 	p.conns = map[string]*grpc.ClientConn{}
+	p.closed = true
 }
 
 // routeStream relays a follower's Watch to the leader, whose runner holds

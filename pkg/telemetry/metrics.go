@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
@@ -48,6 +49,10 @@ type Metrics struct {
 // instrument names as they are (perfleet_...), without scope labels.
 func NewMetrics(service string) (*Metrics, error) {
 	reg := prometheus.NewRegistry()
+	// The Go runtime and process series operators expect of a Go service
+	// (go_goroutines, go_memstats_*, process_resident_memory_bytes,
+	// process_open_fds); they describe the whole process.
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
