@@ -520,8 +520,8 @@ func (f *fastChunk) parse() bool {
 		}
 		return true
 	}, 0)
-	if f.bad || f.peek() != 0 {
-		return false
-	}
-	return true
+	// Only white space may follow the object. peek's 0 means the end, but
+	// a NUL byte in the data reads the same, so check the position.
+	f.ws()
+	return !f.bad && f.i == len(f.d)
 }

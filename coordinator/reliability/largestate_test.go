@@ -15,6 +15,7 @@ import (
 
 	"github.com/perfleet/perfleet/coordinator/fsm"
 	"github.com/perfleet/perfleet/coordinator/reliability"
+	"github.com/perfleet/perfleet/coordinator/server"
 	"github.com/perfleet/perfleet/coordinator/state"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 )
@@ -133,7 +134,13 @@ func TestLargeSnapshotRestoresIntoAFreshCluster(t *testing.T) {
 	restored = nil
 
 	// A fresh 3-node cluster restored from the backup holds the same state.
-	c := newCluster(t, 3, nil)
+	// Installing a large snapshot keeps the nodes busy for seconds (on this
+	// 2-core machine, three of them in one process): use the default Raft
+	// timings rather than the tests' short ones, as a real cluster would.
+	c := newCluster(t, 3, func(cfg *server.Config) {
+		def := server.DefaultConfig()
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = def.HeartbeatTimeout, def.ElectionTimeout, def.LeaderLeaseTimeout
+	})
 	li := c.leader()
 	data, err := os.ReadFile(path)
 	if err != nil {

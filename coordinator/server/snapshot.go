@@ -134,8 +134,11 @@ func (o *operator) snapshotRestore(stream pb.OperatorService_SnapshotRestoreServ
 		return ctx.Err()
 	}
 	if err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return fmt.Errorf("%w: %v", endpoint.ErrUnavailable, err)
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout) {
+			// The snapshot may have been installed before leadership
+			// moved: say so, and how to tell.
+			return fmt.Errorf("%w: the restore's outcome is unknown (%v); compare `perfleet operator state-hash` on each node with the backup's hash %s, and run the restore again if they differ",
+				endpoint.ErrUnavailable, err, info.Hash)
 		}
 		return fmt.Errorf("restore: %w", err)
 	}
