@@ -124,7 +124,13 @@ func mustPort(t *lossyTransport) int {
 // false failure in a bounded run, and a killed agent detected by every
 // other within 10 s.
 func TestMembershipUnderPacketLossAndJitter(t *testing.T) {
-	const nodes = 50
+	// 50 memberlists in one process under the race detector, beside the
+	// other packages' tests on 2 cores, miss their own probe deadlines
+	// from CPU starvation alone; the short profile under -race runs 12.
+	nodes := 50
+	if raceDetector && !full {
+		nodes = 12
+	}
 	ln := &lossyNet{mock: &memberlist.MockNetwork{}, dead: map[string]bool{}, rng: rand.New(rand.NewPCG(5, 50))}
 	transports := make([]*lossyTransport, nodes)
 	for i := range transports {
@@ -226,7 +232,7 @@ func TestMembershipUnderPacketLossAndJitter(t *testing.T) {
 				}
 				counts = append(counts, alive)
 			}
-			t.Fatalf("50 members did not converge within 90 s; alive members seen by each: %v", counts)
+			t.Fatalf("%d members did not converge within 90 s; alive members seen by each: %v", nodes, counts)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -274,9 +280,9 @@ func TestMembershipUnderPacketLossAndJitter(t *testing.T) {
 	dropped, sent := ln.drops, ln.sent
 	ln.mu.Unlock()
 	t.Logf("converged in %s; %d false failures; kill detected by all in %s", convergeTook, falseBefore, worst)
-	report.Add(reliability.Row{Test: "membership: 50 agents at 5% packet loss and up to 100 ms jitter (memberlist mock network, the agents' production timings)",
+	report.Add(reliability.Row{Test: fmt.Sprintf("membership: %d agents at 5%% packet loss", nodes) + " and up to 100 ms jitter (memberlist mock network, the agents' production timings)",
 		Criterion: "at most 1 false failure; a real kill detected within 10 s",
-		Measured: fmt.Sprintf("converged in %s; %s under loss: %d false failures (%d of %d packets dropped); kill detected by all 49 others within %s",
-			convergeTook.Round(time.Millisecond), steady, falseBefore, dropped, sent, worst.Round(time.Millisecond)),
+		Measured: fmt.Sprintf("converged in %s; %s under loss: %d false failures (%d of %d packets dropped); kill detected by all %d others within %s",
+			convergeTook.Round(time.Millisecond), steady, falseBefore, dropped, sent, nodes-1, worst.Round(time.Millisecond)),
 		Pass: !t.Failed()})
 }
