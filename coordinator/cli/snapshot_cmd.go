@@ -107,22 +107,7 @@ record) before anything changes.`}
 					if err != nil {
 						return err
 					}
-					buf := make([]byte, 1<<20)
-					for {
-						n, rerr := f.Read(buf)
-						if n > 0 {
-							if err := up.Send(&pb.SnapshotRestoreRequest{Data: buf[:n]}); err != nil {
-								break // CloseAndRecv returns the server's reason
-							}
-						}
-						if errors.Is(rerr, io.EOF) {
-							break
-						}
-						if rerr != nil {
-							return rerr
-						}
-					}
-					resp, err = up.CloseAndRecv()
+					resp, err = state.UploadBackup(up, f)
 					return err
 				})
 				if err != nil {

@@ -1,6 +1,7 @@
 package reliability_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -153,14 +154,7 @@ func TestLargeSnapshotRestoresIntoAFreshCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	clusterBegan := time.Now()
-	for len(data) > 0 {
-		k := min(len(data), 1<<20)
-		if err := up.Send(&pb.SnapshotRestoreRequest{Data: data[:k]}); err != nil {
-			break
-		}
-		data = data[k:]
-	}
-	resp, err := up.CloseAndRecv()
+	resp, err := state.UploadBackup(up, bytes.NewReader(data))
 	if err != nil {
 		t.Fatalf("cluster restore: %v", err)
 	}

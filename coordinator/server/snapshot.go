@@ -200,22 +200,7 @@ func (s *Server) forwardRestore(ctx context.Context, f *os.File, stream pb.Opera
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	buf := make([]byte, snapshotChunk)
-	for {
-		n, rerr := f.Read(buf)
-		if n > 0 {
-			if err := up.Send(&pb.SnapshotRestoreRequest{Data: buf[:n]}); err != nil {
-				break // the leader's answer (CloseAndRecv) says why
-			}
-		}
-		if errors.Is(rerr, io.EOF) {
-			break
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
-	resp, err := up.CloseAndRecv()
+	resp, err := state.UploadBackup(up, f)
 	if err != nil {
 		return err
 	}

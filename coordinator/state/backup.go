@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 )
 
 // A backup file (`perfleet operator snapshot save`) is a state snapshot
@@ -98,4 +100,32 @@ func parseTrailer(b []byte) (string, bool) {
 		return "", false
 	}
 	return hexSum, true
+}
+
+// RestoreUpload is the client side of a SnapshotRestore call.
+type RestoreUpload interface {
+	Send(*pb.SnapshotRestoreRequest) error
+	CloseAndRecv() (*pb.SnapshotRestoreResponse, error)
+}
+
+// UploadBackup sends a backup file on a SnapshotRestore call in messages of
+// at most 1 MiB and returns the server's answer. When a send fails, the
+// answer (CloseAndRecv) carries the server's reason.
+func UploadBackup(up RestoreUpload, r io.Reader) (*pb.SnapshotRestoreResponse, error) {
+	buf := make([]byte, 1<<20)
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			if err := up.Send(&pb.SnapshotRestoreRequest{Data: buf[:n]}); err != nil {
+				break
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return nil, rerr
+		}
+	}
+	return up.CloseAndRecv()
 }
