@@ -49,6 +49,7 @@ type streamOpts struct {
 	NetHTTP    bool // use net/http instead of the lean client
 	Settle     time.Duration
 	MemProfile string // stream-worker: heap profile when memory is sampled
+	JSON       bool   // stream: end with one JSON line of the figures
 }
 
 // histogram of (client − server stamp) in 10 µs buckets up to 2 s.
@@ -329,6 +330,23 @@ func runStreams(o streamOpts) {
 	}
 	fmt.Printf("  CPU: clients %.1f s, llmsim %.1f s over %.1f s wall (%.2f cores busy; nproc %d)\n",
 		all.CPU, simCPU, all.Elapsed, (all.CPU+simCPU)/all.Elapsed, runtime.NumCPU())
+	if o.JSON {
+		printJSON(map[string]any{"mode": "stream", "streams": o.Streams, "itl_ms": o.ITL.Seconds() * 1000,
+			"streams_done": all.Streams, "errors": all.Errors, "chunks": all.Chunks,
+			"chunks_per_s": float64(all.Chunks) / all.Elapsed, "ideal_chunks_per_s": expected,
+			"stamp_err_p50_ms": pct[0], "stamp_err_p90_ms": pct[1], "stamp_err_p99_ms": pct[2],
+			"open": all.Open, "client_heap_stack_mib_per_1k": per(all.HeapStackBytes),
+			"client_rss_mib_per_1k": per(all.RSSBytes), "sim_rss_mib_per_1k": per(srss),
+			"client_cpu_s": all.CPU, "sim_cpu_s": simCPU, "elapsed_s": all.Elapsed})
+	}
+}
+
+// printJSON prints v as one JSON line: the last line of the output, which
+// bench/harness reads.
+func printJSON(v any) {
+	b, err := json.Marshal(v)
+	must(err)
+	fmt.Println(string(b))
 }
 
 // histPercentiles returns the given percentiles (ms) of a sparse 10 µs

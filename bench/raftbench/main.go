@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -124,6 +125,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "load duration")
 	kills := flag.Int("kills", 3, "leader kills to time")
 	target := flag.String("target", "leader", "where clients send: leader or all (round robin over the nodes, followers forward)")
+	asJSON := flag.Bool("json", false, "print the figures as one JSON object on the last line (for make bench)")
 	flag.Parse()
 
 	root, _ := os.MkdirTemp("", "raftbench-")
@@ -233,5 +235,17 @@ func main() {
 	if len(times) > 0 {
 		fmt.Printf("failover: kills=%d min=%s median=%s max=%s\n", len(times), times[0].Round(time.Millisecond),
 			times[len(times)/2].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond))
+	}
+	if *asJSON {
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		out := map[string]any{"clients": *clients, "target": *target, "committed": ok.Load(), "failed": failed.Load(),
+			"rate": float64(ok.Load()) / elapsed.Seconds(), "p50_ms": ms(pct(all, 0.50)), "p99_ms": ms(pct(all, 0.99))}
+		var fo []float64
+		for _, d := range times {
+			fo = append(fo, d.Seconds())
+		}
+		out["failover_s"] = fo
+		b, _ := json.Marshal(out)
+		fmt.Println(string(b))
 	}
 }

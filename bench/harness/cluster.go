@@ -1,0 +1,146 @@
+package main
+
+import (
+	"path/filepath"
+)
+
+// The coordinator sections: each runs one of the bench programs, which
+// print their figures as one JSON line.
+
+type distRow struct {
+	Agents       int     `json:"agents"`
+	Mode         string  `json:"mode"`
+	TargetRate   float64 `json:"target_rate"`
+	AchievedRate float64 `json:"achieved_rate"`
+	P50          float64 `json:"p50_ms"`
+	P90          float64 `json:"p90_ms"`
+	P99          float64 `json:"p99_ms"`
+	Errors       float64 `json:"errors"`
+}
+
+type distResult struct {
+	HistErr    float64   `json:"histogram_rel_error"`
+	Rows       []distRow `json:"rows"`
+	P50Diff    float64   `json:"p50_rel_diff"`
+	P99Diff    float64   `json:"p99_rel_diff"`
+	Scaling    float64   `json:"scaling"`
+	Note       string    `json:"note"`
+	Err        string    `json:"-"`
+	Agents     string    `json:"-"`
+	Rate, Dur  string    `json:"-"`
+	WallSecond float64   `json:"-"`
+}
+
+func (h *harness) distributed() distResult {
+	res := distResult{Agents: "1,4", Rate: pick(h, "1000", "200"), Dur: pick(h, "15s", "3s")}
+	if err := h.build("distbench"); err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	r, err := h.run(nil, filepath.Join(h.tools, "distbench"), "-bin", h.bin, "-agents", res.Agents,
+		"-rate", res.Rate, "-duration", res.Dur, "-json")
+	if err == nil {
+		err = lastJSON(r.out, &res)
+	}
+	if err != nil {
+		res.Err = err.Error()
+	}
+	res.WallSecond = r.wall.Seconds()
+	return res
+}
+
+type mergeRow struct {
+	Agents      int     `json:"agents"`
+	WindowsPerS float64 `json:"windows_per_s"`
+	CPUPct      float64 `json:"leader_cpu_pct"`
+	RSSMiB      float64 `json:"leader_rss_mib"`
+	HeapMiB     float64 `json:"leader_heap_mib"`
+	LagP50      float64 `json:"watch_lag_p50_ms"`
+	LagP99      float64 `json:"watch_lag_p99_ms"`
+	Note        string  `json:"note"`
+}
+
+type mergeResult struct {
+	Rows       []mergeRow `json:"rows"`
+	Err        string     `json:"-"`
+	Agents     string     `json:"-"`
+	Dur        string     `json:"-"`
+	WallSecond float64    `json:"-"`
+}
+
+func (h *harness) mergeCost() mergeResult {
+	res := mergeResult{Agents: pick(h, "100,1000,5000", "20"), Dur: pick(h, "20s", "3s")}
+	if err := h.build("mergebench"); err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	r, err := h.run(nil, filepath.Join(h.tools, "mergebench"), "-bin", h.bin, "-agents", res.Agents, "-duration", res.Dur, "-json")
+	if err == nil {
+		err = lastJSON(r.out, &res)
+	}
+	if err != nil {
+		res.Err = err.Error()
+	}
+	res.WallSecond = r.wall.Seconds()
+	return res
+}
+
+type raftResult struct {
+	Committed float64   `json:"committed"`
+	Failed    float64   `json:"failed"`
+	Rate      float64   `json:"rate"`
+	P50       float64   `json:"p50_ms"`
+	P99       float64   `json:"p99_ms"`
+	Failover  []float64 `json:"failover_s"`
+	Err       string    `json:"-"`
+	Dur       string    `json:"-"`
+	Kills     string    `json:"-"`
+}
+
+func (h *harness) raft() raftResult {
+	res := raftResult{Dur: pick(h, "10s", "2s"), Kills: pick(h, "3", "1")}
+	if err := h.build("raftbench"); err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	r, err := h.run(nil, filepath.Join(h.tools, "raftbench"), "-bin", filepath.Join(h.bin, "perfleet"), "-clients", "64",
+		"-duration", res.Dur, "-kills", res.Kills, "-json")
+	if err == nil {
+		err = lastJSON(r.out, &res)
+	}
+	if err != nil {
+		res.Err = err.Error()
+	}
+	return res
+}
+
+type gossipResult struct {
+	Members      int     `json:"members"`
+	Profile      string  `json:"profile"`
+	ConvergeS    float64 `json:"converge_s"`
+	DetectFirstS float64 `json:"detect_first_s"`
+	DetectAllS   float64 `json:"detect_all_s"`
+	DetectP50S   float64 `json:"detect_p50_s"`
+	DetectP99S   float64 `json:"detect_p99_s"`
+	HeapMiB      float64 `json:"heap_mib"`
+	Goroutines   float64 `json:"goroutines"`
+	CPUS         float64 `json:"cpu_s"`
+	Note         string  `json:"note"`
+	Err          string  `json:"-"`
+}
+
+func (h *harness) membership() gossipResult {
+	var res gossipResult
+	if err := h.build("gossipbench"); err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	r, err := h.run(nil, filepath.Join(h.tools, "gossipbench"), "-members", pick(h, "1000", "50"), "-json")
+	if err == nil {
+		err = lastJSON(r.out, &res)
+	}
+	if err != nil {
+		res.Err = err.Error()
+	}
+	return res
+}
