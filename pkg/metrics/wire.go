@@ -6,7 +6,6 @@ import (
 	"math"
 	"sort"
 
-	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -45,8 +44,6 @@ const WireVersion = 1
 
 // ErrWire is wrapped by every window decoding error.
 var ErrWire = errors.New("invalid metric window encoding")
-
-var histCountsLen = len(hdr.New(HistLowest, HistHighest, HistDigits).Export().Counts)
 
 // MarshalWindow encodes a window. Histograms and counters are written in
 // tag order, so equal windows encode to equal bytes.
