@@ -73,8 +73,8 @@ func TestPercentilesMatchHdrHistogram(t *testing.T) {
 			}
 			sparse := back.Hists["x"]
 			for _, merged := range []*Histogram{
-				mergeAll(parts[0], sparse, parts[2]), // dense ← sparse, dense
-				mergeAll(sparse, parts[0], parts[2]), // sparse ← dense
+				mergeAll(parts[0], sparse, parts[2]),                                   // dense ← sparse, dense
+				mergeAll(sparse, parts[0], parts[2]),                                   // sparse ← dense
 				mergeAll(sparse.Clone(), fromWire(t, parts[0]), fromWire(t, parts[2])), // all sparse
 			} {
 				if merged.bucketCount() != int64(n) || merged.Count != int64(n) {
