@@ -51,6 +51,11 @@ compose-down:
 e2e: build
 	deploy/compose/e2e.sh
 
+# bench runs perfleet's benchmarks beside vegeta and wrk (installed when
+# missing) against servers with known timing, then the coordinator's, and
+# regenerates bench/RESULTS.md and bench/plots/ (under 20 minutes).
+# BENCH_QUICK=1 is CI's 3-minute profile: it checks the harness and writes
+# its report to a temporary directory.
 bench: build
 	./bench/run.sh
 

@@ -23,6 +23,8 @@ type distResult struct {
 	Rows       []distRow `json:"rows"`
 	P50Diff    float64   `json:"p50_rel_diff"`
 	P99Diff    float64   `json:"p99_rel_diff"`
+	SameKP50   *float64  `json:"same_k_p50_rel_diff"`
+	SameKP99   *float64  `json:"same_k_p99_rel_diff"`
 	Scaling    float64   `json:"scaling"`
 	Note       string    `json:"note"`
 	Err        string    `json:"-"`
@@ -32,13 +34,15 @@ type distResult struct {
 }
 
 func (h *harness) distributed() distResult {
-	res := distResult{Agents: "1,4", Rate: pick(h, "1000", "200"), Dur: pick(h, "15s", "3s")}
+	// The full profile runs each count twice: the difference between two
+	// runs with the same count is the machine's noise floor.
+	res := distResult{Agents: pick(h, "1,4,1,4", "1,4"), Rate: pick(h, "1000", "200"), Dur: pick(h, "15s", "3s")}
 	if err := h.build("distbench"); err != nil {
 		res.Err = err.Error()
 		return res
 	}
 	r, err := h.run(nil, filepath.Join(h.tools, "distbench"), "-bin", h.bin, "-agents", res.Agents,
-		"-rate", res.Rate, "-duration", res.Dur, "-json")
+		"-rate", res.Rate, "-duration", res.Dur, "-target-bin", filepath.Join(h.tools, "benchserver"), "-json")
 	if err == nil {
 		err = lastJSON(r.out, &res)
 	}
@@ -57,6 +61,10 @@ type mergeRow struct {
 	HeapMiB     float64 `json:"leader_heap_mib"`
 	LagP50      float64 `json:"watch_lag_p50_ms"`
 	LagP99      float64 `json:"watch_lag_p99_ms"`
+	MergeP50    float64 `json:"merge_lag_p50_ms"`
+	MergeP99    float64 `json:"merge_lag_p99_ms"`
+	IdleCPUPct  float64 `json:"leader_idle_cpu_pct"`
+	SetupS      float64 `json:"setup_s"`
 	Note        string  `json:"note"`
 }
 
@@ -69,12 +77,12 @@ type mergeResult struct {
 }
 
 func (h *harness) mergeCost() mergeResult {
-	res := mergeResult{Agents: pick(h, "100,1000,5000", "20"), Dur: pick(h, "20s", "3s")}
+	res := mergeResult{Agents: pick(h, "100,1000,5000", "20"), Dur: pick(h, "15s", "3s")}
 	if err := h.build("mergebench"); err != nil {
 		res.Err = err.Error()
 		return res
 	}
-	r, err := h.run(nil, filepath.Join(h.tools, "mergebench"), "-bin", h.bin, "-agents", res.Agents, "-duration", res.Dur, "-json")
+	r, err := h.run(nil, filepath.Join(h.tools, "mergebench"), "-perfleet", filepath.Join(h.bin, "perfleet"), "-agents", res.Agents, "-duration", res.Dur, "-json")
 	if err == nil {
 		err = lastJSON(r.out, &res)
 	}
@@ -135,7 +143,7 @@ func (h *harness) membership() gossipResult {
 		res.Err = err.Error()
 		return res
 	}
-	r, err := h.run(nil, filepath.Join(h.tools, "gossipbench"), "-members", pick(h, "1000", "50"), "-json")
+	r, err := h.run(nil, filepath.Join(h.tools, "gossipbench"), "-members", pick(h, "400", "50"), "-json")
 	if err == nil {
 		err = lastJSON(r.out, &res)
 	}

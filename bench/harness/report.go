@@ -197,9 +197,13 @@ func (r *report) goals() []goal {
 			fmt.Sprintf("%s (largest tried: %s)", commas(float64(best)), commas(float64(r.Streams[len(r.Streams)-1].Streams))), judge(best >= 20000)})
 	}
 	if d := r.Dist; d != nil && d.Err == "" {
+		floor := ""
+		if d.SameKP50 != nil && d.SameKP99 != nil {
+			floor = fmt.Sprintf("; the same count run twice differs by p50 %.2f %%, p99 %.2f %%", *d.SameKP50*100, *d.SameKP99*100)
+		}
 		g = append(g, goal{"1 vs 4 agents: merged p50 and p99 agree within the histogram's error",
-			fmt.Sprintf("p50 %.2f %%, p99 %.2f %% (histogram ±%.2f %%)", d.P50Diff*100, d.P99Diff*100, d.HistErr*100),
-			judge(math.Abs(d.P50Diff) <= d.HistErr*2 && math.Abs(d.P99Diff) <= d.HistErr*2)},
+			fmt.Sprintf("p50 %.2f %%, p99 %.2f %% (histogram ±%.2f %%%s)", d.P50Diff*100, d.P99Diff*100, d.HistErr*100, floor),
+			judge(math.Abs(d.P50Diff) <= d.HistErr && math.Abs(d.P99Diff) <= d.HistErr)},
 			goal{"1 vs 4 agents: the total achieved rate scales", f2(d.Scaling) + "× with 4 agents", judge(d.Scaling > 1)})
 	}
 	if rf := r.Raft; rf != nil && rf.Err == "" {
@@ -389,17 +393,28 @@ func (r *report) mdCluster(w func(string, ...any), plots string) {
 			w("| agents | mode | target rate | achieved rate | p50 | p90 | p99 | errors |")
 			w("|---|---|---|---|---|---|---|---|")
 			for _, x := range d.Rows {
-				w("| %d | %s | %s | %s | %s ms | %s ms | %s ms | %s |", x.Agents, x.Mode, f0(x.TargetRate), f0(x.AchievedRate), f3(x.P50), f3(x.P90), f3(x.P99), f0(x.Errors))
+				tr := "—"
+				if x.TargetRate > 0 {
+					tr = f0(x.TargetRate)
+				}
+				w("| %d | %s | %s | %s | %s ms | %s ms | %s ms | %s |", x.Agents, x.Mode, tr, f0(x.AchievedRate), f3(x.P50), f3(x.P90), f3(x.P99), f0(x.Errors))
 			}
 			w("")
-			w("p50 differs by %.2f %% and p99 by %.2f %% between 1 and 4 agents; the histogram's relative error is ±%.2f %%. Achieved rate with 4 agents / with 1: %.2f×. %s", d.P50Diff*100, d.P99Diff*100, d.HistErr*100, d.Scaling, d.Note)
+			w("p50 differs by %.2f %% and p99 by %.2f %% between 1 and 4 agents; the histogram's relative error is ±%.2f %%. Achieved rate with 4 agents / with 1: %.2f×.", d.P50Diff*100, d.P99Diff*100, d.HistErr*100, d.Scaling)
+			if d.SameKP50 != nil && d.SameKP99 != nil {
+				w("Run twice with the same agent count, the merged p50 differs by %.2f %% and p99 by %.2f %%: that is this machine's run-to-run noise, the floor under any 1-vs-4 comparison here (the merge itself is exact: `TestHistogramMergeEqualsSingle` in pkg/metrics).", *d.SameKP50*100, *d.SameKP99*100)
+			}
+			if d.Note != "" {
+				w("")
+				w("distbench's note: %s", d.Note)
+			}
 		}
 	}
 	if m := r.Merge; m != nil {
 		w("")
 		w("## Leader merge cost and Watch lag")
 		w("")
-		w("`mergebench -agents %s -duration %s` (wall %.0f s).", m.Agents, m.Dur, m.WallSecond)
+		w("`mergebench -agents %s -duration %s` (wall %.0f s): a real `perfleet server` leader; each simulated agent is a real memberlist member (answering probes only, so that thousands fit in one process) and a real `agent/control` client on its own gRPC connection, sending one window per second of 300 requests built by the real accumulator. Leader CPU and RSS from /proc over the steady part of the level, heap from its /metrics. Merge lag: the last agent's send of window k to the leader's ack of it. Watch lag: that send to the first Watch update that counts it, which includes Watch's 1 s tick. Setting up the fleet (not measured) grows with the square of the agent count.", m.Agents, m.Dur, m.WallSecond)
 		if m.Err != "" {
 			w("")
 			w("**Failed:** %s", m.Err)
@@ -407,10 +422,11 @@ func (r *report) mdCluster(w func(string, ...any), plots string) {
 			w("")
 			w("![merge cost](%s)", path.Join(plots, "merge-cost.svg"))
 			w("")
-			w("| simulated agents | windows merged/s | leader CPU (% of one core) | leader RSS | leader Go heap | Watch lag p50 | p99 | note |")
+			w("| simulated agents | windows merged/s | leader CPU, %% of one core (idle fleet) | leader RSS | leader Go heap | merge lag p50 / p99 | Watch lag p50 / p99 | note |")
 			w("|---|---|---|---|---|---|---|---|")
 			for _, x := range m.Rows {
-				w("| %s | %s | %s %% | %s MiB | %s MiB | %s ms | %s ms | %s |", commas(float64(x.Agents)), f0(x.WindowsPerS), f1(x.CPUPct), f1(x.RSSMiB), f1(x.HeapMiB), f1(x.LagP50), f1(x.LagP99), x.Note)
+				w("| %s | %s | %s %% (%s %%) | %s MiB | %s MiB | %s / %s ms | %s / %s ms | %s |", commas(float64(x.Agents)), f0(x.WindowsPerS), f1(x.CPUPct), f1(x.IdleCPUPct),
+					f1(x.RSSMiB), f1(x.HeapMiB), f0(x.MergeP50), f0(x.MergeP99), f0(x.LagP50), f0(x.LagP99), x.Note)
 			}
 		}
 	}
@@ -436,6 +452,8 @@ func (r *report) mdCluster(w func(string, ...any), plots string) {
 	if g := r.Gossip; g != nil {
 		w("")
 		w("## Membership: memberlist members in one process over the mock network")
+		w("")
+		w("`gossipbench -members %d`: pkg/gossip pools with the production (LAN) timings over memberlist's mock network, joining through 3 seeds; one member is then cut off and shut down without leaving. 1,000 members do not converge in one process on 2 cores (see \"Membership at 1,000 members\" in the hand-recorded part below), so the full profile runs 400.", g.Members)
 		w("")
 		if g.Err != "" {
 			w("**Failed:** %s", g.Err)
