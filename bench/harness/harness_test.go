@@ -107,3 +107,18 @@ func TestGoalsJudgeTheMedianRatio(t *testing.T) {
 		t.Fatalf("quick profile verdict %q", v)
 	}
 }
+
+func TestLogYChartStaysInsideThePlot(t *testing.T) {
+	c := chart{Title: "t", LogX: true, LogY: true, Series: []series{
+		{Name: "a", Color: "#000", X: []float64{1000, 2000, 40000}, Y: []float64{0.08, 1.8, 3985}},
+		{Name: "zero is dropped", Color: "#f00", X: []float64{1000, 2000}, Y: []float64{0, 5}},
+	}}
+	svg := c.render()
+	if strings.Contains(svg, "NaN") || strings.Contains(svg, "Inf") || strings.Count(svg, "<circle") != 4 {
+		t.Fatalf("unexpected SVG:\n%s", svg)
+	}
+	ticks, e0, e1 := logTicks(0.08, 3985)
+	if e0 != -2 || e1 != 4 || ticks[0] != 0.01 || ticks[len(ticks)-1] != 10000 {
+		t.Fatalf("ticks %v over 10^%v..10^%v", ticks, e0, e1)
+	}
+}

@@ -38,6 +38,8 @@ type measurement struct {
 	Requests       float64
 	Errors         float64
 	P50, P99       float64 // ms
+	ActP50, ActP99 float64 // perfleet: from the actual send, ms
+	LagP99         float64 // perfleet: schedule lag p99, ms
 	CPU            float64 // s, the tool's process
 	TTFT, ITL, E2E float64 // streaming, ms
 	Err            string
@@ -156,6 +158,9 @@ func (h *harness) perfleetRun(t target, args ...string) measurement {
 		P99              float64 `json:"p99_ms"`
 		TTFT             float64 `json:"time_to_first_token_p50_ms"`
 		ITL              float64 `json:"inter_token_latency_p50_ms"`
+		ActP50           float64 `json:"actual_send_p50_ms"`
+		ActP99           float64 `json:"actual_send_p99_ms"`
+		Lag              float64 `json:"lag_p99_ms"`
 	}
 	if err == nil {
 		err = lastJSON(r.out, &j)
@@ -165,6 +170,7 @@ func (h *harness) perfleetRun(t target, args ...string) measurement {
 		return m
 	}
 	m.Rate, m.Requests, m.Errors, m.P50, m.P99, m.TTFT, m.ITL, m.E2E = j.Rate, j.OK+j.Errors, j.Errors, j.P50, j.P99, j.TTFT, j.ITL, j.P50
+	m.ActP50, m.ActP99, m.LagP99 = j.ActP50, j.ActP99, j.Lag
 	return m
 }
 

@@ -313,7 +313,7 @@ func (r *report) mdLoadgen(w func(string, ...any), plots string) {
 	w("")
 	w("## Load generator: latency at a fixed rate")
 	w("")
-	w("perfleet (`-mode open`, latency counted from the *scheduled* send, so schedule lag is included) and vegeta (`attack -rate R`, from its actual send). wrk has no constant-rate mode (wrk2 has one, and is not packaged), so it is not in this table. The Go server sleeps with `time.Sleep(10ms)`; nginx with `echo_sleep 0.01`, whose timers have millisecond granularity.")
+	w("perfleet (`-mode open`, latency counted from the *scheduled* send, so schedule lag is included) and vegeta (`attack -rate R`, from its actual send). wrk has no constant-rate mode (wrk2 has one, and is not packaged), so it is not in this table. The Go server sleeps with `time.Sleep(10ms)`; nginx with `echo_sleep 0.01`, whose timers run off a clock it caches once per event-loop pass, so its delay can come out shorter than 10 ms: compare the two tools with each other on that server.")
 	w("")
 	w("| target | rate | rep | perfleet p50 | perfleet p99 | perfleet − known delay (p50) | vegeta p50 | vegeta p99 | vegeta − known delay (p50) | CPU s per 10k (perfleet / vegeta) |")
 	w("|---|---|---|---|---|---|---|---|---|---|")
@@ -332,15 +332,15 @@ func (r *report) mdLoadgen(w func(string, ...any), plots string) {
 		w("")
 		w("## Load generator: achieved rate and latency against the target rate")
 		w("")
-		w("Open loop against the Go server's fixed response; wrk, which has no target rate, is drawn at its flat-out rate from the first table.")
+		w("Open loop against the Go server's fixed response, with no cap on requests in flight; wrk, which has no target rate, is drawn at its flat-out rate from the first table. perfleet's latency is shown both from the scheduled send (what it reports: a late send counts against the result, so coordinated omission cannot hide) and from the actual send (vegeta's convention); the difference is the generator's schedule lag. The server and both generators share 2 cores, so past about 20k req/s every tool is measuring a saturated machine.")
 		w("")
 		w("![achieved rate](%s) ![latency](%s)", path.Join(plots, "rate-achieved.svg"), path.Join(plots, "rate-latency.svg"))
 		w("")
-		w("| target req/s | perfleet achieved | perfleet p50 / p99 | vegeta achieved | vegeta p50 / p99 |")
-		w("|---|---|---|---|---|")
+		w("| target req/s | perfleet achieved | perfleet p50 / p99 from the scheduled send | from the actual send | schedule lag p99 | vegeta achieved | vegeta p50 / p99 |")
+		w("|---|---|---|---|---|---|---|")
 		for _, p := range r.Sweep {
-			w("| %s | %s | %s / %s ms | %s | %s / %s ms |", f0(p.Target), f0(p.Perfleet.Rate), f3(p.Perfleet.P50), f3(p.Perfleet.P99),
-				f0(p.Vegeta.Rate), f3(p.Vegeta.P50), f3(p.Vegeta.P99))
+			w("| %s | %s | %s / %s ms | %s / %s ms | %s ms | %s | %s / %s ms |", f0(p.Target), f0(p.Perfleet.Rate), f3(p.Perfleet.P50), f3(p.Perfleet.P99),
+				f3(p.Perfleet.ActP50), f3(p.Perfleet.ActP99), f3(p.Perfleet.LagP99), f0(p.Vegeta.Rate), f3(p.Vegeta.P50), f3(p.Vegeta.P99))
 		}
 	}
 	if len(r.SSE.Reps) > 0 {
@@ -420,7 +420,7 @@ func (r *report) mdCluster(w func(string, ...any), plots string) {
 			w("**Failed:** %s", m.Err)
 		} else {
 			w("")
-			w("![merge cost](%s)", path.Join(plots, "merge-cost.svg"))
+			w("![merge cost](%s) ![merge memory](%s)", path.Join(plots, "merge-cost.svg"), path.Join(plots, "merge-memory.svg"))
 			w("")
 			w("| simulated agents | windows merged/s | leader CPU, %% of one core (idle fleet) | leader RSS | leader Go heap | merge lag p50 / p99 | Watch lag p50 / p99 | note |")
 			w("|---|---|---|---|---|---|---|---|")
@@ -483,8 +483,13 @@ func (r *report) plots(string) map[string]string {
 		ideal := series{Name: "target", Color: "#999", Dashed: true, X: x, Y: x}
 		ach := chart{Title: "Achieved rate against target rate (Go server)", XLabel: "target rate (req/s)", YLabel: "achieved (req/s)", LogX: true,
 			Series: []series{ideal, {Name: "perfleet", Color: "#1f77b4", X: x, Y: pa}, {Name: "vegeta", Color: "#d62728", X: x, Y: va}}}
-		lat := chart{Title: "Latency p50 against target rate (Go server)", XLabel: "target rate (req/s)", YLabel: "p50 latency (ms)", LogX: true,
-			Series: []series{{Name: "perfleet", Color: "#1f77b4", X: x, Y: pl}, {Name: "vegeta", Color: "#d62728", X: x, Y: vl}}}
+		var al []float64
+		for _, p := range r.Sweep {
+			al = append(al, p.Perfleet.ActP50)
+		}
+		lat := chart{Title: "Latency p50 against target rate (Go server)", XLabel: "target rate (req/s)", YLabel: "p50 latency (ms, log scale)", LogX: true, LogY: true,
+			Series: []series{{Name: "perfleet (scheduled)", Color: "#1f77b4", X: x, Y: pl}, {Name: "perfleet (actual send)", Color: "#1f77b4", Dashed: true, X: x, Y: al},
+				{Name: "vegeta", Color: "#d62728", X: x, Y: vl}}}
 		if len(r.MaxRate) > 0 {
 			var wr, wl []float64
 			for _, row := range r.MaxRate[0].Reps {
@@ -497,12 +502,15 @@ func (r *report) plots(string) map[string]string {
 		out["rate-achieved.svg"], out["rate-latency.svg"] = ach.render(), lat.render()
 	}
 	if m := r.Merge; m != nil && m.Err == "" && len(m.Rows) > 0 {
-		var x, cpu, rss []float64
+		var x, cpu, idle, rss, heap []float64
 		for _, row := range m.Rows {
-			x, cpu, rss = append(x, float64(row.Agents)), append(cpu, row.CPUPct), append(rss, row.RSSMiB)
+			x, cpu, idle = append(x, float64(row.Agents)), append(cpu, row.CPUPct), append(idle, row.IdleCPUPct)
+			rss, heap = append(rss, row.RSSMiB), append(heap, row.HeapMiB)
 		}
-		out["merge-cost.svg"] = chart{Title: "Leader merge cost against agent count", XLabel: "simulated agents", YLabel: "CPU % of one core / RSS MiB", LogX: true,
-			Series: []series{{Name: "CPU %", Color: "#1f77b4", X: x, Y: cpu}, {Name: "RSS MiB", Color: "#ff7f0e", X: x, Y: rss}}}.render()
+		out["merge-cost.svg"] = chart{Title: "Leader CPU against agent count", XLabel: "simulated agents", YLabel: "CPU, % of one core", LogX: true,
+			Series: []series{{Name: "merging windows", Color: "#1f77b4", X: x, Y: cpu}, {Name: "idle fleet", Color: "#1f77b4", Dashed: true, X: x, Y: idle}}}.render()
+		out["merge-memory.svg"] = chart{Title: "Leader memory against agent count", XLabel: "simulated agents", YLabel: "MiB", LogX: true,
+			Series: []series{{Name: "RSS", Color: "#ff7f0e", X: x, Y: rss}, {Name: "Go heap", Color: "#ff7f0e", Dashed: true, X: x, Y: heap}}}.render()
 	}
 	return out
 }

@@ -18,7 +18,7 @@ type series struct {
 
 type chart struct {
 	Title, XLabel, YLabel string
-	LogX                  bool
+	LogX, LogY            bool
 	Series                []series
 }
 
@@ -64,46 +64,63 @@ func fmtTick(v float64) string {
 	}
 }
 
+// logTicks returns 1-2-5 ticks covering [lo, hi] (both > 0) and the
+// decade exponents the axis spans.
+func logTicks(lo, hi float64) (ticks []float64, e0, e1 float64) {
+	e0, e1 = math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
+	if e1 == e0 {
+		e1++
+	}
+	for e := e0; e <= e1; e++ {
+		for _, m := range []float64{1, 2, 5} {
+			if v := m * math.Pow(10, e); v <= math.Pow(10, e1)*1.0001 {
+				ticks = append(ticks, v)
+			}
+		}
+	}
+	return ticks, e0, e1
+}
+
 // render returns the chart as an SVG document.
 func (c chart) render() string {
-	xmin, xmax, ymax := math.Inf(1), math.Inf(-1), 0.0
+	xmin, xmax := math.Inf(1), math.Inf(-1)
+	ymin, ymax := math.Inf(1), 0.0
+	usable := func(x, y float64) bool { return !(c.LogX && x <= 0) && !(c.LogY && y <= 0) }
 	for _, s := range c.Series {
 		for i := range s.X {
-			if c.LogX && s.X[i] <= 0 {
+			if !usable(s.X[i], s.Y[i]) {
 				continue
 			}
 			xmin, xmax = math.Min(xmin, s.X[i]), math.Max(xmax, s.X[i])
-			ymax = math.Max(ymax, s.Y[i])
+			ymin, ymax = math.Min(ymin, s.Y[i]), math.Max(ymax, s.Y[i])
 		}
 	}
 	if math.IsInf(xmin, 0) {
-		xmin, xmax = 0, 1
+		xmin, xmax, ymin, ymax = 1, 10, 1, 10
 	}
 	if ymax == 0 {
 		ymax = 1
 	}
-	yt := niceTicks(0, ymax*1.05, 5)
-	ytop := yt[len(yt)-1]
-	var xt []float64
+	var xt, yt []float64
 	fx := func(x float64) float64 { return padL + (x-xmin)/(xmax-xmin)*plotW }
 	if c.LogX {
-		lo, hi := math.Floor(math.Log10(xmin)), math.Ceil(math.Log10(xmax))
-		if hi == lo {
-			hi++
-		}
-		for e := lo; e <= hi; e++ {
-			for _, m := range []float64{1, 2, 5} {
-				if v := m * math.Pow(10, e); v >= math.Pow(10, lo) && v <= math.Pow(10, hi) {
-					xt = append(xt, v)
-				}
-			}
-		}
+		var lo, hi float64
+		xt, lo, hi = logTicks(xmin, xmax)
 		fx = func(x float64) float64 { return padL + (math.Log10(x)-lo)/(hi-lo)*plotW }
 	} else {
 		xt = niceTicks(math.Min(0, xmin), xmax, 6)
 		xmin, xmax = xt[0], xt[len(xt)-1]
 	}
-	fy := func(y float64) float64 { return padT + plotH - y/ytop*plotH }
+	var fy func(float64) float64
+	if c.LogY {
+		var lo, hi float64
+		yt, lo, hi = logTicks(ymin, ymax)
+		fy = func(y float64) float64 { return padT + plotH - (math.Log10(y)-lo)/(hi-lo)*plotH }
+	} else {
+		yt = niceTicks(0, ymax*1.05, 5)
+		ytop := yt[len(yt)-1]
+		fy = func(y float64) float64 { return padT + plotH - y/ytop*plotH }
+	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", svgW, svgH, svgW, svgH)
@@ -125,7 +142,7 @@ func (c chart) render() string {
 	for i, s := range c.Series {
 		var pts []string
 		for j := range s.X {
-			if c.LogX && s.X[j] <= 0 {
+			if !usable(s.X[j], s.Y[j]) {
 				continue
 			}
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", fx(s.X[j]), fy(s.Y[j])))

@@ -139,6 +139,9 @@ func main() {
 		fmt.Printf("  schedule lag p50 %.3f ms p99 %.3f ms\n", lag.Stats.Pct(50), lag.Stats.Pct(99))
 		out["p50_ms"], out["p90_ms"], out["p99_ms"], out["max_ms"] = lat.Stats.Pct(50), lat.Stats.Pct(90), lat.Stats.Pct(99), lat.Stats.Max
 		out["lag_p99_ms"] = lag.Stats.Pct(99)
+		if as, ok := s.Get(metrics.RequestLatencyActualSend); ok && as.Stats != nil {
+			out["actual_send_p50_ms"], out["actual_send_p99_ms"] = as.Stats.Pct(50), as.Stats.Pct(99)
+		}
 	}
 	if *mode == "sse" {
 		for _, m := range []string{metrics.TimeToFirstToken, metrics.InterTokenLatency} {
