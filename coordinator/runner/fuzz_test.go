@@ -45,17 +45,16 @@ func FuzzAgentMessage(f *testing.F) {
 				w.Seq = 1
 			}
 			_, decodeErr := metrics.UnmarshalWindow(w.GetWindow())
-			ack := sr.window(w)
+			ack, merged := sr.window(w)
 			wantNext := uint64(1)
 			if w.GetSeq() == 1 && decodeErr == nil {
 				wantNext = 2
 			}
-			if sr.next != wantNext || ack != wantNext-1 {
+			if sr.next != wantNext || ack != wantNext-1 || merged != (wantNext == 2) {
 				t.Fatalf("seq %d (decodes: %v): next %d ack %d, want next %d", w.GetSeq(), decodeErr == nil, sr.next, ack, wantNext)
 			}
 			// The same window again is not merged twice.
-			sr.window(w)
-			if sr.next != wantNext {
+			if _, again := sr.window(w); again || sr.next != wantNext {
 				t.Fatalf("a resent window moved next to %d", sr.next)
 			}
 			metrics.Summarize(sr.merged, nil, nil)

@@ -870,14 +870,16 @@ func (sr *shardRun) endSpanLocked() {
 	sr.span = nil
 }
 
-// window merges an in-order window and returns the seq to acknowledge.
-func (sr *shardRun) window(w *pb.ShardWindow) uint64 {
+// window merges an in-order window and returns the seq to acknowledge and
+// whether it merged this one.
+func (sr *shardRun) window(w *pb.ShardWindow) (ack uint64, merged bool) {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
 	if w.GetSeq() == sr.next {
 		if win, err := metrics.UnmarshalWindow(w.GetWindow()); err == nil {
 			sr.merged.Merge(win)
 			sr.next++
+			merged = true
 			if win.Counters[metrics.CounterGPUWindows] > 0 {
 				sr.lastGPU = map[string]int64{metrics.CounterGPUWindows: win.Counters[metrics.CounterGPUWindows],
 					metrics.CounterGPUUtilMilli: win.Counters[metrics.CounterGPUUtilMilli]}
@@ -888,7 +890,7 @@ func (sr *shardRun) window(w *pb.ShardWindow) uint64 {
 			}
 		}
 	}
-	return sr.next - 1
+	return sr.next - 1, merged
 }
 
 // finish records the report once every window it announces has arrived.

@@ -78,11 +78,15 @@ type Runner struct {
 	DeployTimeout time.Duration
 
 	nextRun atomic.Uint64
-	specs   specCache
-	mu      sync.Mutex
-	jobs    map[string]*jobRun   // by job key (account/name)
-	recs    map[string]*recRun   // recommendation jobs, by key
-	shards  map[uint64]*shardRun // by run ID
+	// Windows not merged: those that arrived again (an agent resending
+	// after a reconnect what was already merged), and the others (ahead
+	// of a missing one, which the agent resends in order, or undecodable).
+	dupWindows, otherWindows atomic.Int64
+	specs                    specCache
+	mu                       sync.Mutex
+	jobs                     map[string]*jobRun   // by job key (account/name)
+	recs                     map[string]*recRun   // recommendation jobs, by key
+	shards                   map[uint64]*shardRun // by run ID
 	// SecretAccess decides whether a job may read a stored secret (its
 	// role's policies, when ACLs are on); nil allows every job.
 	SecretAccess func(job *state.Job, name string) error
@@ -216,9 +220,23 @@ func (r *Runner) OnWindow(agentID string, w *pb.ShardWindow) uint64 {
 		return w.GetSeq() // a run this leader does not hold: let the agent forget it
 	}
 	start := time.Now()
-	seq := sr.window(w)
+	seq, merged := sr.window(w)
 	r.ins.merge.Record(context.Background(), time.Since(start).Seconds())
+	switch {
+	case merged:
+	case w.GetSeq() < seq+1:
+		r.dupWindows.Add(1)
+	default:
+		r.otherWindows.Add(1)
+	}
 	return seq
+}
+
+// WindowsNotMerged returns how many windows since the runner started were
+// not merged because they had been already (duplicates) or for another
+// reason (ahead of a missing one, or undecodable).
+func (r *Runner) WindowsNotMerged() (duplicates, other int64) {
+	return r.dupWindows.Load(), r.otherWindows.Load()
 }
 
 // OnDone takes an agent's report of a finished shard.

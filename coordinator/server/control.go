@@ -229,6 +229,11 @@ func (a *agentService) Connect(stream pb.AgentService_ConnectServer) error {
 	if hello == nil || hello.GetAgentId() == "" {
 		return status.Error(codes.InvalidArgument, "the first message of a control stream must be a hello with agent_id")
 	}
+	if gate := s.agentGate.Load(); gate != nil {
+		if err := (*gate)(hello.GetAgentId()); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	sess := &session{agentID: hello.GetAgentId(), stream: stream, cancel: cancel, onWindow: s.runner.OnWindow, onDone: s.runner.OnDone, clock: clocksync.NewExchange(30), ack: first.GetSeq(), lastRecv: time.Now().UnixNano()}

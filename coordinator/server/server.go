@@ -73,9 +73,12 @@ type Server struct {
 	gossip   *gossip.Pool
 	fleetCh  chan struct{}
 	sessions *sessions
-	runner   *runner.Runner
-	sec      *security
-	tel      *nodeTelemetry // metrics listener, instruments, tracer
+	// agentGate, when set (tests), may refuse an agent's control stream,
+	// keeping it disconnected for as long as it says so.
+	agentGate atomic.Pointer[func(agentID string) error]
+	runner    *runner.Runner
+	sec       *security
+	tel       *nodeTelemetry // metrics listener, instruments, tracer
 
 	keyringMu      sync.Mutex
 	appliedKeyring *pb.GossipKeyring // the replicated keyring this node's pool has

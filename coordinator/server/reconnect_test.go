@@ -1,0 +1,114 @@
+package server
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/perfleet/perfleet/agent/daemon"
+	"github.com/perfleet/perfleet/agent/gpu"
+	"github.com/perfleet/perfleet/pkg/llmsim"
+	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
+)
+
+// TestAgentReconnectMidLevelLosesAndDuplicatesNoWindow cuts an agent's
+// control stream twice in the middle of a level and keeps it out for 2 s
+// each time (its windows pile up in its buffer), then lets it back: the
+// level's merged request count must equal what the target served, exactly
+// (a lost window would lower it, a window merged twice would raise it),
+// and nothing may be merged while the agent is out, while what it measured
+// then arrives after it reconnects.
+func TestAgentReconnectMidLevelLosesAndDuplicatesNoWindow(t *testing.T) {
+	prof, err := llmsim.ProfileFor("H100-80GB", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := llmsim.New(llmsim.Config{Models: []string{"sim-llm"}, Profile: prof.WithFixedITL(2 * time.Millisecond), Seed: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(sim.Handler())
+	t.Cleanup(func() { hs.Close(); sim.Close() })
+
+	s := TestCluster(t, 1, nil)[0]
+	spec, _ := gpu.ParseSimulated("1xL4")
+	a, err := daemon.Start(daemon.Config{ID: "recon-a", GossipAddr: "127.0.0.1:0", Join: []string{s.GossipAddr()}, FastGossip: true,
+		GPUs: gpu.NewSimulated(spec, gpu.SimOptions{}), Heartbeat: 200 * time.Millisecond, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Kill() })
+	fleet := pb.NewFleetServiceClient(testConn(t, s.Addr()))
+	eventually(t, 10*time.Second, "agent connected", func() bool {
+		ag := listAgents(t, fleet, &pb.ListAgentsRequest{Status: "alive"})["recon-a"]
+		return ag != nil && ag.GetConnected()
+	})
+	c := client(t, s.Addr())
+	// About 14 s of requests: 2 in flight, 112 requests of 128 tokens at 2 ms.
+	const requests = 112
+	createJob(t, c, "recon", "benchmark:\n  type: aiperf\nparameters:\n  concurrency: 2\n  request_count: 112\n"+
+		"  isl: 16\n  osl: 128\n  extra_inputs: \"ignore_eos:true\"\n", hs.URL, t.TempDir())
+
+	refuse := func(id string) error {
+		if id == "recon-a" {
+			return status.Error(codes.Unavailable, "test: agent kept out")
+		}
+		return nil
+	}
+	for cut, after := range []int64{10, 50} {
+		eventually(t, 30*time.Second, "level past the cut point", func() bool {
+			_, lvl, ok := s.runner.Progress("000000000000", "recon")
+			return ok && lvl != nil && lvl.GetRequestCount() >= after
+		})
+		before := a.Control().Connects()
+		s.agentGate.Store(&refuse)
+		sess := s.sessions.get("recon-a")
+		if sess == nil {
+			t.Fatalf("cut %d: no session for the agent", cut)
+		}
+		sess.cancel()
+		eventually(t, 5*time.Second, "agent disconnected", func() bool { return !s.AgentConnected("recon-a") })
+		merged := func() int64 {
+			_, lvl, _ := s.runner.Progress("000000000000", "recon")
+			return lvl.GetRequestCount()
+		}
+		atCut := merged()
+		time.Sleep(2 * time.Second) // windows pile up on the agent
+		if m := merged(); m != atCut {
+			t.Fatalf("cut %d: %d requests merged while the agent was out (%d at the cut)", cut, m, atCut)
+		}
+		s.agentGate.Store(nil)
+		eventually(t, 10*time.Second, "agent reconnected", func() bool {
+			return s.AgentConnected("recon-a") && a.Control().Connects() > before
+		})
+		eventually(t, 10*time.Second, "the windows measured while out merged", func() bool { return merged() > atCut })
+	}
+	eventually(t, 60*time.Second, "job ended", func() bool {
+		st := jobStatus(t, c, "recon").GetAiBenchmarkJobStatus()
+		return st == "Completed" || st == "Failed"
+	})
+	if d := jobStatus(t, c, "recon"); d.GetAiBenchmarkJobStatus() != "Completed" {
+		t.Fatalf("job %s: %s", d.GetAiBenchmarkJobStatus(), d.GetFailureReason())
+	}
+	res, err := c.GetAIBenchmarkJobResults(context.Background(), &pb.GetAIBenchmarkJobResultsRequest{AiBenchmarkJobName: "recon"})
+	if err != nil || len(res.GetLevels()) != 1 {
+		t.Fatalf("results %v %v", res, err)
+	}
+	l := res.GetLevels()[0]
+	st := sim.Stats()
+	if l.GetRequestCount()+l.GetErrorRequestCount() != requests || uint64(l.GetRequestCount()) != st.RequestsCompleted ||
+		uint64(l.GetErrorRequestCount()) != st.RequestsFailed || len(l.GetNotes()) != 0 {
+		t.Fatalf("merged %d requests and %d errors (notes %q); the target completed %d and failed %d of %d",
+			l.GetRequestCount(), l.GetErrorRequestCount(), l.GetNotes(), st.RequestsCompleted, st.RequestsFailed, requests)
+	}
+	dups, other := s.runner.WindowsNotMerged()
+	t.Logf("%d requests merged exactly; leader declined %d resent and %d out-of-order windows; agent connected %d times",
+		l.GetRequestCount(), dups, other, a.Control().Connects())
+}
