@@ -7,6 +7,8 @@ package control
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -94,6 +96,7 @@ type Client struct {
 	lastFailed atomic.Value // string: the address whose stream last failed
 	connects   atomic.Int64
 	lastSeen   atomic.Uint64 // last coordinator seq processed
+	instance   string        // this process's random instance ID, sent in every hello
 
 	mu      sync.Mutex
 	conns   map[string]*grpc.ClientConn
@@ -122,7 +125,9 @@ func New(cfg Config) *Client {
 		cfg.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
 	cfg.DialOptions = append(slices.Clip(cfg.DialOptions), telemetry.GRPCDialOptions(cfg.TracerProvider)...)
-	c := &Client{cfg: cfg, clock: clocksync.NewExchange(30), conns: map[string]*grpc.ClientConn{}}
+	var inst [8]byte
+	_, _ = crand.Read(inst[:])
+	c := &Client{cfg: cfg, clock: clocksync.NewExchange(30), conns: map[string]*grpc.ClientConn{}, instance: hex.EncodeToString(inst[:])}
 	c.leader.Store("")
 	c.leaderAddr.Store("")
 	return c
@@ -345,7 +350,7 @@ func (c *Client) session(ctx context.Context, addr string) (string, error) {
 		return "", c.handshakeErr(handshake, addr, err)
 	}
 	s := &stream_{c: c, stream: stream}
-	if err := s.send(&pb.ConnectRequest{Body: &pb.ConnectRequest_Hello{Hello: &pb.Hello{AgentId: c.cfg.AgentID, Version: c.cfg.Version, LastSeenSeq: c.lastSeen.Load()}}}); err != nil {
+	if err := s.send(&pb.ConnectRequest{Body: &pb.ConnectRequest_Hello{Hello: &pb.Hello{AgentId: c.cfg.AgentID, Version: c.cfg.Version, LastSeenSeq: c.lastSeen.Load(), InstanceId: c.instance}}}); err != nil {
 		return "", c.handshakeErr(handshake, addr, err)
 	}
 	first, err := stream.Recv()

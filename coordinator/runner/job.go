@@ -501,6 +501,7 @@ func (jr *jobRun) dispatch(ctx context.Context, lp scheduler.LevelPlan, spec []b
 	for i, sh := range lp.Shards {
 		shards[i] = &shardRun{id: r.nextRun.Add(1), agentID: sh.AgentID, plan: sh, next: 1, done: make(chan struct{}),
 			merged: metrics.NewWindow("", 0, 0, 0)}
+		shards[i].instance, _ = r.c.AgentInstance(sh.AgentID)
 	}
 	r.mu.Lock()
 	for _, sr := range shards {
@@ -633,16 +634,24 @@ func (jr *jobRun) waitShard(ctx context.Context, sr *shardRun, lp scheduler.Leve
 			if err := jr.checkErrorRate(lp); err != nil {
 				return err
 			}
-			if jr.r.c.AgentConnected(sr.agentID) {
+			inst, connected := jr.r.c.AgentInstance(sr.agentID)
+			restarted := connected && sr.instance != "" && inst != sr.instance
+			if connected && !restarted {
 				gone = time.Time{}
 				continue
 			}
 			if gone.IsZero() {
 				gone = time.Now()
 			}
-			if time.Since(gone) <= jr.r.LostAfter || jr.isStopped() {
+			// An agent back as another process has lost the shard for good:
+			// no window of it will come, so do not wait out LostAfter.
+			if !restarted && (time.Since(gone) <= jr.r.LostAfter || jr.isStopped()) {
 				continue
 			}
+			if restarted {
+				jr.event("WARN", "agent %s restarted while running its shard of level %s; its share moves on", sr.agentID, levelName(lp))
+			}
+			sr.lostAt = gone
 			next, err := replace(sr)
 			if err != nil {
 				return err
@@ -671,7 +680,10 @@ func (sr *shardRun) last() *shardRun {
 func (jr *jobRun) replace(lost *shardRun, lp scheduler.LevelPlan, stage string, send func(*shardRun, time.Time) error) (*shardRun, error) {
 	r := jr.r
 	now := r.c.Now()
-	lostAt := now.Add(-r.LostAfter)
+	lostAt := lost.lostAt
+	if lostAt.IsZero() {
+		lostAt = now.Add(-r.LostAfter)
+	}
 	lost.mu.Lock()
 	done := lost.merged.Counters[metrics.CounterOK] + lost.merged.Counters[metrics.CounterError]
 	lastEnd := time.UnixMilli(lost.merged.StartMs + lost.merged.DurationMs)
@@ -722,6 +734,7 @@ func (jr *jobRun) replace(lost *shardRun, lp scheduler.LevelPlan, stage string, 
 		sh.Slice.Start += int(done) * max(sh.Slice.Stride, 1)
 	}
 	nsr := &shardRun{id: r.nextRun.Add(1), agentID: sh.AgentID, plan: sh, next: 1, done: make(chan struct{}), merged: metrics.NewWindow("", 0, 0, 0)}
+	nsr.instance, _ = r.c.AgentInstance(sh.AgentID)
 	r.mu.Lock()
 	r.shards[nsr.id] = nsr
 	delete(r.shards, lost.id) // late windows of the lost run would double-count
@@ -823,9 +836,11 @@ func levelName(lp scheduler.LevelPlan) string {
 
 // shardRun is one dispatched shard whose windows the leader merges.
 type shardRun struct {
-	id      uint64
-	agentID string
-	plan    scheduler.Shard // what the agent runs
+	id       uint64
+	agentID  string
+	instance string          // the agent process the shard was sent to ("": not known)
+	lostAt   time.Time       // when waitShard first saw its agent gone or restarted
+	plan     scheduler.Shard // what the agent runs
 	// replacedBy is the shard that took over when this one's agent was lost.
 	replacedBy *shardRun
 

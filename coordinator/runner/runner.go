@@ -42,6 +42,9 @@ type Cluster interface {
 	SendToAgent(agentID string, m *pb.ConnectResponse) error
 	// AgentConnected reports whether an agent holds a control stream.
 	AgentConnected(agentID string) bool
+	// AgentInstance returns the instance ID of the agent process holding
+	// the control stream (new at every agent start), and whether one does.
+	AgentInstance(agentID string) (string, bool)
 	// CallAgent sends a request built around a request ID on an agent's
 	// control stream and waits for the agent's answer (model servers).
 	CallAgent(ctx context.Context, agentID string, build func(id uint64) *pb.ConnectResponse) (*pb.ModelServerEvent, error)

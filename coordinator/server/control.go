@@ -27,10 +27,11 @@ const (
 
 // session is one agent's control stream on the leader.
 type session struct {
-	agentID string
-	stream  pb.AgentService_ConnectServer
-	cancel  context.CancelFunc
-	clock   *clocksync.Exchange
+	agentID  string
+	instance string // the agent process's instance ID (hello)
+	stream   pb.AgentService_ConnectServer
+	cancel   context.CancelFunc
+	clock    *clocksync.Exchange
 
 	mu       sync.Mutex // serialises sends and guards the fields below
 	seq      uint64
@@ -171,6 +172,16 @@ func (s *Server) SendToAgent(agentID string, m *pb.ConnectResponse) error {
 // AgentConnected reports whether an agent holds a control stream here.
 func (s *Server) AgentConnected(agentID string) bool { return s.sessions.connected(agentID) }
 
+// AgentInstance returns the instance ID of the agent process that holds a
+// control stream here, and whether one does.
+func (s *Server) AgentInstance(agentID string) (string, bool) {
+	sess := s.sessions.get(agentID)
+	if sess == nil {
+		return "", false
+	}
+	return sess.instance, true
+}
+
 // CallAgent sends a request to a connected agent over its control stream and
 // waits for the answer.
 func (s *Server) CallAgent(ctx context.Context, agentID string, build func(id uint64) *pb.ConnectResponse) (*pb.ModelServerEvent, error) {
@@ -236,7 +247,7 @@ func (a *agentService) Connect(stream pb.AgentService_ConnectServer) error {
 	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	sess := &session{agentID: hello.GetAgentId(), stream: stream, cancel: cancel, onWindow: s.runner.OnWindow, onDone: s.runner.OnDone, clock: clocksync.NewExchange(30), ack: first.GetSeq(), lastRecv: time.Now().UnixNano()}
+	sess := &session{agentID: hello.GetAgentId(), instance: hello.GetInstanceId(), stream: stream, cancel: cancel, onWindow: s.runner.OnWindow, onDone: s.runner.OnDone, clock: clocksync.NewExchange(30), ack: first.GetSeq(), lastRecv: time.Now().UnixNano()}
 	s.sessions.add(sess)
 	defer func() { s.sessions.remove(sess); s.pokeFleet() }()
 	s.pokeFleet()

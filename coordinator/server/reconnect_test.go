@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,4 +112,87 @@ func TestAgentReconnectMidLevelLosesAndDuplicatesNoWindow(t *testing.T) {
 	dups, other := s.runner.WindowsNotMerged()
 	t.Logf("%d requests merged exactly; leader declined %d resent and %d out-of-order windows; agent connected %d times",
 		l.GetRequestCount(), dups, other, a.Control().Connects())
+}
+
+// TestAgentRestartedMidLevelHandsItsShardOn kills the agent running a
+// level's only shard and starts it again at once under the same ID: it is
+// back within a second, well inside LostAfter (set to a minute here), but
+// as a new process that knows nothing of the shard. The leader must see
+// the new instance and move the shard's remaining requests on, not wait
+// for windows that will never come; the level's count stays exact.
+func TestAgentRestartedMidLevelHandsItsShardOn(t *testing.T) {
+	_, target := simTarget(t)
+	s := TestCluster(t, 1, nil)[0]
+	s.runner.LostAfter = time.Minute
+	startAgent := func(id, dir string) *daemon.Agent {
+		spec, _ := gpu.ParseSimulated("1xL4")
+		a, err := daemon.Start(daemon.Config{ID: id, GossipAddr: "127.0.0.1:0", Join: []string{s.GossipAddr()}, FastGossip: true,
+			GPUs: gpu.NewSimulated(spec, gpu.SimOptions{}), Heartbeat: 200 * time.Millisecond, DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Kill() })
+		return a
+	}
+	dirs := map[string]string{"rs-a": t.TempDir(), "rs-b": t.TempDir()}
+	agents := map[string]*daemon.Agent{}
+	for id, dir := range dirs {
+		agents[id] = startAgent(id, dir)
+	}
+	fleet := pb.NewFleetServiceClient(testConn(t, s.Addr()))
+	eventually(t, 10*time.Second, "agents connected", func() bool {
+		n := 0
+		for _, a := range listAgents(t, fleet, &pb.ListAgentsRequest{Status: "alive"}) {
+			if a.GetConnected() {
+				n++
+			}
+		}
+		return n == 2
+	})
+	c := client(t, s.Addr())
+	const requests = 80
+	createJob(t, c, "restart", "benchmark:\n  type: aiperf\nplacement:\n  agents: 1\nparameters:\n  concurrency: 2\n  request_count: 80\n"+
+		"  isl: 16\n  osl: 128\n  extra_inputs: \"ignore_eos:true\"\n", target, t.TempDir())
+	var victim string
+	eventually(t, 30*time.Second, "level running", func() bool {
+		_, lvl, ok := s.runner.Progress("000000000000", "restart")
+		if !ok || lvl == nil || lvl.GetRequestCount() < 4 {
+			return false
+		}
+		for _, line := range logLines(t, c, "restart") {
+			for id := range dirs {
+				if strings.Contains(line, "starting at") && strings.Contains(line, id+" (") {
+					victim = id
+				}
+			}
+		}
+		return victim != ""
+	})
+	agents[victim].Kill()
+	agents[victim] = startAgent(victim, dirs[victim])
+	restarted := time.Now()
+	eventually(t, 45*time.Second, "job ended", func() bool {
+		st := jobStatus(t, c, "restart").GetAiBenchmarkJobStatus()
+		return st == "Completed" || st == "Failed"
+	})
+	took := time.Since(restarted)
+	if d := jobStatus(t, c, "restart"); d.GetAiBenchmarkJobStatus() != "Completed" {
+		t.Fatalf("job %s: %s", d.GetAiBenchmarkJobStatus(), d.GetFailureReason())
+	}
+	res, err := c.GetAIBenchmarkJobResults(context.Background(), &pb.GetAIBenchmarkJobResultsRequest{AiBenchmarkJobName: "restart"})
+	if err != nil || len(res.GetLevels()) != 1 {
+		t.Fatalf("results %v %v", res, err)
+	}
+	l := res.GetLevels()[0]
+	if l.GetRequestCount()+l.GetErrorRequestCount() != requests || len(l.GetNotes()) != 1 || !strings.Contains(l.GetNotes()[0], "agent "+victim+" lost") {
+		t.Fatalf("level: %d requests, %d errors, notes %q", l.GetRequestCount(), l.GetErrorRequestCount(), l.GetNotes())
+	}
+	var warned bool
+	for _, line := range logLines(t, c, "restart") {
+		warned = warned || strings.Contains(line, "agent "+victim+" restarted")
+	}
+	if !warned {
+		t.Error("the job log does not say the agent restarted")
+	}
+	t.Logf("job ended %s after the restart; %s", took.Round(time.Millisecond), l.GetNotes()[0])
 }

@@ -1715,7 +1715,11 @@ type Hello struct {
 	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
 	// Sequence number of the last coordinator message this agent processed
 	// on an earlier stream, 0 for none.
-	LastSeenSeq   uint64 `protobuf:"varint,3,opt,name=last_seen_seq,json=lastSeenSeq,proto3" json:"last_seen_seq,omitempty"`
+	LastSeenSeq uint64 `protobuf:"varint,3,opt,name=last_seen_seq,json=lastSeenSeq,proto3" json:"last_seen_seq,omitempty"`
+	// Random ID of this agent process, new at every start: a leader that
+	// sees an agent reconnect with another instance knows the shards it
+	// gave the old process are gone, instead of waiting for their windows.
+	InstanceId    string `protobuf:"bytes,4,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1769,6 +1773,13 @@ func (x *Hello) GetLastSeenSeq() uint64 {
 		return x.LastSeenSeq
 	}
 	return 0
+}
+
+func (x *Hello) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
 }
 
 // Welcome accepts an agent's stream.
@@ -2585,11 +2596,13 @@ const file_perfleet_v1_agent_proto_rawDesc = "" +
 	"\tHeartbeat\x12$\n" +
 	"\x0esent_unix_nano\x18\x01 \x01(\x03R\fsentUnixNano\x12$\n" +
 	"\x0eecho_unix_nano\x18\x02 \x01(\x03R\fechoUnixNano\x125\n" +
-	"\x17echo_received_unix_nano\x18\x03 \x01(\x03R\x14echoReceivedUnixNano\"`\n" +
+	"\x17echo_received_unix_nano\x18\x03 \x01(\x03R\x14echoReceivedUnixNano\"\x81\x01\n" +
 	"\x05Hello\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\"\n" +
-	"\rlast_seen_seq\x18\x03 \x01(\x04R\vlastSeenSeq\":\n" +
+	"\rlast_seen_seq\x18\x03 \x01(\x04R\vlastSeenSeq\x12\x1f\n" +
+	"\vinstance_id\x18\x04 \x01(\tR\n" +
+	"instanceId\":\n" +
 	"\aWelcome\x12\x1b\n" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\"4\n" +
