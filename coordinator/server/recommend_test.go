@@ -243,7 +243,10 @@ func TestRecommendationCandidateFailuresAndStop(t *testing.T) {
 	})
 	c := client(t, s.Addr())
 	ctx := context.Background()
-	long := strings.Replace(rankingSpec, "request_count: 16", "benchmark_duration: 120", 1)
+	long := strings.Replace(rankingSpec, "request_count: 32", "benchmark_duration: 120", 1)
+	if long == rankingSpec {
+		t.Fatal("the long workload is not longer than rankingSpec: update the replacement")
+	}
 	for name, spec := range map[string]string{"rank-wl": rankingSpec, "long-wl": long} {
 		if _, err := c.CreateAIWorkloadConfig(ctx, &pb.CreateAIWorkloadConfigRequest{AiWorkloadConfigName: name,
 			AiWorkloadConfigs: &pb.AIWorkloadConfigs{WorkloadSpec: &pb.WorkloadSpec{Inline: spec}}}); err != nil {
