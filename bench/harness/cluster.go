@@ -2,10 +2,32 @@ package main
 
 import (
 	"path/filepath"
+	"time"
 )
 
 // The coordinator sections: each runs one of the bench programs, which
 // print their figures as one JSON line.
+
+// program builds ./bench/<name>, runs it with args and decodes its JSON
+// line into out; it returns the run's wall time.
+func (h *harness) program(name string, out any, args ...string) (time.Duration, error) {
+	if err := h.build(name); err != nil {
+		return 0, err
+	}
+	r, err := h.run(nil, filepath.Join(h.tools, name), args...)
+	if err == nil {
+		err = lastJSON(r.out, out)
+	}
+	return r.wall, err
+}
+
+// errText is err's message, or "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
 
 type distRow struct {
 	Agents       int     `json:"agents"`
@@ -37,19 +59,9 @@ func (h *harness) distributed() distResult {
 	// The full profile runs each count twice: the difference between two
 	// runs with the same count is the machine's noise floor.
 	res := distResult{Agents: pick(h, "1,4,1,4", "1,4"), Rate: pick(h, "1000", "200"), Dur: pick(h, "15s", "3s")}
-	if err := h.build("distbench"); err != nil {
-		res.Err = err.Error()
-		return res
-	}
-	r, err := h.run(nil, filepath.Join(h.tools, "distbench"), "-bin", h.bin, "-agents", res.Agents,
+	wall, err := h.program("distbench", &res, "-bin", h.bin, "-agents", res.Agents,
 		"-rate", res.Rate, "-duration", res.Dur, "-target-bin", filepath.Join(h.tools, "benchserver"), "-json")
-	if err == nil {
-		err = lastJSON(r.out, &res)
-	}
-	if err != nil {
-		res.Err = err.Error()
-	}
-	res.WallSecond = r.wall.Seconds()
+	res.Err, res.WallSecond = errText(err), wall.Seconds()
 	return res
 }
 
@@ -78,18 +90,8 @@ type mergeResult struct {
 
 func (h *harness) mergeCost() mergeResult {
 	res := mergeResult{Agents: pick(h, "100,1000,5000", "20"), Dur: pick(h, "15s", "3s")}
-	if err := h.build("mergebench"); err != nil {
-		res.Err = err.Error()
-		return res
-	}
-	r, err := h.run(nil, filepath.Join(h.tools, "mergebench"), "-perfleet", filepath.Join(h.bin, "perfleet"), "-agents", res.Agents, "-duration", res.Dur, "-json")
-	if err == nil {
-		err = lastJSON(r.out, &res)
-	}
-	if err != nil {
-		res.Err = err.Error()
-	}
-	res.WallSecond = r.wall.Seconds()
+	wall, err := h.program("mergebench", &res, "-perfleet", filepath.Join(h.bin, "perfleet"), "-agents", res.Agents, "-duration", res.Dur, "-json")
+	res.Err, res.WallSecond = errText(err), wall.Seconds()
 	return res
 }
 
@@ -107,18 +109,9 @@ type raftResult struct {
 
 func (h *harness) raft() raftResult {
 	res := raftResult{Dur: pick(h, "10s", "2s"), Kills: pick(h, "3", "1")}
-	if err := h.build("raftbench"); err != nil {
-		res.Err = err.Error()
-		return res
-	}
-	r, err := h.run(nil, filepath.Join(h.tools, "raftbench"), "-bin", filepath.Join(h.bin, "perfleet"), "-clients", "64",
+	_, err := h.program("raftbench", &res, "-bin", filepath.Join(h.bin, "perfleet"), "-clients", "64",
 		"-duration", res.Dur, "-kills", res.Kills, "-json")
-	if err == nil {
-		err = lastJSON(r.out, &res)
-	}
-	if err != nil {
-		res.Err = err.Error()
-	}
+	res.Err = errText(err)
 	return res
 }
 
@@ -139,16 +132,7 @@ type gossipResult struct {
 
 func (h *harness) membership() gossipResult {
 	var res gossipResult
-	if err := h.build("gossipbench"); err != nil {
-		res.Err = err.Error()
-		return res
-	}
-	r, err := h.run(nil, filepath.Join(h.tools, "gossipbench"), "-members", pick(h, "400", "50"), "-json")
-	if err == nil {
-		err = lastJSON(r.out, &res)
-	}
-	if err != nil {
-		res.Err = err.Error()
-	}
+	_, err := h.program("gossipbench", &res, "-members", pick(h, "400", "50"), "-json")
+	res.Err = errText(err)
 	return res
 }
