@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +10,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/perfleet/perfleet/agent/daemon"
-	"github.com/perfleet/perfleet/agent/gpu"
-	"github.com/perfleet/perfleet/pkg/llmsim"
 	pb "github.com/perfleet/perfleet/pkg/pb/perfleet/v1"
 )
 
@@ -24,38 +21,15 @@ import (
 // and nothing may be merged while the agent is out, while what it measured
 // then arrives after it reconnects.
 func TestAgentReconnectMidLevelLosesAndDuplicatesNoWindow(t *testing.T) {
-	prof, err := llmsim.ProfileFor("H100-80GB", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := llmsim.New(llmsim.Config{Models: []string{"sim-llm"}, Profile: prof.WithFixedITL(2 * time.Millisecond), Seed: 11})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { hs.Close(); sim.Close() })
-
+	sim, target := simTarget(t)
 	s := TestCluster(t, 1, nil)[0]
-	spec, _ := gpu.ParseSimulated("1xL4")
-	a, err := daemon.Start(daemon.Config{ID: "recon-a", GossipAddr: "127.0.0.1:0", Join: []string{s.GossipAddr()}, FastGossip: true,
-		GPUs: gpu.NewSimulated(spec, gpu.SimOptions{}), Heartbeat: 200 * time.Millisecond, DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Kill() })
-	fleet := pb.NewFleetServiceClient(testConn(t, s.Addr()))
-	eventually(t, 10*time.Second, "agent connected", func() bool {
-		ag := listAgents(t, fleet, &pb.ListAgentsRequest{Status: "alive"})["recon-a"]
-		return ag != nil && ag.GetConnected()
-	})
+	a := startL4Agent(t, s, "recon-a", t.TempDir())
+	waitAgentsConnected(t, s, 1)
 	c := client(t, s.Addr())
 	// About 14 s of requests: 2 in flight, 112 requests of 128 tokens at 2 ms.
 	const requests = 112
 	createJob(t, c, "recon", "benchmark:\n  type: aiperf\nparameters:\n  concurrency: 2\n  request_count: 112\n"+
-		"  isl: 16\n  osl: 128\n  extra_inputs: \"ignore_eos:true\"\n", hs.URL, t.TempDir())
+		"  isl: 16\n  osl: 128\n  extra_inputs: \"ignore_eos:true\"\n", target, t.TempDir())
 
 	refuse := func(id string) error {
 		if id == "recon-a" {
@@ -124,31 +98,12 @@ func TestAgentRestartedMidLevelHandsItsShardOn(t *testing.T) {
 	_, target := simTarget(t)
 	s := TestCluster(t, 1, nil)[0]
 	s.runner.LostAfter = time.Minute
-	startAgent := func(id, dir string) *daemon.Agent {
-		spec, _ := gpu.ParseSimulated("1xL4")
-		a, err := daemon.Start(daemon.Config{ID: id, GossipAddr: "127.0.0.1:0", Join: []string{s.GossipAddr()}, FastGossip: true,
-			GPUs: gpu.NewSimulated(spec, gpu.SimOptions{}), Heartbeat: 200 * time.Millisecond, DataDir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Kill() })
-		return a
-	}
 	dirs := map[string]string{"rs-a": t.TempDir(), "rs-b": t.TempDir()}
 	agents := map[string]*daemon.Agent{}
 	for id, dir := range dirs {
-		agents[id] = startAgent(id, dir)
+		agents[id] = startL4Agent(t, s, id, dir)
 	}
-	fleet := pb.NewFleetServiceClient(testConn(t, s.Addr()))
-	eventually(t, 10*time.Second, "agents connected", func() bool {
-		n := 0
-		for _, a := range listAgents(t, fleet, &pb.ListAgentsRequest{Status: "alive"}) {
-			if a.GetConnected() {
-				n++
-			}
-		}
-		return n == 2
-	})
+	waitAgentsConnected(t, s, 2)
 	c := client(t, s.Addr())
 	const requests = 80
 	createJob(t, c, "restart", "benchmark:\n  type: aiperf\nplacement:\n  agents: 1\nparameters:\n  concurrency: 2\n  request_count: 80\n"+
@@ -169,7 +124,7 @@ func TestAgentRestartedMidLevelHandsItsShardOn(t *testing.T) {
 		return victim != ""
 	})
 	agents[victim].Kill()
-	agents[victim] = startAgent(victim, dirs[victim])
+	agents[victim] = startL4Agent(t, s, victim, dirs[victim])
 	restarted := time.Now()
 	eventually(t, 45*time.Second, "job ended", func() bool {
 		st := jobStatus(t, c, "restart").GetAiBenchmarkJobStatus()

@@ -46,26 +46,41 @@ func fleetOfWith(t *testing.T, n int, mutate func(i int, c *Config)) (*Server, p
 	t.Helper()
 	servers := TestCluster(t, 1, mutate)
 	s := servers[0]
-	fleet := pb.NewFleetServiceClient(testConn(t, s.Addr()))
 	for i := 0; i < n; i++ {
-		spec, _ := gpu.ParseSimulated("1xL4")
-		a, err := daemon.Start(daemon.Config{ID: "load-" + string(rune('a'+i)), GossipAddr: "127.0.0.1:0", Join: []string{s.GossipAddr()},
-			FastGossip: true, GPUs: gpu.NewSimulated(spec, gpu.SimOptions{}), Heartbeat: 200 * time.Millisecond, DataDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Kill() })
+		startL4Agent(t, s, "load-"+string(rune('a'+i)), t.TempDir())
 	}
+	waitAgentsConnected(t, s, n)
+	return s, client(t, s.Addr())
+}
+
+// startL4Agent starts an agent with one simulated L4 that joins s with the
+// fast test gossip timings, keeping its state in dir; the test kills it at
+// the end.
+func startL4Agent(t *testing.T, s *Server, id, dir string) *daemon.Agent {
+	t.Helper()
+	spec, _ := gpu.ParseSimulated("1xL4")
+	a, err := daemon.Start(daemon.Config{ID: id, GossipAddr: "127.0.0.1:0", Join: []string{s.GossipAddr()}, FastGossip: true,
+		GPUs: gpu.NewSimulated(spec, gpu.SimOptions{}), Heartbeat: 200 * time.Millisecond, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Kill() })
+	return a
+}
+
+// waitAgentsConnected waits until n alive agents hold control streams to s.
+func waitAgentsConnected(t *testing.T, s *Server, n int) {
+	t.Helper()
+	fleet := pb.NewFleetServiceClient(testConn(t, s.Addr()))
 	eventually(t, 10*time.Second, "agents connected", func() bool {
-		n2 := 0
+		connected := 0
 		for _, a := range listAgents(t, fleet, &pb.ListAgentsRequest{Status: "alive"}) {
 			if a.GetConnected() {
-				n2++
+				connected++
 			}
 		}
-		return n2 == n
+		return connected == n
 	})
-	return s, client(t, s.Addr())
 }
 
 func createJob(t *testing.T, c pb.InferenceOptimizationClient, name, spec, target, out string) {
@@ -346,27 +361,11 @@ func TestLostAgentsShardIsReassigned(t *testing.T) {
 	servers := TestCluster(t, 1, nil)
 	s := servers[0]
 	s.runner.LostAfter = 2 * time.Second
-	fleet := pb.NewFleetServiceClient(testConn(t, s.Addr()))
 	agents := map[string]*daemon.Agent{}
 	for _, id := range []string{"load-a", "load-b", "load-c"} {
-		spec, _ := gpu.ParseSimulated("1xL4")
-		a, err := daemon.Start(daemon.Config{ID: id, GossipAddr: "127.0.0.1:0", Join: []string{s.GossipAddr()}, FastGossip: true,
-			GPUs: gpu.NewSimulated(spec, gpu.SimOptions{}), Heartbeat: 200 * time.Millisecond, DataDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		agents[id] = a
-		t.Cleanup(func() { a.Kill() })
+		agents[id] = startL4Agent(t, s, id, t.TempDir())
 	}
-	eventually(t, 10*time.Second, "agents connected", func() bool {
-		n := 0
-		for _, a := range listAgents(t, fleet, &pb.ListAgentsRequest{Status: "alive"}) {
-			if a.GetConnected() {
-				n++
-			}
-		}
-		return n == 3
-	})
+	waitAgentsConnected(t, s, 3)
 	c := client(t, s.Addr())
 	spec := "benchmark:\n  type: aiperf\nplacement:\n  agents: 2\nparameters:\n  concurrency: 4\n  request_count: 80\n" +
 		"  isl: 16\n  osl: 128\n  extra_inputs: \"ignore_eos:true\"\n"
