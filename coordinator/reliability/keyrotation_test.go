@@ -93,22 +93,8 @@ func TestGossipKeyRotationUnderTrafficCausesNoFlaps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	allAlive := func(want int) bool {
-		for _, p := range pools {
-			alive := 0
-			for _, m := range p.Members() {
-				if m.State == gossip.StateAlive {
-					alive++
-				}
-			}
-			if alive != want {
-				return false
-			}
-		}
-		return true
-	}
 	began := time.Now()
-	for !allAlive(nodes) {
+	for !everyoneSeesAlive(pools, nodes) {
 		if time.Since(began) > 90*time.Second {
 			t.Fatalf("%d members did not converge within 90 s", nodes)
 		}
@@ -172,7 +158,7 @@ func TestGossipKeyRotationUnderTrafficCausesNoFlaps(t *testing.T) {
 			t.Fatalf("agent-%02d holds %d keys, primary new: %v", i, len(all), bytes.Equal(primary, k2))
 		}
 	}
-	if !allAlive(nodes) {
+	if !everyoneSeesAlive(pools, nodes) {
 		t.Fatal("after the rotation not every member sees all others alive")
 	}
 	// A node with only the old key is shut out; one with the new key joins.

@@ -187,20 +187,7 @@ func TestMembershipUnderPacketLossAndJitter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	converged := func() bool {
-		for _, p := range pools {
-			alive := 0
-			for _, m := range p.Members() {
-				if m.State == gossip.StateAlive {
-					alive++
-				}
-			}
-			if alive != nodes {
-				return false
-			}
-		}
-		return true
-	}
+	converged := func() bool { return everyoneSeesAlive(pools, nodes) }
 	logged := false
 	for !converged() {
 		if !logged && time.Since(began) > 10*time.Second {
@@ -285,4 +272,20 @@ func TestMembershipUnderPacketLossAndJitter(t *testing.T) {
 		Measured: fmt.Sprintf("converged in %s; %s under loss: %d false failures (%d of %d packets dropped); kill detected by all %d others within %s",
 			convergeTook.Round(time.Millisecond), steady, falseBefore, dropped, sent, nodes-1, worst.Round(time.Millisecond)),
 		Pass: !t.Failed()})
+}
+
+// everyoneSeesAlive reports whether every pool sees exactly n members alive.
+func everyoneSeesAlive(pools []*gossip.Pool, n int) bool {
+	for _, p := range pools {
+		alive := 0
+		for _, m := range p.Members() {
+			if m.State == gossip.StateAlive {
+				alive++
+			}
+		}
+		if alive != n {
+			return false
+		}
+	}
+	return true
 }
