@@ -486,6 +486,11 @@ func attach(txn *memdb.Txn, a *pb.ACLCommand_Attachment) (*pb.Principal, error) 
 }
 
 func putSecret(txn *memdb.Txn, r *pb.SecretRecord) (*pb.SecretInfo, error) {
+	if r.GetInfo() == nil {
+		// The endpoint always sets it; a command without it is malformed,
+		// and applying it must fail, not crash every node replaying the log.
+		return nil, fmt.Errorf("malformed secret command: the record has no info")
+	}
 	row := newSecretRow(proto.Clone(r).(*pb.SecretRecord))
 	raw, err := txn.First(tableSecrets, "id", row.Key)
 	if err != nil {
